@@ -1,0 +1,258 @@
+//! Control-channel messages: JSON text frames over the TLS WebSocket, tagged
+//! by `type`. The first exchange (`hello` → `welcome`) carries the protocol
+//! version; a peer speaking another version is refused with an `error`.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Control frames larger than this are refused before parsing.
+pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlMessage {
+    /// Viewer → host, first message.
+    Hello {
+        protocol_version: u32,
+        token: String,
+        client: String,
+    },
+    /// Host → viewer: the session is open; media keys and parameters.
+    Welcome {
+        protocol_version: u32,
+        session_id: String,
+        udp_port: u16,
+        keys: MediaKeys,
+        video: VideoParams,
+        audio: AudioParams,
+    },
+    /// Clock sync: the viewer's send time, echoed with the host's time.
+    Ping { id: u64, viewer_us: u64 },
+    Pong { id: u64, viewer_us: u64, host_us: u64 },
+    /// Viewer → host, about once a second.
+    ReceiverReport(ReceiverReport),
+    /// Host → viewer, about once a second and once more before goodbye.
+    SenderReport(SenderReport),
+    KeyframeRequest { frame_index: u32 },
+    /// Reliable input (key presses and buttons must never be lost).
+    Input { seq: u64, event: InputEvent },
+    Goodbye { reason: EndReason },
+    Error { code: ErrorCode, message: String },
+}
+
+/// Media keys, base64; each direction has its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaKeys {
+    pub host_to_viewer: String,
+    pub viewer_to_host: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoCodec {
+    H264,
+    Hevc,
+    Av1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoParams {
+    pub codec: VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioParams {
+    pub codec: String,
+    pub sample_rate_hz: u32,
+    pub channels: u16,
+    pub frame_ms: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverReport {
+    pub frames_received: u64,
+    pub frames_lost: u64,
+    pub datagrams_dropped: u64,
+    pub latency_p50_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderReport {
+    pub frames_sent: u64,
+    pub frames_dropped: u64,
+    pub audio_packets_sent: u64,
+    pub bytes_sent: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    UserQuit,
+    AdminTerminated,
+    AppExited,
+    Timeout,
+    HostShutdown,
+    ProtocolError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    VersionMismatch,
+    BadToken,
+    BadMessage,
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MouseButton {
+    Left,
+    Right,
+    Middle,
+    Back,
+    Forward,
+}
+
+/// Input from the viewer; keys by physical scancode (USB HID usage), so the
+/// host's layout decides the character.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputEvent {
+    Key { usage: u16, pressed: bool },
+    MouseButton { button: MouseButton, pressed: bool },
+    MouseAbsolute { x: f32, y: f32 },
+    MouseRelative { dx: i32, dy: i32 },
+    Wheel { dx: f32, dy: f32 },
+}
+
+#[derive(Debug, Error)]
+pub enum ControlError {
+    #[error("control message of {0} bytes exceeds the {MAX_CONTROL_MESSAGE_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("malformed control message: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+impl ControlMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("control messages always serialise")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, ControlError> {
+        if text.len() > MAX_CONTROL_MESSAGE_BYTES {
+            return Err(ControlError::TooLarge(text.len()));
+        }
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<ControlMessage> {
+        vec![
+            ControlMessage::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                token: "abc".into(),
+                client: "viewer/0.1".into(),
+            },
+            ControlMessage::Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                session_id: "s-1".into(),
+                udp_port: 4000,
+                keys: MediaKeys {
+                    host_to_viewer: "a".into(),
+                    viewer_to_host: "b".into(),
+                },
+                video: VideoParams {
+                    codec: VideoCodec::H264,
+                    width: 1280,
+                    height: 720,
+                    fps: 60,
+                    bitrate_kbps: 10_000,
+                },
+                audio: AudioParams {
+                    codec: "opus".into(),
+                    sample_rate_hz: 48_000,
+                    channels: 2,
+                    frame_ms: 10,
+                },
+            },
+            ControlMessage::Ping { id: 1, viewer_us: 2 },
+            ControlMessage::Pong {
+                id: 1,
+                viewer_us: 2,
+                host_us: 3,
+            },
+            ControlMessage::ReceiverReport(ReceiverReport {
+                frames_received: 5,
+                latency_p50_ms: Some(4.5),
+                ..Default::default()
+            }),
+            ControlMessage::SenderReport(SenderReport {
+                frames_sent: 9,
+                ..Default::default()
+            }),
+            ControlMessage::KeyframeRequest { frame_index: 4 },
+            ControlMessage::Input {
+                seq: 1,
+                event: InputEvent::Key {
+                    usage: 4,
+                    pressed: true,
+                },
+            },
+            ControlMessage::Goodbye {
+                reason: EndReason::UserQuit,
+            },
+            ControlMessage::Error {
+                code: ErrorCode::BadToken,
+                message: "no".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for message in samples() {
+            let json = message.to_json();
+            assert_eq!(ControlMessage::from_json(&json).unwrap(), message, "{json}");
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_tagged_by_type() {
+        let json = ControlMessage::Ping { id: 1, viewer_us: 2 }.to_json();
+        assert_eq!(json, r#"{"type":"ping","id":1,"viewer_us":2}"#);
+    }
+
+    #[test]
+    fn oversized_and_unknown_are_errors() {
+        let big = "x".repeat(MAX_CONTROL_MESSAGE_BYTES + 1);
+        assert!(matches!(
+            ControlMessage::from_json(&big),
+            Err(ControlError::TooLarge(_))
+        ));
+        assert!(ControlMessage::from_json(r#"{"type":"launch_missiles"}"#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_is_an_error_never_a_panic(text in ".{0,200}") {
+            let _ = ControlMessage::from_json(&text);
+        }
+
+        #[test]
+        fn pings_round_trip(id: u64, viewer_us: u64, host_us: u64) {
+            let message = ControlMessage::Pong { id, viewer_us, host_us };
+            prop_assert_eq!(ControlMessage::from_json(&message.to_json()).unwrap(), message);
+        }
+    }
+}

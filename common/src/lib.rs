@@ -1,0 +1,16 @@
+//! Sans-IO core of the streaming system: wire formats, packetizer, sealing,
+//! control messages, clock sync and the latency barcode.
+//!
+//! Nothing here opens a socket, spawns a thread or reads a clock: time is a
+//! parameter (`now_us`, microseconds on the caller's clock).
+
+pub mod barcode;
+pub mod clock;
+pub mod control;
+pub mod datagram;
+pub mod packetizer;
+pub mod seal;
+pub mod stats;
+pub mod stream_url;
+
+pub use datagram::{Flags, Header, StreamKind};

@@ -1,0 +1,70 @@
+//! `host`: the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "host", version, about = "Stream applications to viewers on your LAN")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve streams (synthetic test pattern and tone) to viewers.
+    Serve {
+        /// Where the certificate and state are kept.
+        #[arg(long, default_value = "host-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:47990")]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        #[arg(long, default_value_t = 60)]
+        fps: u32,
+        /// Encoder bitrate; defaults by resolution (10 Mbps at 720p60).
+        #[arg(long)]
+        bitrate_kbps: Option<u32>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            data_dir,
+            listen,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+        } => {
+            anyhow::ensure!(
+                width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
+                "--width and --height must be even and at least 64"
+            );
+            anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
+            let config = host::app::ServeConfig {
+                data_dir,
+                listen,
+                video: host::app::video_params(width, height, fps, bitrate_kbps),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(host::app::serve(config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            }))
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The media pipeline of one session, on dedicated threads:
+//! video (capture → convert → encode), audio (tone → Opus), and one sender
+//! (packetize → seal → UDP) that owns the sequence counter.
+//!
+//! Channel policy: encoded units go to the sender through a bounded channel.
+//! When it is full, a video unit is dropped, counted, and the next frame is
+//! forced to be a keyframe (a decoder cannot skip a reference frame);
+//! an audio packet is dropped and counted (the viewer conceals it).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use common::control::{SenderReport, VideoParams};
+use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
+use common::seal::{MediaKey, Sealer};
+use common::StreamKind;
+
+use crate::clock::unix_now_us;
+use crate::platform::{AudioEncoder, AudioSource, BgraFrame, VideoEncoder, VideoSource};
+
+const MEDIA_QUEUE_UNITS: usize = 32;
+pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
+
+/// What the pipeline is built from; factories run on the pipeline's threads
+/// because FFmpeg contexts are made and used on one thread.
+pub struct PipelineParts {
+    pub video: VideoParams,
+    pub video_source: Box<dyn FnOnce() -> anyhow::Result<Box<dyn VideoSource>> + Send>,
+    pub video_encoder: Box<dyn FnOnce() -> anyhow::Result<Box<dyn VideoEncoder>> + Send>,
+    pub audio_source: Box<dyn FnOnce() -> anyhow::Result<Box<dyn AudioSource>> + Send>,
+    pub audio_encoder: Box<dyn FnOnce() -> anyhow::Result<Box<dyn AudioEncoder>> + Send>,
+}
+
+#[derive(Debug, Default)]
+pub struct SenderCounters {
+    pub frames_sent: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub audio_packets_sent: AtomicU64,
+    pub audio_packets_dropped: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub send_errors: AtomicU64,
+}
+
+impl SenderCounters {
+    pub fn report(&self) -> SenderReport {
+        SenderReport {
+            frames_sent: self.frames_sent.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            audio_packets_sent: self.audio_packets_sent.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct MediaUnit {
+    stream: StreamKind,
+    data: Vec<u8>,
+    capture_us: u64,
+    keyframe: bool,
+}
+
+/// A running pipeline; dropping it without `stop` leaks nothing but threads
+/// keep running until the stop flag is seen, so always call `stop`.
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    force_keyframe: Arc<AtomicBool>,
+    pub counters: Arc<SenderCounters>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the threads and waits until source and encoders are built.
+    pub fn start(
+        parts: PipelineParts,
+        socket: UdpSocket,
+        peer: SocketAddr,
+        key: &MediaKey,
+    ) -> anyhow::Result<Pipeline> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let force_keyframe = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(SenderCounters::default());
+        let (units_tx, units_rx) = sync_channel::<MediaUnit>(MEDIA_QUEUE_UNITS);
+        let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(2);
+        let mut threads = Vec::new();
+
+        let sealer = Sealer::new(key);
+        let sender_counters = counters.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("media-send".into())
+                .spawn(move || send_loop(units_rx, socket, peer, sealer, &sender_counters))?,
+        );
+
+        let ctx = ThreadCtx {
+            stop: stop.clone(),
+            force_keyframe: force_keyframe.clone(),
+            counters: counters.clone(),
+            units: units_tx.clone(),
+            ready: ready_tx.clone(),
+        };
+        let fps = parts.video.fps.max(1);
+        let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
+        threads.push(std::thread::Builder::new().name("video".into()).spawn(move || {
+            let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+            if let Some((source, encoder)) = ctx.report_ready(built) {
+                video_loop(&ctx, source, encoder, fps);
+            }
+        })?);
+
+        let ctx = ThreadCtx {
+            stop: stop.clone(),
+            force_keyframe: force_keyframe.clone(),
+            counters: counters.clone(),
+            units: units_tx,
+            ready: ready_tx,
+        };
+        let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
+        threads.push(std::thread::Builder::new().name("audio".into()).spawn(move || {
+            let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+            if let Some((source, encoder)) = ctx.report_ready(built) {
+                audio_loop(&ctx, source, encoder);
+            }
+        })?);
+
+        let pipeline = Pipeline {
+            stop,
+            force_keyframe,
+            counters,
+            threads,
+        };
+        for _ in 0..2 {
+            let result = ready_rx
+                .recv()
+                .context("a pipeline thread exited before it was ready");
+            if let Err(e) = result.and_then(|r| r) {
+                pipeline.stop();
+                return Err(e);
+            }
+        }
+        Ok(pipeline)
+    }
+
+    pub fn request_keyframe(&self) {
+        self.force_keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the threads and waits for them; every unit queued is sent first.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            if thread.join().is_err() {
+                tracing::error!("a pipeline thread panicked");
+            }
+        }
+    }
+}
+
+struct ThreadCtx {
+    stop: Arc<AtomicBool>,
+    force_keyframe: Arc<AtomicBool>,
+    counters: Arc<SenderCounters>,
+    units: SyncSender<MediaUnit>,
+    ready: SyncSender<anyhow::Result<()>>,
+}
+
+impl ThreadCtx {
+    fn report_ready<T>(&self, built: anyhow::Result<T>) -> Option<T> {
+        match built {
+            Ok(value) => {
+                let _ = self.ready.send(Ok(()));
+                Some(value)
+            }
+            Err(e) => {
+                let _ = self.ready.send(Err(e));
+                None
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Sleeps until `deadline`, waking early if the pipeline stops.
+fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+}
+
+fn video_loop(
+    ctx: &ThreadCtx,
+    mut source: Box<dyn VideoSource>,
+    mut encoder: Box<dyn VideoEncoder>,
+    fps: u32,
+) {
+    let (width, height) = source.size();
+    let mut frame = BgraFrame::new(width, height);
+    let interval = Duration::from_secs(1) / fps;
+    let start = Instant::now();
+    let mut index: u32 = 0;
+    let mut encode_errors = 0u64;
+    while !ctx.stopped() {
+        let deadline = start + interval * index;
+        sleep_until(deadline);
+        index += 1;
+        if Instant::now() > deadline + interval {
+            // Fell behind (a slow encode): skip ahead instead of bursting.
+            index = (start.elapsed().as_nanos() / interval.as_nanos()) as u32 + 1;
+        }
+        let capture_us = unix_now_us();
+        if let Err(e) = source.capture(capture_us, &mut frame) {
+            tracing::warn!(error = %e, "capture failed");
+            continue;
+        }
+        let force = ctx.force_keyframe.swap(false, Ordering::Relaxed);
+        let encoded = match encoder.encode(&frame, force) {
+            Ok(Some(encoded)) => encoded,
+            Ok(None) => continue,
+            Err(e) => {
+                encode_errors += 1;
+                if encode_errors == 1 {
+                    tracing::error!(error = %e, "video encode failed");
+                }
+                continue;
+            }
+        };
+        let unit = MediaUnit {
+            stream: StreamKind::Video,
+            data: encoded.data,
+            capture_us,
+            keyframe: encoded.keyframe,
+        };
+        match ctx.units.try_send(unit) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                ctx.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                ctx.force_keyframe.store(true, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => break,
+        }
+    }
+}
+
+fn audio_loop(
+    ctx: &ThreadCtx,
+    mut source: Box<dyn AudioSource>,
+    mut encoder: Box<dyn AudioEncoder>,
+) {
+    let samples = encoder.frame_samples();
+    let mut buffer = vec![0f32; samples * 2];
+    let interval = Duration::from_micros(samples as u64 * 1_000_000 / u64::from(AUDIO_SAMPLE_RATE_HZ));
+    let start = Instant::now();
+    let mut index: u32 = 0;
+    while !ctx.stopped() {
+        sleep_until(start + interval * index);
+        index += 1;
+        source.read(&mut buffer);
+        let capture_us = unix_now_us();
+        let packets = match encoder.encode(&buffer) {
+            Ok(packets) => packets,
+            Err(e) => {
+                tracing::error!(error = %e, "audio encode failed");
+                break;
+            }
+        };
+        for data in packets {
+            let unit = MediaUnit {
+                stream: StreamKind::Audio,
+                data,
+                capture_us,
+                keyframe: false,
+            };
+            if let Err(TrySendError::Full(_)) = ctx.units.try_send(unit) {
+                ctx.counters.audio_packets_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn send_loop(
+    units: Receiver<MediaUnit>,
+    socket: UdpSocket,
+    peer: SocketAddr,
+    mut sealer: Sealer,
+    counters: &SenderCounters,
+) {
+    let mut video = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
+    let mut audio = Packetizer::new(StreamKind::Audio, DEFAULT_MAX_PAYLOAD);
+    // Ends when both producer threads have exited and the queue is drained.
+    for unit in units {
+        let packetizer = match unit.stream {
+            StreamKind::Video => &mut video,
+            _ => &mut audio,
+        };
+        for (header, payload) in packetizer.packetize(&unit.data, unit.capture_us, unit.keyframe) {
+            let datagram = sealer.seal(header, payload);
+            match send_datagram(&socket, &datagram, peer) {
+                Ok(()) => {
+                    counters
+                        .bytes_sent
+                        .fetch_add(datagram.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if counters.send_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::warn!(error = %e, "UDP send failed");
+                    }
+                }
+            }
+        }
+        match unit.stream {
+            StreamKind::Video => counters.frames_sent.fetch_add(1, Ordering::Relaxed),
+            _ => counters.audio_packets_sent.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// The socket is shared with the session's tokio task and so non-blocking:
+/// a full send buffer is waited out briefly rather than dropping the shard.
+fn send_datagram(socket: &UdpSocket, datagram: &[u8], peer: SocketAddr) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(50);
+    loop {
+        match socket.send_to(datagram, peer) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

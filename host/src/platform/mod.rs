@@ -1,0 +1,85 @@
+//! Platform boundary: the traits the pipeline is written against, a synthetic
+//! implementation of each for tests, and the real backends. Every
+//! `#[cfg(target_os)]` of the host lives under this module.
+
+pub mod ffmpeg_audio;
+pub mod ffmpeg_video;
+pub mod synthetic;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// A BGRA picture (the layout X11 capture produces).
+#[derive(Debug, Clone)]
+pub struct BgraFrame {
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row.
+    pub stride: usize,
+    pub data: Vec<u8>,
+}
+
+impl BgraFrame {
+    pub fn new(width: u32, height: u32) -> Self {
+        let stride = width as usize * 4;
+        BgraFrame {
+            width,
+            height,
+            stride,
+            data: vec![0; stride * height as usize],
+        }
+    }
+}
+
+/// Something that produces pictures to stream.
+pub trait VideoSource: Send {
+    fn size(&self) -> (u32, u32);
+    /// Fills `frame` with the picture at `capture_us` (host clock).
+    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<()>;
+}
+
+/// One encoded access unit, and how long producing it took.
+#[derive(Debug, Clone)]
+pub struct EncodedVideo {
+    pub data: Vec<u8>,
+    pub keyframe: bool,
+    pub convert_us: u64,
+    pub encode_us: u64,
+}
+
+/// Made and used on one thread (FFmpeg contexts are not `Send`).
+pub trait VideoEncoder {
+    /// Encodes one picture; with low-latency settings one picture gives at most
+    /// one access unit, and it comes out right away.
+    fn encode(&mut self, frame: &BgraFrame, force_keyframe: bool)
+    -> anyhow::Result<Option<EncodedVideo>>;
+}
+
+/// Interleaved f32 stereo at 48 kHz.
+pub trait AudioSource: Send {
+    fn read(&mut self, interleaved: &mut [f32]);
+}
+
+pub trait AudioEncoder {
+    /// Samples per channel in one encoded packet.
+    fn frame_samples(&self) -> usize;
+    /// Encodes exactly `frame_samples()` interleaved stereo samples.
+    fn encode(&mut self, interleaved: &[f32]) -> anyhow::Result<Vec<Vec<u8>>>;
+}
+
+/// Writes a secret file readable by the owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Synthetic sources: a moving test pattern that paints its capture time as a
+//! barcode, and a sine tone. They are what tests and benchmarks stream.
+
+use super::{AudioSource, BgraFrame, VideoSource};
+
+/// The static colour bars across the bottom third, left to right, as RGB.
+pub const BARS_RGB: [[u8; 3]; 8] = [
+    [235, 235, 235],
+    [235, 235, 16],
+    [16, 235, 235],
+    [16, 235, 16],
+    [235, 16, 235],
+    [235, 16, 16],
+    [16, 16, 235],
+    [16, 16, 16],
+];
+const BACKGROUND_RGB: [u8; 3] = [48, 48, 64];
+const BOX_RGB: [u8; 3] = [250, 200, 40];
+
+/// Where bar `index` lies in a picture of `width × height`: (x0, x1, y0, y1).
+pub fn bar_rect(index: usize, width: u32, height: u32) -> (u32, u32, u32, u32) {
+    let x0 = index as u32 * width / BARS_RGB.len() as u32;
+    let x1 = (index as u32 + 1) * width / BARS_RGB.len() as u32;
+    (x0, x1, height * 2 / 3, height)
+}
+
+#[derive(Debug)]
+pub struct TestPattern {
+    width: u32,
+    height: u32,
+    fps: u32,
+    /// The unchanging part (background and bars), copied into each frame.
+    background: Vec<u8>,
+    frames: u64,
+}
+
+fn fill(frame: &mut [u8], stride: usize, rect: (u32, u32, u32, u32), rgb: [u8; 3]) {
+    let (x0, x1, y0, y1) = rect;
+    let bgra = [rgb[2], rgb[1], rgb[0], 255];
+    for y in y0..y1 {
+        let row = &mut frame[y as usize * stride..][x0 as usize * 4..x1 as usize * 4];
+        for pixel in row.chunks_exact_mut(4) {
+            pixel.copy_from_slice(&bgra);
+        }
+    }
+}
+
+impl TestPattern {
+    pub fn new(width: u32, height: u32, fps: u32) -> Self {
+        let mut frame = BgraFrame::new(width, height);
+        fill(&mut frame.data, frame.stride, (0, width, 0, height), BACKGROUND_RGB);
+        for (i, rgb) in BARS_RGB.iter().enumerate() {
+            fill(&mut frame.data, frame.stride, bar_rect(i, width, height), *rgb);
+        }
+        TestPattern {
+            width,
+            height,
+            fps: fps.max(1),
+            background: frame.data,
+            frames: 0,
+        }
+    }
+
+    /// The moving box: one full sweep across the middle band every 2 s.
+    fn box_rect(&self) -> (u32, u32, u32, u32) {
+        let side = (self.height / 6).max(2);
+        let travel = u64::from(self.width - side);
+        let period = u64::from(self.fps) * 2;
+        let phase = self.frames % period;
+        let x0 = (travel * phase / period) as u32;
+        let y0 = self.height / 3;
+        (x0, x0 + side, y0, y0 + side)
+    }
+}
+
+impl VideoSource for TestPattern {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<()> {
+        if frame.width != self.width || frame.height != self.height {
+            *frame = BgraFrame::new(self.width, self.height);
+        }
+        frame.data.copy_from_slice(&self.background);
+        fill(&mut frame.data, frame.stride, self.box_rect(), BOX_RGB);
+        for cell in common::barcode::cells(capture_us, self.width, self.height) {
+            let rgb = if cell.white { [255; 3] } else { [0; 3] };
+            let rect = (cell.x, cell.x + cell.width, cell.y, cell.y + cell.height);
+            fill(&mut frame.data, frame.stride, rect, rgb);
+        }
+        self.frames += 1;
+        Ok(())
+    }
+}
+
+/// A sine tone, the same on both channels.
+#[derive(Debug)]
+pub struct Tone {
+    frequency_hz: f64,
+    sample_rate_hz: f64,
+    phase: f64,
+}
+
+pub const TONE_HZ: f64 = 880.0;
+
+impl Tone {
+    pub fn new(frequency_hz: f64, sample_rate_hz: u32) -> Self {
+        Tone {
+            frequency_hz,
+            sample_rate_hz: f64::from(sample_rate_hz),
+            phase: 0.0,
+        }
+    }
+}
+
+impl AudioSource for Tone {
+    fn read(&mut self, interleaved: &mut [f32]) {
+        let step = std::f64::consts::TAU * self.frequency_hz / self.sample_rate_hz;
+        for pair in interleaved.chunks_exact_mut(2) {
+            let sample = (self.phase.sin() * 0.3) as f32;
+            pair[0] = sample;
+            pair[1] = sample;
+            self.phase = (self.phase + step) % std::f64::consts::TAU;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_carries_its_capture_time() {
+        let mut pattern = TestPattern::new(640, 360, 60);
+        let mut frame = BgraFrame::new(640, 360);
+        pattern.capture(123_456_789, &mut frame).unwrap();
+        let luma = |x: u32, y: u32| frame.data[y as usize * frame.stride + x as usize * 4 + 1];
+        assert_eq!(common::barcode::read(640, 360, luma), Some(123_456_789));
+        let (x0, _, y0, _) = bar_rect(2, 640, 360);
+        let at = &frame.data[y0 as usize * frame.stride + x0 as usize * 4..][..3];
+        assert_eq!(at, &[235, 235, 16]); // cyan as BGR
+    }
+}

@@ -1,0 +1,12 @@
+//! The viewer: connects to a host, decodes and shows the stream (a winit
+//! window drawn with pixels and an egui overlay), or runs headless for tests.
+
+pub mod audio;
+pub mod connect;
+pub mod freq;
+pub mod headless;
+pub mod net;
+pub mod stats;
+pub mod stream;
+pub mod video;
+pub mod window;

@@ -1,0 +1,65 @@
+//! `viewer`: the command line.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use common::stream_url::StreamUrl;
+
+#[derive(Parser, Debug)]
+#[command(name = "viewer", version, about = "Play applications streamed by a host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Stream from a host, given the URL it printed.
+    Stream {
+        /// No window: print one JSON stats line per second and a summary.
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Do not open an audio device.
+        #[arg(long)]
+        mute: bool,
+        /// appstream://HOST:PORT/stream?token=...&fp=...
+        url: String,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Stream {
+            headless,
+            duration,
+            mute,
+            url,
+        } => {
+            let url = match StreamUrl::parse(&url) {
+                Ok(url) => url,
+                Err(e) => {
+                    eprintln!("viewer: bad stream URL: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let duration = duration.map(Duration::from_secs_f64);
+            if headless {
+                viewer::headless::run(url, duration, !mute)
+            } else {
+                viewer::window::run(url, duration, !mute)
+            }
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,345 @@
+//! The network side of a stream (tokio): control channel, UDP media path,
+//! depacketizing, clock sync and reports. Decoded work is handed to the
+//! decoder threads through bounded channels.
+//!
+//! Channel policy: a full video queue drops the frame, counts it and asks
+//! for a keyframe (the decoder would otherwise show a broken reference
+//! chain); a full audio queue drops the packet (the decoder conceals it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Duration;
+
+use anyhow::Context;
+use common::clock::ClockSync;
+use common::control::{ControlMessage, EndReason, ReceiverReport};
+use common::datagram::{Flags, Header};
+use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
+use common::seal::{MediaKey, Opener, Sealer};
+use common::stream_url::StreamUrl;
+use common::StreamKind;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::connect::{ConnectError, ControlSocket, Welcome, connect};
+use crate::stats::StreamStats;
+
+const PING_INTERVAL: Duration = Duration::from_millis(500);
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// After our goodbye, how long we wait for the host's final report.
+const GOODBYE_GRACE: Duration = Duration::from_secs(2);
+const UDP_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
+
+pub fn unix_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The host clock minus ours, shared with the decoder threads.
+#[derive(Debug, Default)]
+pub struct SharedClock {
+    offset_us: AtomicI64,
+}
+
+impl SharedClock {
+    pub fn host_now_us(&self) -> u64 {
+        unix_now_us().saturating_add_signed(self.offset_us.load(Ordering::Relaxed))
+    }
+}
+
+/// Where the network task delivers media.
+pub struct MediaSinks {
+    pub video: SyncSender<Frame>,
+    pub audio: SyncSender<Vec<u8>>,
+    /// Decoders ask for keyframes through this.
+    pub keyframe_requests: mpsc::Receiver<u32>,
+}
+
+/// How a stream ended, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    Ended(EndReason),
+    /// The connection dropped without a goodbye.
+    ConnectionLost(String),
+}
+
+/// Connects and streams until the host ends the session or `quit` turns true.
+pub async fn run(
+    url: StreamUrl,
+    sinks: MediaSinks,
+    stats: Arc<StreamStats>,
+    clock: Arc<SharedClock>,
+    mut quit: watch::Receiver<bool>,
+) -> Result<StreamEnd, ConnectError> {
+    let (ws, welcome) = connect(&url).await?;
+    tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
+    let host_ip: std::net::IpAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| ConnectError::Protocol(format!("cannot resolve {}", url.host)))?;
+    let media = MediaPath::open(SocketAddr::new(host_ip, welcome.udp_port), &welcome)
+        .map_err(|e| ConnectError::Protocol(format!("{e:#}")))?;
+    let mut session = Session {
+        ws,
+        media,
+        sinks,
+        stats,
+        clock,
+        sync: ClockSync::default(),
+        video: Depacketizer::new(StreamKind::Video, Default::default()),
+        next_ping_id: 0,
+        media_flowing: false,
+    };
+    Ok(session.drive(&mut quit).await)
+}
+
+struct MediaPath {
+    socket: UdpSocket,
+    sealer: Sealer,
+    opener: Opener,
+}
+
+impl MediaPath {
+    fn open(host: SocketAddr, welcome: &Welcome) -> anyhow::Result<Self> {
+        let domain = socket2::Domain::for_address(host);
+        let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, None)?;
+        // Keyframes arrive as a burst of shards; a larger buffer absorbs it.
+        if let Err(e) = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER_BYTES) {
+            tracing::debug!(error = %e, "could not enlarge the UDP receive buffer");
+        }
+        let any: SocketAddr = if host.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        socket.bind(&any.into())?;
+        socket.connect(&host.into())?;
+        socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(socket.into()).context("UDP socket")?;
+        let to_viewer = MediaKey::from_base64(&welcome.keys.host_to_viewer)?;
+        let to_host = MediaKey::from_base64(&welcome.keys.viewer_to_host)?;
+        Ok(MediaPath {
+            socket,
+            sealer: Sealer::new(&to_host),
+            opener: Opener::new(&to_viewer),
+        })
+    }
+
+    async fn send_probe(&mut self) {
+        let header = Header {
+            stream: StreamKind::Probe,
+            flags: Flags::empty(),
+            sequence: 0,
+            frame_index: 0,
+            shard_index: 0,
+            shard_count: 1,
+            data_shards: 1,
+            capture_us: unix_now_us(),
+        };
+        let datagram = self.sealer.seal(header, b"probe");
+        if let Err(e) = self.socket.send(&datagram).await {
+            tracing::debug!(error = %e, "probe not sent");
+        }
+    }
+}
+
+struct Session {
+    ws: ControlSocket,
+    media: MediaPath,
+    sinks: MediaSinks,
+    stats: Arc<StreamStats>,
+    clock: Arc<SharedClock>,
+    sync: ClockSync,
+    video: Depacketizer,
+    next_ping_id: u64,
+    media_flowing: bool,
+}
+
+enum Step {
+    Continue,
+    End(StreamEnd),
+}
+
+impl Session {
+    async fn drive(&mut self, quit: &mut watch::Receiver<bool>) -> StreamEnd {
+        let mut probe_timer = tokio::time::interval(PROBE_INTERVAL);
+        let mut ping_timer = tokio::time::interval(PING_INTERVAL);
+        let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
+        let mut buffer = vec![0u8; 65_536];
+        let mut goodbye_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let reorder_deadline = self.video.poll_timeout().map(|at_us| {
+                let wait_us = at_us.saturating_sub(unix_now_us());
+                tokio::time::Instant::now() + Duration::from_micros(wait_us)
+            });
+            let step = tokio::select! {
+                received = self.media.socket.recv(&mut buffer) => match received {
+                    Ok(len) => { self.handle_datagram(&buffer[..len]); Step::Continue }
+                    Err(e) => { tracing::debug!(error = %e, "UDP receive error"); Step::Continue }
+                },
+                message = self.ws.next() => self.handle_control(message).await,
+                Some(frame_index) = self.sinks.keyframe_requests.recv() => {
+                    StreamStats::add(&self.stats.keyframe_requests, 1);
+                    self.send(&ControlMessage::KeyframeRequest { frame_index }).await
+                }
+                _ = probe_timer.tick(), if !self.media_flowing => {
+                    self.media.send_probe().await;
+                    Step::Continue
+                }
+                _ = ping_timer.tick() => {
+                    self.next_ping_id += 1;
+                    let ping = ControlMessage::Ping { id: self.next_ping_id, viewer_us: unix_now_us() };
+                    self.send(&ping).await
+                }
+                _ = report_timer.tick() => {
+                    let snapshot = self.stats.snapshot();
+                    let report = ReceiverReport {
+                        frames_received: snapshot.frames_received,
+                        frames_lost: snapshot.frames_lost,
+                        datagrams_dropped: snapshot.datagrams_dropped,
+                        latency_p50_ms: snapshot.latency_ms.map(|p| p.p50),
+                    };
+                    self.send(&ControlMessage::ReceiverReport(report)).await
+                }
+                _ = sleep_until_opt(reorder_deadline) => {
+                    self.video.handle_timeout(unix_now_us());
+                    self.drain_video();
+                    Step::Continue
+                }
+                changed = quit.changed(), if goodbye_deadline.is_none() => {
+                    if changed.is_err() || *quit.borrow() {
+                        goodbye_deadline = Some(tokio::time::Instant::now() + GOODBYE_GRACE);
+                        self.send(&ControlMessage::Goodbye { reason: EndReason::UserQuit }).await
+                    } else {
+                        Step::Continue
+                    }
+                }
+                _ = sleep_until_opt(goodbye_deadline) => Step::End(StreamEnd::Ended(EndReason::UserQuit)),
+            };
+            if let Step::End(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn send(&mut self, message: &ControlMessage) -> Step {
+        match self.ws.send(Message::text(message.to_json())).await {
+            Ok(()) => Step::Continue,
+            Err(e) => Step::End(StreamEnd::ConnectionLost(e.to_string())),
+        }
+    }
+
+    async fn handle_control(
+        &mut self,
+        message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Step {
+        let text = match message {
+            None => return Step::End(StreamEnd::ConnectionLost("control channel closed".into())),
+            Some(Err(e)) => return Step::End(StreamEnd::ConnectionLost(e.to_string())),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) => {
+                return Step::End(StreamEnd::ConnectionLost("host closed the connection".into()));
+            }
+            Some(Ok(_)) => return Step::Continue,
+        };
+        let message = match ControlMessage::from_json(text.as_str()) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(error = %e, "dropped a malformed control message");
+                return Step::Continue;
+            }
+        };
+        match message {
+            ControlMessage::Pong {
+                viewer_us, host_us, ..
+            } => {
+                self.sync.handle_pong(viewer_us, host_us, unix_now_us());
+                if let Some(offset) = self.sync.offset_us() {
+                    self.clock.offset_us.store(offset, Ordering::Relaxed);
+                }
+                if let Some(rtt) = self.sync.rtt_us() {
+                    self.stats.rtt_us.store(rtt, Ordering::Relaxed);
+                }
+            }
+            ControlMessage::SenderReport(report) => {
+                self.stats
+                    .frames_sent
+                    .store(report.frames_sent, Ordering::Relaxed);
+            }
+            ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
+            ControlMessage::Error { code, message } => {
+                return Step::End(StreamEnd::ConnectionLost(format!("{code:?}: {message}")));
+            }
+            other => tracing::debug!(?other, "ignored control message"),
+        }
+        Step::Continue
+    }
+
+    fn handle_datagram(&mut self, datagram: &[u8]) {
+        StreamStats::add(&self.stats.datagrams_received, 1);
+        StreamStats::add(&self.stats.bytes_received, datagram.len() as u64);
+        let (header, payload) = match self.media.opener.open(datagram) {
+            Ok(opened) => opened,
+            Err(e) => {
+                if self.stats.datagrams_dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(error = %e, "dropped a datagram (further drops are only counted)");
+                }
+                return;
+            }
+        };
+        self.media_flowing = true;
+        match header.stream {
+            StreamKind::Video => {
+                if let Err(e) = self.video.handle_shard(unix_now_us(), &header, &payload) {
+                    StreamStats::add(&self.stats.datagrams_dropped, 1);
+                    tracing::debug!(error = %e, "dropped a shard");
+                }
+                self.drain_video();
+            }
+            StreamKind::Audio => {
+                StreamStats::add(&self.stats.audio_packets, 1);
+                if let Err(TrySendError::Full(_)) = self.sinks.audio.try_send(payload) {
+                    tracing::debug!("audio queue full; packet dropped");
+                }
+            }
+            StreamKind::Input | StreamKind::Probe => {}
+        }
+    }
+
+    fn drain_video(&mut self) {
+        while let Some(event) = self.video.poll_event() {
+            match event {
+                DepacketizerEvent::Frame(frame) => {
+                    StreamStats::add(&self.stats.frames_received, 1);
+                    match self.sinks.video.try_send(frame) {
+                        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                        Err(TrySendError::Full(frame)) => {
+                            // The decoder will see the gap and ask for a keyframe.
+                            StreamStats::add(&self.stats.frames_lost, 1);
+                            tracing::debug!(frame = frame.frame_index, "video queue full");
+                        }
+                    }
+                }
+                DepacketizerEvent::Lost { count, .. } => {
+                    StreamStats::add(&self.stats.frames_lost, u64::from(count));
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,121 @@
+//! One running stream: the network task on its own tokio runtime thread and
+//! the decoder threads, wired with bounded channels. Both the window and the
+//! headless mode drive this; neither touches a socket.
+
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use common::stream_url::StreamUrl;
+use tokio::sync::{mpsc, watch};
+
+use crate::audio::AudioThread;
+use crate::connect::ConnectError;
+use crate::net::{MediaSinks, SharedClock, StreamEnd};
+use crate::stats::StreamStats;
+use crate::video::{FrameSlot, VideoThread};
+
+/// Frames waiting for the decoder; more means the decoder is behind.
+const VIDEO_QUEUE_FRAMES: usize = 8;
+/// Opus packets waiting for the audio decoder (~320 ms at 10 ms packets).
+const AUDIO_QUEUE_PACKETS: usize = 32;
+
+pub type Wake = Box<dyn Fn() + Send>;
+
+pub struct StreamOptions {
+    pub url: StreamUrl,
+    pub play_audio: bool,
+    /// Pictures for a window, and how to wake it; `None` when headless.
+    pub display: Option<(Arc<FrameSlot>, Wake)>,
+}
+
+pub struct RunningStream {
+    pub stats: Arc<StreamStats>,
+    quit: watch::Sender<bool>,
+    network: JoinHandle<Result<StreamEnd, ConnectError>>,
+    decoders: Vec<JoinHandle<()>>,
+}
+
+impl RunningStream {
+    pub fn start(options: StreamOptions) -> anyhow::Result<RunningStream> {
+        ffmpeg_next::init().context("initialising FFmpeg")?;
+        let stats = Arc::new(StreamStats::default());
+        let clock = Arc::new(SharedClock::default());
+        let (video_tx, video_rx) = sync_channel(VIDEO_QUEUE_FRAMES);
+        let (audio_tx, audio_rx) = sync_channel(AUDIO_QUEUE_PACKETS);
+        let (keyframe_tx, keyframe_rx) = mpsc::channel(4);
+        let (quit_tx, quit_rx) = watch::channel(false);
+
+        let video = VideoThread {
+            frames: video_rx,
+            stats: stats.clone(),
+            clock: clock.clone(),
+            keyframe_requests: keyframe_tx,
+            display: options.display,
+        };
+        let audio = AudioThread {
+            packets: audio_rx,
+            stats: stats.clone(),
+            play: options.play_audio,
+        };
+        let decoders = vec![
+            spawn_logged("video-decode", move || video.run())?,
+            spawn_logged("audio-decode", move || audio.run())?,
+        ];
+        let sinks = MediaSinks {
+            video: video_tx,
+            audio: audio_tx,
+            keyframe_requests: keyframe_rx,
+        };
+        let (net_stats, url) = (stats.clone(), options.url);
+        let network = std::thread::Builder::new()
+            .name("network".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| ConnectError::Protocol(format!("tokio runtime: {e}")))?;
+                runtime.block_on(crate::net::run(url, sinks, net_stats, clock, quit_rx))
+            })?;
+        Ok(RunningStream {
+            stats,
+            quit: quit_tx,
+            network,
+            decoders,
+        })
+    }
+
+    /// Asks the host to end the session (goodbye, then the final report).
+    pub fn quit(&self) {
+        let _ = self.quit.send(true);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.network.is_finished()
+    }
+
+    /// Waits for the network task and the decoders to finish.
+    pub fn join(self) -> Result<StreamEnd, ConnectError> {
+        let end = self
+            .network
+            .join()
+            .unwrap_or_else(|_| Err(ConnectError::Protocol("network thread panicked".into())));
+        for decoder in self.decoders {
+            let _ = decoder.join();
+        }
+        end
+    }
+}
+
+fn spawn_logged(
+    name: &str,
+    body: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let thread_name = name.to_string();
+    std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+        if let Err(e) = body() {
+            tracing::error!(thread = %thread_name, error = %format!("{e:#}"), "decoder stopped");
+        }
+    })
+}
