@@ -81,6 +81,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     ffmpeg_next::init().context("initialising FFmpeg")?;
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let identity = Identity::load_or_create(&config.data_dir)?;

@@ -40,6 +40,7 @@ pub struct RunningStream {
 impl RunningStream {
     pub fn start(options: StreamOptions) -> anyhow::Result<RunningStream> {
         ffmpeg_next::init().context("initialising FFmpeg")?;
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
         let stats = Arc::new(StreamStats::default());
         let clock = Arc::new(SharedClock::default());
         let (video_tx, video_rx) = sync_channel(VIDEO_QUEUE_FRAMES);

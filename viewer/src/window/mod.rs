@@ -8,7 +8,6 @@
 mod overlay;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::stream_url::StreamUrl;
@@ -44,6 +43,27 @@ struct Graphics {
     pixels: Pixels<'static>,
     overlay: Overlay,
     buffer_size: (u32, u32),
+    surface_size: (u32, u32),
+}
+
+impl Graphics {
+    /// Matches the surface to the window's real size. A surface of another
+    /// size makes Vulkan report it outdated on every frame, and pixels would
+    /// reconfigure it forever without returning to the event loop.
+    fn fit_surface(&mut self) {
+        let size = self.window.inner_size();
+        let size = (size.width.max(1), size.height.max(1));
+        if size == self.surface_size {
+            return;
+        }
+        match self.pixels.resize_surface(size.0, size.1) {
+            Ok(()) => {
+                self.surface_size = size;
+                self.overlay.resize(size.0, size.1);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot resize the surface"),
+        }
+    }
 }
 
 struct StreamWindow {
@@ -151,6 +171,7 @@ impl StreamWindow {
             pixels,
             overlay,
             buffer_size: (16, 9),
+            surface_size: (size.width, size.height),
         });
         Ok(())
     }
@@ -178,6 +199,7 @@ impl StreamWindow {
             graphics.pixels.frame_mut().copy_from_slice(&frame.data);
             StreamStats::add(&self.stats.frames_presented, 1);
         }
+        graphics.fit_surface();
         let (show, stats) = (self.show_overlay, &self.overlay_stats);
         graphics.overlay.prepare(&graphics.window, |ui| {
             if show {
@@ -246,8 +268,9 @@ impl StreamWindow {
 }
 
 fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats) {
+    // Below the latency barcode band, so the picture's timestamp stays readable.
     egui::Window::new("Stream")
-        .default_pos([8.0, 8.0])
+        .default_pos([8.0, 32.0])
         .resizable(false)
         .collapsible(false)
         .show(ui.ctx(), |ui| {
@@ -290,12 +313,9 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
         }
         match event {
             WindowEvent::CloseRequested => self.quit(),
-            WindowEvent::Resized(size) => {
+            WindowEvent::Resized(_) => {
                 if let Some(graphics) = self.graphics.as_mut() {
-                    if let Err(e) = graphics.pixels.resize_surface(size.width.max(1), size.height.max(1)) {
-                        tracing::error!(error = %e, "cannot resize the surface");
-                    }
-                    graphics.overlay.resize(size.width, size.height);
+                    graphics.fit_surface();
                     graphics.window.request_redraw();
                 }
             }
@@ -337,6 +357,5 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
         event_loop.set_control_flow(ControlFlow::WaitUntil(
             Instant::now() + Duration::from_millis(100),
         ));
-        let _ = self.stats.frames_presented.load(Ordering::Relaxed);
     }
 }
