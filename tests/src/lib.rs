@@ -1,1 +1,174 @@
+//! Helpers for the end-to-end suite: real `host` and `viewer` processes,
+//! a private Xvfb, screenshots. The binaries come from the same target
+//! directory as the test (scripts/test builds them first).
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// `target/<profile>/NAME`, next to the running test's `deps/` directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh scratch directory under the target directory.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    let base = binary("host")
+        .parent()
+        .expect("target dir")
+        .join("e2e-scratch");
+    let dir = base.join(format!("{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A running `host serve`, killed on drop.
+pub struct HostProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl HostProcess {
+    pub fn start(data_dir: &Path, width: u32, height: u32, fps: u32) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary("host"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--width", &width.to_string(), "--height", &height.to_string()])
+            .args(["--fps", &fps.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting host")?;
+        let stdout = child.stdout.take().context("host stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let Some(line) = lines.next() else { break };
+            let line = line?;
+            if let Some(url) = line.strip_prefix("stream URL: ") {
+                // Keep draining stdout so the host never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return Ok(HostProcess {
+                    child,
+                    url: url.trim().to_string(),
+                    data_dir: data_dir.to_path_buf(),
+                });
+            }
+        }
+        let _ = child.kill();
+        bail!("host did not print its stream URL")
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a headless viewer printed.
+#[derive(Debug)]
+pub struct ViewerRun {
+    pub exit_code: Option<i32>,
+    pub lines: Vec<serde_json::Value>,
+    pub stderr: String,
+}
+
+impl ViewerRun {
+    pub fn summary(&self) -> &serde_json::Value {
+        self.lines.last().expect("the viewer printed no summary")
+    }
+}
+
+/// Runs `viewer stream --headless --duration SECONDS URL` to its end.
+pub fn run_headless_viewer(url: &str, seconds: f64) -> anyhow::Result<ViewerRun> {
+    let output = Command::new(binary("viewer"))
+        .args(["stream", "--headless", "--mute", "--duration", &seconds.to_string(), url])
+        .output()
+        .context("running viewer")?;
+    let stdout = String::from_utf8(output.stdout)?;
+    let lines = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).with_context(|| format!("stdout line is not JSON: {line}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(ViewerRun {
+        exit_code: output.status.code(),
+        lines,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// A private X server, killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
+            .arg(format!("{width}x{height}x24"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting Xvfb (scripts/setup installs it)")?;
+        let stdout = child.stdout.take().context("Xvfb stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let number: u32 = line.trim().parse().context("Xvfb did not report its display")?;
+        Ok(Xvfb {
+            child,
+            display: format!(":{number}"),
+        })
+    }
+
+    /// Takes a screenshot of the whole screen with imagemagick's `import`.
+    pub fn screenshot(&self, path: &Path) -> anyhow::Result<image::RgbaImage> {
+        let status = Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(path)
+            .status()
+            .context("running import (imagemagick)")?;
+        anyhow::ensure!(status.success(), "import failed");
+        Ok(image::open(path)?.to_rgba8())
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private 0700 runtime directory for wgpu/winit under Xvfb.
+pub fn runtime_dir(base: &Path) -> PathBuf {
+    let dir = base.join("xdg-runtime");
+    std::fs::create_dir_all(&dir).expect("runtime dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    dir
+}

@@ -270,7 +270,7 @@ impl StreamWindow {
 fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats) {
     // Below the latency barcode band, so the picture's timestamp stays readable.
     egui::Window::new("Stream")
-        .default_pos([8.0, 32.0])
+        .fixed_pos([8.0, 32.0])
         .resizable(false)
         .collapsible(false)
         .show(ui.ctx(), |ui| {

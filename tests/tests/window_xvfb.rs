@@ -1,0 +1,81 @@
+//! Under a private Xvfb: the viewer's window shows the host's test pattern.
+//! The screenshot's colour bars are compared with what the host painted, and
+//! the latency barcode is read back off the screen.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{HostProcess, Xvfb, binary, runtime_dir, scratch_dir};
+use host::platform::synthetic::{BARS_RGB, bar_rect};
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+
+fn bars_match(shot: &image::RgbaImage) -> Result<(), String> {
+    for (i, expected) in BARS_RGB.iter().enumerate() {
+        let (x0, x1, y0, y1) = bar_rect(i, WIDTH, HEIGHT);
+        let (x, y) = ((x0 + x1) / 2, (y0 + y1) / 2);
+        let got = shot.get_pixel(x, y).0;
+        let close = (0..3).all(|c| (i32::from(got[c]) - i32::from(expected[c])).abs() <= 24);
+        if !close {
+            return Err(format!("bar {i} at ({x},{y}): got {got:?}, host painted {expected:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn unix_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as u64
+}
+
+#[test]
+fn window_shows_the_test_pattern() {
+    let dir = scratch_dir("window");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let host = HostProcess::start(&dir.join("host"), WIDTH, HEIGHT, 30).expect("host starts");
+    let mut viewer = Command::new(binary("viewer"))
+        .args(["stream", "--mute", "--duration", "20", &host.url])
+        .env("DISPLAY", &xvfb.display)
+        .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("viewer starts");
+
+    let path = dir.join("stream-window.png");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last_error = String::from("no screenshot taken");
+    let mut matched = None;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let shot = match xvfb.screenshot(&path) {
+            Ok(shot) => shot,
+            Err(e) => {
+                last_error = e.to_string();
+                continue;
+            }
+        };
+        match bars_match(&shot) {
+            Ok(()) => {
+                matched = Some(shot);
+                break;
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+    eprintln!("screenshot: {}", path.display());
+    let shot = matched.unwrap_or_else(|| panic!("the window never showed the pattern: {last_error}"));
+
+    // The barcode on screen is a capture time the host painted moments ago.
+    let luma = |x: u32, y: u32| {
+        let p = shot.get_pixel(x, y).0;
+        ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8
+    };
+    let painted_us = common::barcode::read(WIDTH, HEIGHT, luma).expect("barcode readable on screen");
+    let age_us = common::barcode::elapsed_us(painted_us, unix_now_us());
+    assert!(age_us < 60_000_000, "barcode is {age_us} µs old");
+}
