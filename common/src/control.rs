@@ -28,17 +28,34 @@ pub enum ControlMessage {
         audio: AudioParams,
     },
     /// Clock sync: the viewer's send time, echoed with the host's time.
-    Ping { id: u64, viewer_us: u64 },
-    Pong { id: u64, viewer_us: u64, host_us: u64 },
+    Ping {
+        id: u64,
+        viewer_us: u64,
+    },
+    Pong {
+        id: u64,
+        viewer_us: u64,
+        host_us: u64,
+    },
     /// Viewer → host, about once a second.
     ReceiverReport(ReceiverReport),
     /// Host → viewer, about once a second and once more before goodbye.
     SenderReport(SenderReport),
-    KeyframeRequest { frame_index: u32 },
+    KeyframeRequest {
+        frame_index: u32,
+    },
     /// Reliable input (key presses and buttons must never be lost).
-    Input { seq: u64, event: InputEvent },
-    Goodbye { reason: EndReason },
-    Error { code: ErrorCode, message: String },
+    Input {
+        seq: u64,
+        event: InputEvent,
+    },
+    Goodbye {
+        reason: EndReason,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Media keys, base64; each direction has its own.
@@ -186,7 +203,10 @@ mod tests {
                     frame_ms: 10,
                 },
             },
-            ControlMessage::Ping { id: 1, viewer_us: 2 },
+            ControlMessage::Ping {
+                id: 1,
+                viewer_us: 2,
+            },
             ControlMessage::Pong {
                 id: 1,
                 viewer_us: 2,
@@ -229,7 +249,11 @@ mod tests {
 
     #[test]
     fn wire_shape_is_tagged_by_type() {
-        let json = ControlMessage::Ping { id: 1, viewer_us: 2 }.to_json();
+        let json = ControlMessage::Ping {
+            id: 1,
+            viewer_us: 2,
+        }
+        .to_json();
         assert_eq!(json, r#"{"type":"ping","id":1,"viewer_us":2}"#);
     }
 

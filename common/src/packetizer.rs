@@ -92,7 +92,10 @@ pub struct Frame {
 pub enum DepacketizerEvent {
     Frame(Frame),
     /// `count` consecutive frames starting at `first` will never be delivered.
-    Lost { first: u32, count: u32 },
+    Lost {
+        first: u32,
+        count: u32,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -385,7 +388,9 @@ mod tests {
                 if f == 1 && header.shard_index == 2 {
                     continue;
                 }
-                depacketizer.handle_shard(f as u64 * 1000, &header, payload).unwrap();
+                depacketizer
+                    .handle_shard(f as u64 * 1000, &header, payload)
+                    .unwrap();
             }
         }
         let events = drain(&mut depacketizer);
@@ -407,7 +412,9 @@ mod tests {
         let all = frames(2, 250);
         let first = packetizer.packetize(&all[0], 0, false);
         let second = packetizer.packetize(&all[1], 1, false);
-        depacketizer.handle_shard(0, &first[0].0, first[0].1).unwrap();
+        depacketizer
+            .handle_shard(0, &first[0].0, first[0].1)
+            .unwrap();
         for (header, payload) in &second {
             depacketizer.handle_shard(10, header, payload).unwrap();
         }

@@ -33,7 +33,8 @@ pub enum StreamUrlError {
 
 impl StreamUrl {
     pub fn parse(text: &str) -> Result<Self, StreamUrlError> {
-        let url = url::Url::parse(text.trim()).map_err(|e| StreamUrlError::Syntax(e.to_string()))?;
+        let url =
+            url::Url::parse(text.trim()).map_err(|e| StreamUrlError::Syntax(e.to_string()))?;
         if url.scheme() != SCHEME {
             return Err(StreamUrlError::Scheme(url.scheme().to_string()));
         }
@@ -49,10 +50,10 @@ impl StreamUrl {
             match key.as_ref() {
                 "token" => token = Some(value.into_owned()),
                 "fp" => {
-                    let bytes = hex::decode(value.as_ref()).map_err(|_| StreamUrlError::Fingerprint)?;
-                    fingerprint = Some(
-                        <[u8; 32]>::try_from(bytes).map_err(|_| StreamUrlError::Fingerprint)?,
-                    );
+                    let bytes =
+                        hex::decode(value.as_ref()).map_err(|_| StreamUrlError::Fingerprint)?;
+                    fingerprint =
+                        Some(<[u8; 32]>::try_from(bytes).map_err(|_| StreamUrlError::Fingerprint)?);
                 }
                 _ => {}
             }
@@ -60,7 +61,9 @@ impl StreamUrl {
         Ok(StreamUrl {
             host,
             port,
-            token: token.filter(|t| !t.is_empty()).ok_or(StreamUrlError::NoToken)?,
+            token: token
+                .filter(|t| !t.is_empty())
+                .ok_or(StreamUrlError::NoToken)?,
             fingerprint: fingerprint.ok_or(StreamUrlError::Fingerprint)?,
         })
     }
@@ -91,7 +94,10 @@ impl std::fmt::Display for StreamUrl {
 
 impl StreamUrl {
     pub fn redacted(&self) -> String {
-        format!("{SCHEME}://{}:{}/stream?token=<redacted>", self.host, self.port)
+        format!(
+            "{SCHEME}://{}:{}/stream?token=<redacted>",
+            self.host, self.port
+        )
     }
 }
 

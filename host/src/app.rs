@@ -66,9 +66,9 @@ pub fn synthetic_parts(video: &VideoParams) -> PipelineParts {
             )))
         }),
         video_encoder: Box::new(move || {
-            Ok(Box::new(FfmpegVideoEncoder::new(&EncoderSettings::from_params(
-                &encoder_video,
-            ))?))
+            Ok(Box::new(FfmpegVideoEncoder::new(
+                &EncoderSettings::from_params(&encoder_video),
+            )?))
         }),
         audio_source: Box::new(|| Ok(Box::new(Tone::new(TONE_HZ, AUDIO_SAMPLE_RATE_HZ)))),
         audio_encoder: Box::new(|| Ok(Box::new(OpusEncoder::new(AUDIO_SAMPLE_RATE_HZ, 10)?))),
@@ -102,7 +102,10 @@ pub async fn serve(
         token: ctx.tokens.mint(),
         fingerprint: identity.fingerprint,
     };
-    println!("certificate fingerprint (SHA-256): {}", hex::encode(identity.fingerprint));
+    println!(
+        "certificate fingerprint (SHA-256): {}",
+        hex::encode(identity.fingerprint)
+    );
     println!("stream URL: {url}");
     tracing::info!(%listen, video = ?config.video, "host ready");
 
@@ -140,9 +143,10 @@ async fn handle_connection(
     ctx: Arc<HostContext>,
 ) -> anyhow::Result<()> {
     let tls = acceptor.accept(tcp).await.context("TLS handshake")?;
-    let ws = tokio_tungstenite::accept_async_with_config(tls, Some(crate::session::websocket_config()))
-        .await
-        .context("WebSocket handshake")?;
+    let ws =
+        tokio_tungstenite::accept_async_with_config(tls, Some(crate::session::websocket_config()))
+            .await
+            .context("WebSocket handshake")?;
     crate::session::run(ws, ctx, peer).await
 }
 

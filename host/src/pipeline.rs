@@ -15,10 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use common::StreamKind;
 use common::control::{SenderReport, VideoParams};
 use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
 use common::seal::{MediaKey, Sealer};
-use common::StreamKind;
 
 use crate::clock::unix_now_us;
 use crate::platform::{AudioEncoder, AudioSource, BgraFrame, VideoEncoder, VideoSource};
@@ -105,12 +105,16 @@ impl Pipeline {
         };
         let fps = parts.video.fps.max(1);
         let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
-        threads.push(std::thread::Builder::new().name("video".into()).spawn(move || {
-            let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
-            if let Some((source, encoder)) = ctx.report_ready(built) {
-                video_loop(&ctx, source, encoder, fps);
-            }
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("video".into())
+                .spawn(move || {
+                    let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+                    if let Some((source, encoder)) = ctx.report_ready(built) {
+                        video_loop(&ctx, source, encoder, fps);
+                    }
+                })?,
+        );
 
         let ctx = ThreadCtx {
             stop: stop.clone(),
@@ -120,12 +124,16 @@ impl Pipeline {
             ready: ready_tx,
         };
         let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
-        threads.push(std::thread::Builder::new().name("audio".into()).spawn(move || {
-            let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
-            if let Some((source, encoder)) = ctx.report_ready(built) {
-                audio_loop(&ctx, source, encoder);
-            }
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("audio".into())
+                .spawn(move || {
+                    let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+                    if let Some((source, encoder)) = ctx.report_ready(built) {
+                        audio_loop(&ctx, source, encoder);
+                    }
+                })?,
+        );
 
         let pipeline = Pipeline {
             stop,
@@ -256,7 +264,8 @@ fn audio_loop(
 ) {
     let samples = encoder.frame_samples();
     let mut buffer = vec![0f32; samples * 2];
-    let interval = Duration::from_micros(samples as u64 * 1_000_000 / u64::from(AUDIO_SAMPLE_RATE_HZ));
+    let interval =
+        Duration::from_micros(samples as u64 * 1_000_000 / u64::from(AUDIO_SAMPLE_RATE_HZ));
     let start = Instant::now();
     let mut index: u32 = 0;
     while !ctx.stopped() {
@@ -279,7 +288,9 @@ fn audio_loop(
                 keyframe: false,
             };
             if let Err(TrySendError::Full(_)) = ctx.units.try_send(unit) {
-                ctx.counters.audio_packets_dropped.fetch_add(1, Ordering::Relaxed);
+                ctx.counters
+                    .audio_packets_dropped
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }

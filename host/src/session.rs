@@ -16,10 +16,10 @@ use common::seal::{MediaKey, Opener};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::Instrument;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::Instrument;
 
 use crate::app::HostContext;
 use crate::clock::unix_now_us;
@@ -92,19 +92,25 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         bail!("first message was not a hello");
     };
     if protocol_version != PROTOCOL_VERSION {
-        let message = format!(
-            "this host speaks protocol {PROTOCOL_VERSION}, the viewer {protocol_version}"
-        );
+        let message =
+            format!("this host speaks protocol {PROTOCOL_VERSION}, the viewer {protocol_version}");
         refuse(&mut ws, ErrorCode::VersionMismatch, &message).await;
         bail!(message);
     }
     if !ctx.tokens.redeem(&token) {
-        refuse(&mut ws, ErrorCode::BadToken, "unknown or already used token").await;
+        refuse(
+            &mut ws,
+            ErrorCode::BadToken,
+            "unknown or already used token",
+        )
+        .await;
         bail!("refused a bad or reused token from {peer}");
     }
     let session_id = random_id();
     let span = tracing::info_span!("session", id = %session_id, %peer, %client);
-    stream_session(ws, ctx, peer, session_id).instrument(span).await
+    stream_session(ws, ctx, peer, session_id)
+        .instrument(span)
+        .await
 }
 
 async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(

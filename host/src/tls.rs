@@ -62,7 +62,11 @@ impl Identity {
 }
 
 fn create(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let key_pair = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::new(names)?;
     params

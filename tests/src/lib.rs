@@ -49,7 +49,12 @@ impl HostProcess {
         let mut child = Command::new(binary("host"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(["--width", &width.to_string(), "--height", &height.to_string()])
+            .args([
+                "--width",
+                &width.to_string(),
+                "--height",
+                &height.to_string(),
+            ])
             .args(["--fps", &fps.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,7 +105,14 @@ impl ViewerRun {
 /// Runs `viewer stream --headless --duration SECONDS URL` to its end.
 pub fn run_headless_viewer(url: &str, seconds: f64) -> anyhow::Result<ViewerRun> {
     let output = Command::new(binary("viewer"))
-        .args(["stream", "--headless", "--mute", "--duration", &seconds.to_string(), url])
+        .args([
+            "stream",
+            "--headless",
+            "--mute",
+            "--duration",
+            &seconds.to_string(),
+            url,
+        ])
         .output()
         .context("running viewer")?;
     let stdout = String::from_utf8(output.stdout)?;
@@ -135,7 +147,10 @@ impl Xvfb {
         let stdout = child.stdout.take().context("Xvfb stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let number: u32 = line.trim().parse().context("Xvfb did not report its display")?;
+        let number: u32 = line
+            .trim()
+            .parse()
+            .context("Xvfb did not report its display")?;
         Ok(Xvfb {
             child,
             display: format!(":{number}"),

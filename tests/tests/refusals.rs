@@ -32,7 +32,11 @@ fn a_token_works_once() {
     assert!(first.summary()["frames_decoded"].as_u64().unwrap() > 0);
     let second = run_headless_viewer(&host.url, 1.5).expect("viewer runs");
     assert_eq!(second.exit_code, Some(2));
-    assert!(second.stderr.contains("refused"), "stderr: {}", second.stderr);
+    assert!(
+        second.stderr.contains("refused"),
+        "stderr: {}",
+        second.stderr
+    );
 }
 
 #[test]

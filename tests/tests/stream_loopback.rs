@@ -24,7 +24,10 @@ fn stream_720p60_decodes_with_latency_and_tone() {
     assert!(count("frames_received") >= decoded);
     assert_eq!(count("decode_errors"), 0);
     let latency = &summary["latency_ms"];
-    let (p50, p99) = (latency["p50"].as_f64().unwrap(), latency["p99"].as_f64().unwrap());
+    let (p50, p99) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p99"].as_f64().unwrap(),
+    );
     assert!(p50 > 0.0 && p99 >= p50, "latency p50 {p50} p99 {p99}");
     assert!(
         latency["count"].as_u64().unwrap() as f64 >= 0.95 * decoded as f64,

@@ -18,7 +18,9 @@ fn bars_match(shot: &image::RgbaImage) -> Result<(), String> {
         let got = shot.get_pixel(x, y).0;
         let close = (0..3).all(|c| (i32::from(got[c]) - i32::from(expected[c])).abs() <= 24);
         if !close {
-            return Err(format!("bar {i} at ({x},{y}): got {got:?}, host painted {expected:?}"));
+            return Err(format!(
+                "bar {i} at ({x},{y}): got {got:?}, host painted {expected:?}"
+            ));
         }
     }
     Ok(())
@@ -68,14 +70,16 @@ fn window_shows_the_test_pattern() {
     let _ = viewer.kill();
     let _ = viewer.wait();
     eprintln!("screenshot: {}", path.display());
-    let shot = matched.unwrap_or_else(|| panic!("the window never showed the pattern: {last_error}"));
+    let shot =
+        matched.unwrap_or_else(|| panic!("the window never showed the pattern: {last_error}"));
 
     // The barcode on screen is a capture time the host painted moments ago.
     let luma = |x: u32, y: u32| {
         let p = shot.get_pixel(x, y).0;
         ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8
     };
-    let painted_us = common::barcode::read(WIDTH, HEIGHT, luma).expect("barcode readable on screen");
+    let painted_us =
+        common::barcode::read(WIDTH, HEIGHT, luma).expect("barcode readable on screen");
     let age_us = common::barcode::elapsed_us(painted_us, unix_now_us());
     assert!(age_us < 60_000_000, "barcode is {age_us} µs old");
 }

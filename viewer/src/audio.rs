@@ -29,7 +29,10 @@ impl OpusDecoder {
         let codec = ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::OPUS)
             .ok_or_else(|| anyhow!("FFmpeg has no Opus decoder"))?;
         let context = ffmpeg_next::codec::context::Context::new_with_codec(codec);
-        let mut audio = context.decoder().audio().context("opening the Opus decoder")?;
+        let mut audio = context
+            .decoder()
+            .audio()
+            .context("opening the Opus decoder")?;
         audio.set_channel_layout(ChannelLayout::STEREO);
         Ok(OpusDecoder {
             decoder: audio,
@@ -60,7 +63,11 @@ fn interleave(decoded: &frame::Audio, out: &mut Vec<f32>) {
         }
     } else {
         let left: &[f32] = decoded.plane(0);
-        let right: &[f32] = if decoded.planes() > 1 { decoded.plane(1) } else { left };
+        let right: &[f32] = if decoded.planes() > 1 {
+            decoded.plane(1)
+        } else {
+            left
+        };
         for i in 0..samples {
             out.extend_from_slice(&[left[i], right[i]]);
         }
@@ -115,7 +122,11 @@ impl AudioThread {
     pub fn run(self) -> anyhow::Result<()> {
         let mut decoder = OpusDecoder::new()?;
         let queue: PlaybackQueue = Arc::default();
-        let _stream = if self.play { open_playback(queue.clone()) } else { None };
+        let _stream = if self.play {
+            open_playback(queue.clone())
+        } else {
+            None
+        };
         let playing = _stream.is_some();
         let mut pcm = Vec::new();
         let mut analysis: Vec<f32> = Vec::with_capacity(ANALYSIS_SAMPLES);

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use common::control::{ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, PROTOCOL_VERSION};
+use common::control::{
+    ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
 use common::stream_url::StreamUrl;
 use futures_util::{SinkExt, StreamExt};
 use rustls::DigitallySignedStruct;

@@ -19,7 +19,9 @@ pub fn dominant_frequency_hz(mono: &[f32], sample_rate_hz: u32) -> Option<f64> {
             Complex::new(s * w, 0.0)
         })
         .collect();
-    FftPlanner::<f32>::new().plan_fft_forward(n).process(&mut buffer);
+    FftPlanner::<f32>::new()
+        .plan_fft_forward(n)
+        .process(&mut buffer);
     let magnitudes: Vec<f32> = buffer[..n / 2].iter().map(|c| c.norm()).collect();
     let (peak, &peak_mag) = magnitudes
         .iter()
@@ -32,7 +34,11 @@ pub fn dominant_frequency_hz(mono: &[f32], sample_rate_hz: u32) -> Option<f64> {
     let offset = if peak + 1 < magnitudes.len() {
         let (a, b, c) = (magnitudes[peak - 1], peak_mag, magnitudes[peak + 1]);
         let denom = a - 2.0 * b + c;
-        if denom.abs() > f32::EPSILON { 0.5 * (a - c) / denom } else { 0.0 }
+        if denom.abs() > f32::EPSILON {
+            0.5 * (a - c) / denom
+        } else {
+            0.0
+        }
     } else {
         0.0
     };

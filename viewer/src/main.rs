@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use common::stream_url::StreamUrl;
 
 #[derive(Parser, Debug)]
-#[command(name = "viewer", version, about = "Play applications streamed by a host")]
+#[command(
+    name = "viewer",
+    version,
+    about = "Play applications streamed by a host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,8 +37,7 @@ enum Command {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

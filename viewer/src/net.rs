@@ -13,13 +13,13 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
 use anyhow::Context;
+use common::StreamKind;
 use common::clock::ClockSync;
 use common::control::{ControlMessage, EndReason, ReceiverReport};
 use common::datagram::{Flags, Header};
 use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
 use common::seal::{MediaKey, Opener, Sealer};
 use common::stream_url::StreamUrl;
-use common::StreamKind;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -247,7 +247,9 @@ impl Session {
             Some(Err(e)) => return Step::End(StreamEnd::ConnectionLost(e.to_string())),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) => {
-                return Step::End(StreamEnd::ConnectionLost("host closed the connection".into()));
+                return Step::End(StreamEnd::ConnectionLost(
+                    "host closed the connection".into(),
+                ));
             }
             Some(Ok(_)) => return Step::Continue,
         };

@@ -101,7 +101,9 @@ impl Rates {
     pub fn between(earlier: &Snapshot, later: &Snapshot, seconds: f64) -> Rates {
         let seconds = seconds.max(1e-3);
         let decoded = later.frames_decoded.saturating_sub(earlier.frames_decoded) as f64;
-        let received = later.frames_received.saturating_sub(earlier.frames_received) as f64;
+        let received = later
+            .frames_received
+            .saturating_sub(earlier.frames_received) as f64;
         let lost = later.frames_lost.saturating_sub(earlier.frames_lost) as f64;
         let bytes = later.bytes_received.saturating_sub(earlier.bytes_received) as f64;
         Rates {

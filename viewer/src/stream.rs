@@ -14,20 +14,18 @@ use crate::audio::AudioThread;
 use crate::connect::ConnectError;
 use crate::net::{MediaSinks, SharedClock, StreamEnd};
 use crate::stats::StreamStats;
-use crate::video::{FrameSlot, VideoThread};
+use crate::video::{Display, VideoThread};
 
 /// Frames waiting for the decoder; more means the decoder is behind.
 const VIDEO_QUEUE_FRAMES: usize = 8;
 /// Opus packets waiting for the audio decoder (~320 ms at 10 ms packets).
 const AUDIO_QUEUE_PACKETS: usize = 32;
 
-pub type Wake = Box<dyn Fn() + Send>;
-
 pub struct StreamOptions {
     pub url: StreamUrl,
     pub play_audio: bool,
     /// Pictures for a window, and how to wake it; `None` when headless.
-    pub display: Option<(Arc<FrameSlot>, Wake)>,
+    pub display: Option<Display>,
 }
 
 pub struct RunningStream {

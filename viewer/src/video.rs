@@ -5,8 +5,8 @@
 //! keyframe arrives, and asks for one: a broken reference chain would show
 //! a corrupt picture.
 
-use std::sync::mpsc::Receiver;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -68,7 +68,10 @@ impl H264Decoder {
             ..Default::default()
         });
         context.set_flags(flag::Flags::LOW_DELAY);
-        let decoder = context.decoder().video().context("opening the H.264 decoder")?;
+        let decoder = context
+            .decoder()
+            .video()
+            .context("opening the H.264 decoder")?;
         Ok(H264Decoder {
             decoder,
             decoded: frame::Video::empty(),
@@ -130,13 +133,18 @@ pub fn read_barcode(picture: &frame::Video) -> Option<u64> {
     })
 }
 
+/// How the decoder wakes the window when a picture is ready.
+pub type Wake = Box<dyn Fn() + Send>;
+/// Where pictures go for display, and how to wake the window.
+pub type Display = (Arc<FrameSlot>, Wake);
+
 pub struct VideoThread {
     pub frames: Receiver<Frame>,
     pub stats: Arc<StreamStats>,
     pub clock: Arc<SharedClock>,
     pub keyframe_requests: mpsc::Sender<u32>,
     /// Where pictures go for display; `None` in headless mode.
-    pub display: Option<(Arc<FrameSlot>, Box<dyn Fn() + Send>)>,
+    pub display: Option<Display>,
 }
 
 impl VideoThread {

@@ -52,8 +52,11 @@ pub struct EncodedVideo {
 pub trait VideoEncoder {
     /// Encodes one picture; with low-latency settings one picture gives at most
     /// one access unit, and it comes out right away.
-    fn encode(&mut self, frame: &BgraFrame, force_keyframe: bool)
-    -> anyhow::Result<Option<EncodedVideo>>;
+    fn encode(
+        &mut self,
+        frame: &BgraFrame,
+        force_keyframe: bool,
+    ) -> anyhow::Result<Option<EncodedVideo>>;
 }
 
 /// Interleaved f32 stereo at 48 kHz.

@@ -48,9 +48,19 @@ fn fill(frame: &mut [u8], stride: usize, rect: (u32, u32, u32, u32), rgb: [u8; 3
 impl TestPattern {
     pub fn new(width: u32, height: u32, fps: u32) -> Self {
         let mut frame = BgraFrame::new(width, height);
-        fill(&mut frame.data, frame.stride, (0, width, 0, height), BACKGROUND_RGB);
+        fill(
+            &mut frame.data,
+            frame.stride,
+            (0, width, 0, height),
+            BACKGROUND_RGB,
+        );
         for (i, rgb) in BARS_RGB.iter().enumerate() {
-            fill(&mut frame.data, frame.stride, bar_rect(i, width, height), *rgb);
+            fill(
+                &mut frame.data,
+                frame.stride,
+                bar_rect(i, width, height),
+                *rgb,
+            );
         }
         TestPattern {
             width,

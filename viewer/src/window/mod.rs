@@ -228,8 +228,11 @@ impl StreamWindow {
         if due {
             let snapshot = self.stats.snapshot();
             if let Some(at) = self.overlay_stats.at {
-                self.overlay_stats.rates =
-                    Rates::between(&self.overlay_stats.last, &snapshot, (now - at).as_secs_f64());
+                self.overlay_stats.rates = Rates::between(
+                    &self.overlay_stats.last,
+                    &snapshot,
+                    (now - at).as_secs_f64(),
+                );
             }
             self.overlay_stats.last = snapshot;
             self.overlay_stats.at = Some(now);
@@ -256,7 +259,8 @@ impl StreamWindow {
     }
 
     fn handle_shortcut(&mut self, code: KeyCode) -> bool {
-        let chord = self.modifiers.control_key() && self.modifiers.alt_key() && self.modifiers.shift_key();
+        let chord =
+            self.modifiers.control_key() && self.modifiers.alt_key() && self.modifiers.shift_key();
         match (chord, code) {
             (true, KeyCode::KeyQ) => self.quit(),
             (true, KeyCode::KeyS) => self.show_overlay = !self.show_overlay,
@@ -275,13 +279,26 @@ fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats) {
         .collapsible(false)
         .show(ui.ctx(), |ui| {
             let s = &stats.last;
-            ui.label(format!("{:.0} fps   {:.1} Mbit/s", stats.rates.fps, stats.rates.bitrate_kbps / 1000.0));
-            ui.label(format!("loss {:.2} %   lost frames {}", stats.rates.loss_pct, s.frames_lost));
+            ui.label(format!(
+                "{:.0} fps   {:.1} Mbit/s",
+                stats.rates.fps,
+                stats.rates.bitrate_kbps / 1000.0
+            ));
+            ui.label(format!(
+                "loss {:.2} %   lost frames {}",
+                stats.rates.loss_pct, s.frames_lost
+            ));
             ui.label(format!("round trip {:.1} ms   transport UDP", s.rtt_ms));
             if let Some(latency) = s.latency_ms {
-                ui.label(format!("latency p50 {:.1} ms   p99 {:.1} ms", latency.p50, latency.p99));
+                ui.label(format!(
+                    "latency p50 {:.1} ms   p99 {:.1} ms",
+                    latency.p50, latency.p99
+                ));
             }
-            ui.label(format!("decoded {}   decode errors {}", s.frames_decoded, s.decode_errors));
+            ui.label(format!(
+                "decoded {}   decode errors {}",
+                s.frames_decoded, s.decode_errors
+            ));
             ui.small("Ctrl+Alt+Shift+S overlay · +X fullscreen · +Q quit");
         });
 }
@@ -338,10 +355,7 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
     }
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
-        if self
-            .duration
-            .is_some_and(|d| self.started.elapsed() >= d)
-        {
+        if self.duration.is_some_and(|d| self.started.elapsed() >= d) {
             self.quit();
         }
         if let Some(stream) = &self.stream
