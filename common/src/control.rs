@@ -96,6 +96,13 @@ pub struct ReceiverReport {
     pub frames_lost: u64,
     pub datagrams_dropped: u64,
     pub latency_p50_ms: Option<f64>,
+    /// Share of media datagrams missing since the last report (0.0..=1.0),
+    /// from gaps in sequence numbers; drives the FEC parity share.
+    #[serde(default)]
+    pub shard_loss: f64,
+    /// Frames rebuilt from parity since the stream began.
+    #[serde(default)]
+    pub frames_recovered: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,9 +8,11 @@ pub mod barcode;
 pub mod clock;
 pub mod control;
 pub mod datagram;
+pub mod fec;
 pub mod packetizer;
 pub mod seal;
 pub mod stats;
 pub mod stream_url;
+pub mod testing;
 
 pub use datagram::{Flags, Header, StreamKind};

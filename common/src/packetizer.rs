@@ -1,6 +1,7 @@
 //! Frames ⇄ shards. The packetizer cuts an encoded frame into MTU-sized
-//! shards; the depacketizer puts them back together, tolerating reordering
-//! and duplicates, and reports frames it could not complete as lost. It never
+//! shards and adds Reed-Solomon parity (see `fec`); the depacketizer puts
+//! them back together from any sufficient subset, tolerating reordering and
+//! duplicates, and reports frames it could not complete as lost. It never
 //! hands on a half-filled frame.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -8,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use thiserror::Error;
 
 use crate::datagram::{Flags, Header, StreamKind};
+use crate::fec;
 
 /// Default largest frame bytes carried by one shard (keeps datagrams under a
 /// 1280-byte IPv6 minimum MTU with header and tag).
@@ -18,6 +20,7 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1200;
 pub struct Packetizer {
     stream: StreamKind,
     max_payload: usize,
+    parity_pct: u32,
     next_frame_index: u32,
 }
 
@@ -27,35 +30,32 @@ impl Packetizer {
         Packetizer {
             stream,
             max_payload,
+            parity_pct: 0,
             next_frame_index: 0,
         }
+    }
+
+    /// Parity shards added per frame, as a percentage of its data shards.
+    pub fn set_parity_pct(&mut self, parity_pct: u32) {
+        self.parity_pct = parity_pct;
     }
 
     pub fn max_payload(&self) -> usize {
         self.max_payload
     }
 
-    /// Splits one frame into `(header, payload)` shards. The headers' sequence
-    /// numbers are left at 0: the sealer assigns them.
-    pub fn packetize<'a>(
-        &mut self,
-        frame: &'a [u8],
-        capture_us: u64,
-        keyframe: bool,
-    ) -> Vec<(Header, &'a [u8])> {
+    /// Splits one frame into `(header, payload)` shards, data then parity.
+    /// The headers' sequence numbers are left at 0: the sealer assigns them.
+    pub fn packetize(&mut self, frame: &[u8], capture_us: u64, keyframe: bool) -> Vec<(Header, Vec<u8>)> {
         let frame_index = self.next_frame_index;
         self.next_frame_index = self.next_frame_index.wrapping_add(1);
-        let chunks: Vec<&[u8]> = if frame.is_empty() {
-            vec![frame]
-        } else {
-            frame.chunks(self.max_payload).collect()
-        };
-        let count = u16::try_from(chunks.len()).unwrap_or(u16::MAX);
-        chunks
+        let (data, shards) = fec::encode(frame, self.max_payload, self.parity_pct);
+        let count = shards.len().min(usize::from(u16::MAX)) as u16;
+        shards
             .into_iter()
             .take(usize::from(count))
             .enumerate()
-            .map(|(i, chunk)| {
+            .map(|(i, payload)| {
                 let index = i as u16;
                 let flags = Flags::empty()
                     .with(Flags::KEYFRAME, keyframe)
@@ -67,10 +67,10 @@ impl Packetizer {
                     frame_index,
                     shard_index: index,
                     shard_count: count,
-                    data_shards: count,
+                    data_shards: data as u16,
                     capture_us,
                 };
-                (header, chunk)
+                (header, payload)
             })
             .collect()
     }
@@ -116,11 +116,16 @@ pub struct DepacketizerStats {
     pub late_shards: u64,
     pub frames_completed: u64,
     pub frames_lost: u64,
+    /// Frames that needed parity shards to be rebuilt.
+    pub frames_recovered: u64,
+    /// Data shards rebuilt from parity.
+    pub shards_recovered: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct DepacketizerConfig {
-    /// How many later frames may complete before an incomplete one is given up.
+    /// How far ahead (in frames) a complete frame may be before an earlier
+    /// incomplete one is given up.
     pub max_reorder_frames: u32,
     /// How long a complete frame may wait for an earlier incomplete one.
     pub reorder_timeout_us: u64,
@@ -141,6 +146,7 @@ impl Default for DepacketizerConfig {
 #[derive(Debug)]
 struct Partial {
     shard_count: u16,
+    data_shards: u16,
     capture_us: u64,
     keyframe: bool,
     shards: Vec<Option<Vec<u8>>>,
@@ -150,8 +156,9 @@ struct Partial {
 }
 
 impl Partial {
+    /// Enough shards to rebuild the frame (any `data_shards` of them).
     fn is_complete(&self) -> bool {
-        self.received == self.shard_count
+        self.received >= self.data_shards
     }
 }
 
@@ -215,6 +222,7 @@ impl Depacketizer {
             .entry(header.frame_index)
             .or_insert_with(|| Partial {
                 shard_count: header.shard_count,
+                data_shards: header.data_shards,
                 capture_us: header.capture_us,
                 keyframe: header.flags.contains(Flags::KEYFRAME),
                 shards: vec![None; usize::from(header.shard_count)],
@@ -222,13 +230,18 @@ impl Depacketizer {
                 first_shard_us: now_us,
                 last_shard_us: now_us,
             });
-        if partial.shard_count != header.shard_count || partial.capture_us != header.capture_us {
+        if partial.shard_count != header.shard_count
+            || partial.data_shards != header.data_shards
+            || partial.capture_us != header.capture_us
+        {
             return Err(DepacketizeError::Inconsistent {
                 frame_index: header.frame_index,
             });
         }
+        let complete = partial.is_complete();
         let slot = &mut partial.shards[usize::from(header.shard_index)];
-        if slot.is_some() {
+        if slot.is_some() || complete {
+            // A duplicate, or a spare shard of a frame already rebuildable.
             self.stats.duplicate_shards += 1;
             return Ok(());
         }
@@ -253,49 +266,86 @@ impl Depacketizer {
             .map(|since| since + self.config.reorder_timeout_us)
     }
 
+    /// Shards worth asking again for: of each incomplete frame that a later
+    /// frame has overtaken and whose first shard is older than `min_age_us`
+    /// (so mere reordering is not mistaken for loss), as many missing
+    /// indices as it still needs (data shards first).
+    pub fn missing_shards(&self, now_us: u64, min_age_us: u64) -> Vec<(u32, Vec<u16>)> {
+        let Some(&newest) = self.pending.keys().next_back() else {
+            return Vec::new();
+        };
+        self.pending
+            .range(..newest)
+            .filter(|(_, partial)| {
+                !partial.is_complete() && now_us >= partial.first_shard_us + min_age_us
+            })
+            .map(|(&index, partial)| {
+                let needed = usize::from(partial.data_shards - partial.received);
+                let missing = partial
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| i as u16)
+                    .take(needed)
+                    .collect();
+                (index, missing)
+            })
+            .collect()
+    }
+
     pub fn poll_event(&mut self) -> Option<DepacketizerEvent> {
         self.events.pop_front()
     }
 
     fn release(&mut self, now_us: u64) {
+        // Once frames are given up for a jump far ahead (a blackout), frames
+        // of which nothing at all arrived are given up with them.
+        let mut skipping_absent = false;
         loop {
             let next = self.next_index;
-            let Some(first) = self.pending.get(&next) else {
-                // Nothing at all of `next` yet: wait, unless later frames force us on.
-                if self.should_give_up(now_us) {
-                    self.declare_lost_until(next.wrapping_add(1));
-                    continue;
+            match self.pending.get(&next) {
+                Some(partial) if partial.is_complete() => {
+                    let partial = self.pending.remove(&next).expect("checked above");
+                    self.deliver(next, partial);
+                    self.next_index = next.wrapping_add(1);
+                    self.waiting_since_us = self.oldest_complete_waiting(now_us);
                 }
-                break;
-            };
-            if first.is_complete() {
-                let partial = self.pending.remove(&next).expect("checked above");
-                self.deliver(next, partial);
-                self.next_index = next.wrapping_add(1);
-                self.waiting_since_us = self.oldest_complete_waiting(now_us);
-                continue;
+                Some(_) => {
+                    if !self.should_give_up(now_us) {
+                        break;
+                    }
+                    skipping_absent = true;
+                    self.declare_lost_until(next.wrapping_add(1));
+                }
+                None => {
+                    let complete_later = self.pending.values().any(Partial::is_complete);
+                    if !(complete_later && (skipping_absent || self.should_give_up(now_us))) {
+                        break;
+                    }
+                    skipping_absent = true;
+                    self.declare_lost_until(next.wrapping_add(1));
+                }
             }
-            if self.should_give_up(now_us) {
-                self.declare_lost_until(next.wrapping_add(1));
-                continue;
-            }
-            break;
         }
     }
 
+    /// Gives up on `next_index` when a complete frame further ahead than the
+    /// reorder tolerance exists, or one has waited past the timeout.
     fn should_give_up(&self, now_us: u64) -> bool {
-        let complete_later = self
+        let newest_complete = self
             .pending
-            .values()
-            .filter(|partial| partial.is_complete())
-            .count() as u32;
-        if complete_later == 0 {
+            .iter()
+            .rev()
+            .find(|(_, partial)| partial.is_complete())
+            .map(|(&index, _)| index);
+        let Some(newest) = newest_complete else {
             return false;
-        }
+        };
         let timed_out = self
             .waiting_since_us
             .is_some_and(|since| now_us >= since + self.config.reorder_timeout_us);
-        complete_later > self.config.max_reorder_frames || timed_out
+        newest - self.next_index > self.config.max_reorder_frames || timed_out
     }
 
     fn oldest_complete_waiting(&self, now_us: u64) -> Option<u64> {
@@ -325,19 +375,34 @@ impl Depacketizer {
     }
 
     fn deliver(&mut self, frame_index: u32, partial: Partial) {
-        let mut data = Vec::with_capacity(partial.shards.iter().flatten().map(Vec::len).sum());
-        for shard in partial.shards.iter().flatten() {
-            data.extend_from_slice(shard);
+        let data_shards = usize::from(partial.data_shards);
+        let missing_data = partial.shards[..data_shards]
+            .iter()
+            .filter(|s| s.is_none())
+            .count();
+        match fec::decode(data_shards, &partial.shards) {
+            Ok(data) => {
+                self.stats.frames_completed += 1;
+                if missing_data > 0 {
+                    self.stats.frames_recovered += 1;
+                    self.stats.shards_recovered += missing_data as u64;
+                }
+                self.events.push_back(DepacketizerEvent::Frame(Frame {
+                    frame_index,
+                    capture_us: partial.capture_us,
+                    keyframe: partial.keyframe,
+                    data,
+                    first_shard_us: partial.first_shard_us,
+                    last_shard_us: partial.last_shard_us,
+                }));
+            }
+            Err(_) => {
+                // Authentic shards that do not rebuild: a sender bug, never shown.
+                self.stats.frames_lost += 1;
+                self.events
+                    .push_back(DepacketizerEvent::Lost { first: frame_index, count: 1 });
+            }
         }
-        self.stats.frames_completed += 1;
-        self.events.push_back(DepacketizerEvent::Frame(Frame {
-            frame_index,
-            capture_us: partial.capture_us,
-            keyframe: partial.keyframe,
-            data,
-            first_shard_us: partial.first_shard_us,
-            last_shard_us: partial.last_shard_us,
-        }));
     }
 }
 
@@ -389,7 +454,7 @@ mod tests {
                     continue;
                 }
                 depacketizer
-                    .handle_shard(f as u64 * 1000, &header, payload)
+                    .handle_shard(f as u64 * 1000, &header, &payload)
                     .unwrap();
             }
         }
@@ -406,6 +471,26 @@ mod tests {
     }
 
     #[test]
+    fn parity_rebuilds_a_frame_missing_data_shards() {
+        let mut packetizer = Packetizer::new(StreamKind::Video, 100);
+        packetizer.set_parity_pct(50);
+        let mut depacketizer = Depacketizer::new(StreamKind::Video, Default::default());
+        let frame: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
+        let shards = packetizer.packetize(&frame, 5, true);
+        assert_eq!(shards[0].0.data_shards, 11);
+        assert_eq!(shards.len(), 17);
+        for (header, payload) in shards.iter().filter(|(h, _)| h.shard_index % 3 != 1) {
+            depacketizer.handle_shard(0, header, payload).unwrap();
+        }
+        match drain(&mut depacketizer).as_slice() {
+            [DepacketizerEvent::Frame(f)] => assert_eq!(f.data, frame),
+            other => panic!("unexpected {other:?}"),
+        }
+        let stats = depacketizer.stats();
+        assert_eq!((stats.frames_recovered, stats.shards_recovered), (1, 4));
+    }
+
+    #[test]
     fn timeout_releases_a_waiting_frame() {
         let mut packetizer = Packetizer::new(StreamKind::Video, 100);
         let mut depacketizer = Depacketizer::new(StreamKind::Video, Default::default());
@@ -413,7 +498,7 @@ mod tests {
         let first = packetizer.packetize(&all[0], 0, false);
         let second = packetizer.packetize(&all[1], 1, false);
         depacketizer
-            .handle_shard(0, &first[0].0, first[0].1)
+            .handle_shard(0, &first[0].0, &first[0].1)
             .unwrap();
         for (header, payload) in &second {
             depacketizer.handle_shard(10, header, payload).unwrap();

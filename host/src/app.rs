@@ -48,9 +48,23 @@ pub type MakeParts = Box<dyn Fn(&VideoParams) -> PipelineParts + Send + Sync>;
 /// Shared by every connection.
 pub struct HostContext {
     pub tokens: TokenStore,
+    /// Where and whom viewers connect to; the token part is minted per URL.
+    pub url_base: StreamUrl,
     pub listen: SocketAddr,
     pub video: VideoParams,
     pub make_parts: MakeParts,
+}
+
+impl HostContext {
+    /// Mints a single-use token and prints the URL that carries it. The host
+    /// prints a fresh one each time a token is used, so it keeps serving.
+    pub fn print_new_url(&self) {
+        let url = StreamUrl {
+            token: self.tokens.mint(),
+            ..self.url_base.clone()
+        };
+        println!("stream URL: {url}");
+    }
 }
 
 /// The synthetic test pattern and tone, encoded with FFmpeg.
@@ -92,21 +106,21 @@ pub async fn serve(
     let listen = listener.local_addr()?;
     let ctx = Arc::new(HostContext {
         tokens: TokenStore::default(),
+        url_base: StreamUrl {
+            host: connect_host(listen),
+            port: listen.port(),
+            token: String::new(),
+            fingerprint: identity.fingerprint,
+        },
         listen,
         video: config.video.clone(),
         make_parts: Box::new(synthetic_parts),
     });
-    let url = StreamUrl {
-        host: connect_host(listen),
-        port: listen.port(),
-        token: ctx.tokens.mint(),
-        fingerprint: identity.fingerprint,
-    };
     println!(
         "certificate fingerprint (SHA-256): {}",
         hex::encode(identity.fingerprint)
     );
-    println!("stream URL: {url}");
+    ctx.print_new_url();
     tracing::info!(%listen, video = ?config.video, "host ready");
 
     tokio::pin!(shutdown);

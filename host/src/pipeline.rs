@@ -9,14 +9,16 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::StreamKind;
-use common::control::{SenderReport, VideoParams};
+use common::control::{ReceiverReport, SenderReport, VideoParams};
+use common::fec::ParityController;
 use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
 use common::seal::{MediaKey, Sealer};
 
@@ -24,6 +26,9 @@ use crate::clock::unix_now_us;
 use crate::platform::{AudioEncoder, AudioSource, BgraFrame, VideoEncoder, VideoSource};
 
 const MEDIA_QUEUE_UNITS: usize = 32;
+/// FEC parity never drops below this share of a frame's data shards.
+pub const PARITY_FLOOR_PCT: u32 = 10;
+const PARITY_MAX_PCT: u32 = 60;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
 
 /// What the pipeline is built from; factories run on the pipeline's threads
@@ -69,6 +74,8 @@ struct MediaUnit {
 pub struct Pipeline {
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
+    parity: Mutex<ParityController>,
+    parity_pct: Arc<AtomicU32>,
     pub counters: Arc<SenderCounters>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -90,11 +97,11 @@ impl Pipeline {
 
         let sealer = Sealer::new(key);
         let sender_counters = counters.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("media-send".into())
-                .spawn(move || send_loop(units_rx, socket, peer, sealer, &sender_counters))?,
-        );
+        let parity_pct = Arc::new(AtomicU32::new(PARITY_FLOOR_PCT));
+        let sender_parity = parity_pct.clone();
+        threads.push(std::thread::Builder::new().name("media-send".into()).spawn(move || {
+            send_loop(units_rx, socket, peer, sealer, &sender_counters, &sender_parity)
+        })?);
 
         let ctx = ThreadCtx {
             stop: stop.clone(),
@@ -138,6 +145,8 @@ impl Pipeline {
         let pipeline = Pipeline {
             stop,
             force_keyframe,
+            parity: Mutex::new(ParityController::new(PARITY_FLOOR_PCT, PARITY_MAX_PCT)),
+            parity_pct,
             counters,
             threads,
         };
@@ -151,6 +160,13 @@ impl Pipeline {
             }
         }
         Ok(pipeline)
+    }
+
+    /// Adapts the FEC parity share to the loss the viewer reports.
+    pub fn handle_receiver_report(&self, report: &ReceiverReport) {
+        let mut parity = self.parity.lock().unwrap_or_else(|e| e.into_inner());
+        parity.handle_loss(report.shard_loss);
+        self.parity_pct.store(parity.parity_pct(), Ordering::Relaxed);
     }
 
     pub fn request_keyframe(&self) {
@@ -302,17 +318,22 @@ fn send_loop(
     peer: SocketAddr,
     mut sealer: Sealer,
     counters: &SenderCounters,
+    parity_pct: &AtomicU32,
 ) {
     let mut video = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
     let mut audio = Packetizer::new(StreamKind::Audio, DEFAULT_MAX_PAYLOAD);
     // Ends when both producer threads have exited and the queue is drained.
     for unit in units {
         let packetizer = match unit.stream {
-            StreamKind::Video => &mut video,
+            StreamKind::Video => {
+                video.set_parity_pct(parity_pct.load(Ordering::Relaxed));
+                &mut video
+            }
+            // Opus packets are one shard; the decoder conceals a lost one.
             _ => &mut audio,
         };
         for (header, payload) in packetizer.packetize(&unit.data, unit.capture_us, unit.keyframe) {
-            let datagram = sealer.seal(header, payload);
+            let datagram = sealer.seal(header, &payload);
             match send_datagram(&socket, &datagram, peer) {
                 Ok(()) => {
                     counters

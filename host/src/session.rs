@@ -106,6 +106,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
         bail!("refused a bad or reused token from {peer}");
     }
+    ctx.print_new_url();
     let session_id = random_id();
     let span = tracing::info_span!("session", id = %session_id, %peer, %client);
     stream_session(ws, ctx, peer, session_id)
@@ -238,6 +239,7 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     ControlMessage::ReceiverReport(report) => {
                         tracing::debug!(?report, "receiver report");
+                        pipeline.handle_receiver_report(&report);
                     }
                     ControlMessage::Input { seq, event } => {
                         tracing::trace!(seq, ?event, "input (no injector in this build)");

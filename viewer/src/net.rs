@@ -98,6 +98,7 @@ pub async fn run(
         video: Depacketizer::new(StreamKind::Video, Default::default()),
         next_ping_id: 0,
         media_flowing: false,
+        loss: LossMeter::default(),
     };
     Ok(session.drive(&mut quit).await)
 }
@@ -162,6 +163,35 @@ struct Session {
     video: Depacketizer,
     next_ping_id: u64,
     media_flowing: bool,
+    loss: LossMeter,
+}
+
+/// Datagram loss between reports, from gaps in the sender's sequence numbers.
+#[derive(Debug, Default)]
+struct LossMeter {
+    highest: Option<u64>,
+    highest_at_last_report: Option<u64>,
+    received_since_report: u64,
+}
+
+impl LossMeter {
+    fn record(&mut self, sequence: u64) {
+        self.received_since_report += 1;
+        self.highest = Some(self.highest.map_or(sequence, |h| h.max(sequence)));
+    }
+
+    /// Share of datagrams missing since the last call.
+    fn take_loss(&mut self) -> f64 {
+        let loss = match (self.highest, self.highest_at_last_report) {
+            (Some(high), Some(low)) if high > low => {
+                1.0 - (self.received_since_report as f64 / (high - low) as f64).min(1.0)
+            }
+            _ => 0.0,
+        };
+        self.highest_at_last_report = self.highest;
+        self.received_since_report = 0;
+        loss
+    }
 }
 
 enum Step {
@@ -207,6 +237,8 @@ impl Session {
                         frames_lost: snapshot.frames_lost,
                         datagrams_dropped: snapshot.datagrams_dropped,
                         latency_p50_ms: snapshot.latency_ms.map(|p| p.p50),
+                        shard_loss: self.loss.take_loss(),
+                        frames_recovered: self.video.stats().frames_recovered,
                     };
                     self.send(&ControlMessage::ReceiverReport(report)).await
                 }
@@ -299,6 +331,7 @@ impl Session {
             }
         };
         self.media_flowing = true;
+        self.loss.record(header.sequence);
         match header.stream {
             StreamKind::Video => {
                 if let Err(e) = self.video.handle_shard(unix_now_us(), &header, &payload) {
@@ -306,6 +339,8 @@ impl Session {
                     tracing::debug!(error = %e, "dropped a shard");
                 }
                 self.drain_video();
+                let recovered = self.video.stats().frames_recovered;
+                self.stats.frames_recovered.store(recovered, Ordering::Relaxed);
             }
             StreamKind::Audio => {
                 StreamStats::add(&self.stats.audio_packets, 1);

@@ -68,7 +68,7 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
         let datagrams: Vec<Vec<u8>> = packetizer
             .packetize(&encoded.data, 0, encoded.keyframe)
             .into_iter()
-            .map(|(header, payload)| sealer.seal(header, payload))
+            .map(|(header, payload)| sealer.seal(header, &payload))
             .collect();
         let seal_us = micros(t);
         let t = Instant::now();
