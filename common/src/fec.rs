@@ -74,14 +74,25 @@ pub fn decode(data_count: usize, shards: &[Option<Vec<u8>>]) -> Result<Vec<u8>, 
             joined.extend_from_slice(shard);
         }
     } else {
-        let originals = data.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
-        let recovery = parity.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        let originals = data
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        let recovery = parity
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
         let restored = reed_solomon_simd::decode(data_count, parity.len(), originals, recovery)
             .map_err(|e| FecError::ReedSolomon(e.to_string()))?;
         for (i, shard) in data.iter().enumerate() {
             match shard.as_ref().or_else(|| restored.get(&i)) {
                 Some(bytes) => joined.extend_from_slice(bytes),
-                None => return Err(FecError::NotEnoughShards { have, need: data_count }),
+                None => {
+                    return Err(FecError::NotEnoughShards {
+                        have,
+                        need: data_count,
+                    });
+                }
             }
         }
     }

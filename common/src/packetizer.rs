@@ -46,7 +46,12 @@ impl Packetizer {
 
     /// Splits one frame into `(header, payload)` shards, data then parity.
     /// The headers' sequence numbers are left at 0: the sealer assigns them.
-    pub fn packetize(&mut self, frame: &[u8], capture_us: u64, keyframe: bool) -> Vec<(Header, Vec<u8>)> {
+    pub fn packetize(
+        &mut self,
+        frame: &[u8],
+        capture_us: u64,
+        keyframe: bool,
+    ) -> Vec<(Header, Vec<u8>)> {
         let frame_index = self.next_frame_index;
         self.next_frame_index = self.next_frame_index.wrapping_add(1);
         let (data, shards) = fec::encode(frame, self.max_payload, self.parity_pct);
@@ -399,8 +404,10 @@ impl Depacketizer {
             Err(_) => {
                 // Authentic shards that do not rebuild: a sender bug, never shown.
                 self.stats.frames_lost += 1;
-                self.events
-                    .push_back(DepacketizerEvent::Lost { first: frame_index, count: 1 });
+                self.events.push_back(DepacketizerEvent::Lost {
+                    first: frame_index,
+                    count: 1,
+                });
             }
         }
     }

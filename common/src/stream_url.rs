@@ -92,6 +92,12 @@ impl std::fmt::Display for StreamUrl {
     }
 }
 
+/// SHA-256 of a DER certificate: what `fp` carries and viewers pin.
+pub fn certificate_fingerprint(der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
 impl StreamUrl {
     pub fn redacted(&self) -> String {
         format!(

@@ -9,8 +9,8 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -99,17 +99,29 @@ impl Pipeline {
         let sender_counters = counters.clone();
         let parity_pct = Arc::new(AtomicU32::new(PARITY_FLOOR_PCT));
         let sender_parity = parity_pct.clone();
-        threads.push(std::thread::Builder::new().name("media-send".into()).spawn(move || {
-            send_loop(units_rx, socket, peer, sealer, &sender_counters, &sender_parity)
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("media-send".into())
+                .spawn(move || {
+                    send_loop(
+                        units_rx,
+                        socket,
+                        peer,
+                        sealer,
+                        &sender_counters,
+                        &sender_parity,
+                    )
+                })?,
+        );
 
-        let ctx = ThreadCtx {
+        let audio_ctx = ThreadCtx {
             stop: stop.clone(),
             force_keyframe: force_keyframe.clone(),
             counters: counters.clone(),
-            units: units_tx.clone(),
-            ready: ready_tx.clone(),
+            units: units_tx,
+            ready: ready_tx,
         };
+        let ctx = audio_ctx.clone();
         let fps = parts.video.fps.max(1);
         let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
         threads.push(
@@ -123,13 +135,7 @@ impl Pipeline {
                 })?,
         );
 
-        let ctx = ThreadCtx {
-            stop: stop.clone(),
-            force_keyframe: force_keyframe.clone(),
-            counters: counters.clone(),
-            units: units_tx,
-            ready: ready_tx,
-        };
+        let ctx = audio_ctx;
         let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
         threads.push(
             std::thread::Builder::new()
@@ -166,7 +172,8 @@ impl Pipeline {
     pub fn handle_receiver_report(&self, report: &ReceiverReport) {
         let mut parity = self.parity.lock().unwrap_or_else(|e| e.into_inner());
         parity.handle_loss(report.shard_loss);
-        self.parity_pct.store(parity.parity_pct(), Ordering::Relaxed);
+        self.parity_pct
+            .store(parity.parity_pct(), Ordering::Relaxed);
     }
 
     pub fn request_keyframe(&self) {
@@ -184,6 +191,7 @@ impl Pipeline {
     }
 }
 
+#[derive(Clone)]
 struct ThreadCtx {
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,

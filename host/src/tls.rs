@@ -26,11 +26,6 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-pub fn fingerprint(cert: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert);
-    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
-}
-
 impl Identity {
     /// Loads the identity from `data_dir`, creating it on first start.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
@@ -43,7 +38,7 @@ impl Identity {
             .with_context(|| format!("reading {}", cert_path.display()))?;
         let key = PrivateKeyDer::from_pem_file(&key_path)
             .with_context(|| format!("reading {}", key_path.display()))?;
-        let fingerprint = fingerprint(&cert);
+        let fingerprint = common::stream_url::certificate_fingerprint(&cert);
         Ok(Identity {
             cert,
             key,

@@ -55,11 +55,6 @@ struct PinnedCertificate {
     provider: Arc<CryptoProvider>,
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
-}
-
 impl ServerCertVerifier for PinnedCertificate {
     fn verify_server_cert(
         &self,
@@ -69,7 +64,7 @@ impl ServerCertVerifier for PinnedCertificate {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = sha256(end_entity);
+        let presented = common::stream_url::certificate_fingerprint(end_entity);
         *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = Some(presented);
         // Constant-time comparison is not needed: the fingerprint is public.
         if presented == self.expected {

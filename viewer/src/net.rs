@@ -96,6 +96,7 @@ pub async fn run(
         clock,
         sync: ClockSync::default(),
         video: Depacketizer::new(StreamKind::Video, Default::default()),
+        audio: Depacketizer::new(StreamKind::Audio, Default::default()),
         next_ping_id: 0,
         media_flowing: false,
         loss: LossMeter::default(),
@@ -161,6 +162,7 @@ struct Session {
     clock: Arc<SharedClock>,
     sync: ClockSync,
     video: Depacketizer,
+    audio: Depacketizer,
     next_ping_id: u64,
     media_flowing: bool,
     loss: LossMeter,
@@ -207,10 +209,14 @@ impl Session {
         let mut buffer = vec![0u8; 65_536];
         let mut goodbye_deadline: Option<tokio::time::Instant> = None;
         loop {
-            let reorder_deadline = self.video.poll_timeout().map(|at_us| {
-                let wait_us = at_us.saturating_sub(unix_now_us());
-                tokio::time::Instant::now() + Duration::from_micros(wait_us)
-            });
+            let reorder_deadline = [self.video.poll_timeout(), self.audio.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at_us| {
+                    let wait_us = at_us.saturating_sub(unix_now_us());
+                    tokio::time::Instant::now() + Duration::from_micros(wait_us)
+                });
             let step = tokio::select! {
                 received = self.media.socket.recv(&mut buffer) => match received {
                     Ok(len) => { self.handle_datagram(&buffer[..len]); Step::Continue }
@@ -244,7 +250,9 @@ impl Session {
                 }
                 _ = sleep_until_opt(reorder_deadline) => {
                     self.video.handle_timeout(unix_now_us());
+                    self.audio.handle_timeout(unix_now_us());
                     self.drain_video();
+                    self.drain_audio();
                     Step::Continue
                 }
                 changed = quit.changed(), if goodbye_deadline.is_none() => {
@@ -340,15 +348,31 @@ impl Session {
                 }
                 self.drain_video();
                 let recovered = self.video.stats().frames_recovered;
-                self.stats.frames_recovered.store(recovered, Ordering::Relaxed);
+                self.stats
+                    .frames_recovered
+                    .store(recovered, Ordering::Relaxed);
             }
             StreamKind::Audio => {
+                if let Err(e) = self.audio.handle_shard(unix_now_us(), &header, &payload) {
+                    StreamStats::add(&self.stats.datagrams_dropped, 1);
+                    tracing::debug!(error = %e, "dropped an audio shard");
+                }
+                self.drain_audio();
+            }
+            StreamKind::Input | StreamKind::Probe => {}
+        }
+    }
+
+    fn drain_audio(&mut self) {
+        while let Some(event) = self.audio.poll_event() {
+            // A lost packet is simply missing: the Opus decoder's output gap
+            // is the concealment for now.
+            if let DepacketizerEvent::Frame(packet) = event {
                 StreamStats::add(&self.stats.audio_packets, 1);
-                if let Err(TrySendError::Full(_)) = self.sinks.audio.try_send(payload) {
+                if let Err(TrySendError::Full(_)) = self.sinks.audio.try_send(packet.data) {
                     tracing::debug!("audio queue full; packet dropped");
                 }
             }
-            StreamKind::Input | StreamKind::Probe => {}
         }
     }
 

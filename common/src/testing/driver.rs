@@ -161,15 +161,24 @@ pub fn simulate(config: &SimConfig) -> SimReport {
 
         // Sender: feedback, then a frame when due.
         while feedback.front().is_some_and(|(at, _)| *at <= now) {
-            let Some((_, message)) = feedback.pop_front() else { break };
+            let Some((_, message)) = feedback.pop_front() else {
+                break;
+            };
             match message {
                 Feedback::Keyframe => force_keyframe = true,
                 Feedback::ShardLoss(loss) => parity.handle_loss(loss),
-                Feedback::Nack { frame_index, missing } => {
+                Feedback::Nack {
+                    frame_index,
+                    missing,
+                } => {
                     if let Some(sent) = history.get(&frame_index)
                         && now < sent.capture_us + deadline_us
                     {
-                        for (header, payload) in sent.shards.iter().filter(|(h, _)| missing.contains(&h.shard_index)) {
+                        for (header, payload) in sent
+                            .shards
+                            .iter()
+                            .filter(|(h, _)| missing.contains(&h.shard_index))
+                        {
                             link.send(now, sealer.seal(*header, payload));
                             report.retransmitted_shards += 1;
                         }
@@ -180,15 +189,27 @@ pub fn simulate(config: &SimConfig) -> SimReport {
         if now >= next_frame_us && now < end_us {
             next_frame_us += frame_interval_us;
             let keyframe = std::mem::take(&mut force_keyframe);
-            let size = if keyframe { config.keyframe_bytes } else { config.frame_bytes };
-            let frame: Vec<u8> = (0..size).map(|i| (i as u64 ^ u64::from(report.frames_sent as u32)) as u8).collect();
+            let size = if keyframe {
+                config.keyframe_bytes
+            } else {
+                config.frame_bytes
+            };
+            let frame: Vec<u8> = (0..size)
+                .map(|i| (i as u64 ^ u64::from(report.frames_sent as u32)) as u8)
+                .collect();
             packetizer.set_parity_pct(parity.parity_pct());
             let shards = packetizer.packetize(&frame, now, keyframe);
             let frame_index = shards[0].0.frame_index;
             for (header, payload) in &shards {
                 link.send(now, sealer.seal(*header, payload));
             }
-            history.insert(frame_index, Sent { capture_us: now, shards });
+            history.insert(
+                frame_index,
+                Sent {
+                    capture_us: now,
+                    shards,
+                },
+            );
             while history.len() > HISTORY_FRAMES {
                 history.pop_first();
             }
@@ -203,7 +224,9 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                     *watch = Some(now);
                 }
             }
-            let Ok((header, payload)) = opener.open(&datagram) else { continue };
+            let Ok((header, payload)) = opener.open(&datagram) else {
+                continue;
+            };
             shards_seen_since_report += 1;
             highest_seq = Some(highest_seq.map_or(header.sequence, |h| h.max(header.sequence)));
             let _ = depacketizer.handle_shard(now, &header, &payload);
@@ -253,12 +276,22 @@ pub fn simulate(config: &SimConfig) -> SimReport {
         // NACK shards of incomplete frames once a later frame has arrived,
         // at most once per round trip per frame.
         if config.nack {
-            for (frame_index, missing) in depacketizer.missing_shards(now, NACK_REORDER_ALLOWANCE_US) {
-                let due = nacked.get(&frame_index).is_none_or(|&at| now >= at + rtt_us);
+            for (frame_index, missing) in
+                depacketizer.missing_shards(now, NACK_REORDER_ALLOWANCE_US)
+            {
+                let due = nacked
+                    .get(&frame_index)
+                    .is_none_or(|&at| now >= at + rtt_us);
                 if due && !missing.is_empty() {
                     nacked.insert(frame_index, now);
                     report.nacks += 1;
-                    feedback.push_back((feedback_arrival(now), Feedback::Nack { frame_index, missing }));
+                    feedback.push_back((
+                        feedback_arrival(now),
+                        Feedback::Nack {
+                            frame_index,
+                            missing,
+                        },
+                    ));
                 }
             }
             while nacked.len() > HISTORY_FRAMES {
@@ -280,6 +313,9 @@ pub fn simulate(config: &SimConfig) -> SimReport {
     }
     report.frames_recovered_by_fec = depacketizer.stats().frames_recovered;
     report.final_parity_pct = parity.parity_pct();
-    report.recovery_after_blackout_ms = recovery.into_iter().map(|r| r.unwrap_or(f64::INFINITY)).collect();
+    report.recovery_after_blackout_ms = recovery
+        .into_iter()
+        .map(|r| r.unwrap_or(f64::INFINITY))
+        .collect();
     report
 }

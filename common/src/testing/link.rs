@@ -91,7 +91,11 @@ impl Link {
         let share = (imp.burst_loss_pct / 100.0).clamp(0.0, 0.999);
         let leave_per_ms = 1.0 / imp.burst_ms;
         let enter_per_ms = leave_per_ms * share / (1.0 - share);
-        let rate = if self.in_burst { leave_per_ms } else { enter_per_ms };
+        let rate = if self.in_burst {
+            leave_per_ms
+        } else {
+            enter_per_ms
+        };
         let flip = 1.0 - (-rate * dt_ms).exp();
         if self.rng.random::<f64>() < flip {
             self.in_burst = !self.in_burst;
@@ -139,8 +143,11 @@ impl Link {
             if delay_us > 0 || depart_us > now_us {
                 self.stats.delayed += 1;
             }
-            self.queue
-                .push(Reverse((depart_us + delay_us, self.next_id, packet.clone())));
+            self.queue.push(Reverse((
+                depart_us + delay_us,
+                self.next_id,
+                packet.clone(),
+            )));
             self.next_id += 1;
         }
     }
@@ -194,7 +201,10 @@ mod tests {
 
     #[test]
     fn random_loss_is_near_its_rate() {
-        let imp = Impairments { loss_pct: 5.0, ..Default::default() };
+        let imp = Impairments {
+            loss_pct: 5.0,
+            ..Default::default()
+        };
         let (link, arrived) = run(imp, 1, 20_000, 100);
         let lost = 20_000 - arrived.len();
         assert!((800..1200).contains(&lost), "lost {lost}");
@@ -203,16 +213,26 @@ mod tests {
 
     #[test]
     fn bursts_take_their_share_of_time() {
-        let imp = Impairments { burst_loss_pct: 10.0, burst_ms: 50.0, ..Default::default() };
+        let imp = Impairments {
+            burst_loss_pct: 10.0,
+            burst_ms: 50.0,
+            ..Default::default()
+        };
         let (_, arrived) = run(imp, 3, 100_000, 1000);
         let lost_share = 1.0 - arrived.len() as f64 / 100_000.0;
-        assert!((0.07..0.13).contains(&lost_share), "lost share {lost_share}");
+        assert!(
+            (0.07..0.13).contains(&lost_share),
+            "lost share {lost_share}"
+        );
     }
 
     #[test]
     fn rate_limit_paces_packets() {
         // 1000-byte packets at 800 kbit/s: one every 10 ms.
-        let imp = Impairments { rate_kbps: Some(800), ..Default::default() };
+        let imp = Impairments {
+            rate_kbps: Some(800),
+            ..Default::default()
+        };
         let mut link = Link::new(imp, 1);
         for _ in 0..5 {
             link.send(0, vec![0; 1000]);
@@ -227,7 +247,10 @@ mod tests {
 
     #[test]
     fn block_drops_everything() {
-        let imp = Impairments { block: true, ..Default::default() };
+        let imp = Impairments {
+            block: true,
+            ..Default::default()
+        };
         assert!(run(imp, 1, 100, 10).1.is_empty());
     }
 }

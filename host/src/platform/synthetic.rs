@@ -83,6 +83,33 @@ impl TestPattern {
     }
 }
 
+impl TestPattern {
+    /// A band of fresh 8×8-block noise each frame, between the box and the
+    /// bars: content an encoder must spend bits on, like a game scene.
+    fn paint_noise(&self, frame: &mut BgraFrame) {
+        const BLOCK: u32 = 8;
+        let (y0, y1) = (
+            self.height / 2 + self.height / 24,
+            self.height * 2 / 3 - self.height / 24,
+        );
+        let mut state = self.frames.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for by in (y0..y1).step_by(BLOCK as usize) {
+            for bx in (0..self.width).step_by(BLOCK as usize) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let shade = [
+                    state as u8 / 2 + 40,
+                    (state >> 8) as u8 / 2 + 40,
+                    (state >> 16) as u8 / 2 + 40,
+                ];
+                let rect = (bx, (bx + BLOCK).min(self.width), by, (by + BLOCK).min(y1));
+                fill(&mut frame.data, frame.stride, rect, shade);
+            }
+        }
+    }
+}
+
 impl VideoSource for TestPattern {
     fn size(&self) -> (u32, u32) {
         (self.width, self.height)
@@ -94,6 +121,7 @@ impl VideoSource for TestPattern {
         }
         frame.data.copy_from_slice(&self.background);
         fill(&mut frame.data, frame.stride, self.box_rect(), BOX_RGB);
+        self.paint_noise(frame);
         for cell in common::barcode::cells(capture_us, self.width, self.height) {
             let rgb = if cell.white { [255; 3] } else { [0; 3] };
             let rect = (cell.x, cell.x + cell.width, cell.y, cell.y + cell.height);

@@ -11,7 +11,10 @@ use common::testing::{Impairments, Link, LinkStats};
 use tokio::net::UdpSocket;
 
 #[derive(Parser, Debug)]
-#[command(name = "impair", about = "UDP relay with seeded loss, delay, jitter, reordering and rate limits")]
+#[command(
+    name = "impair",
+    about = "UDP relay with seeded loss, delay, jitter, reordering and rate limits"
+)]
 struct Args {
     #[arg(long)]
     listen: SocketAddr,
@@ -47,7 +50,12 @@ struct Args {
 fn print_stats(direction: &str, stats: &LinkStats) {
     println!(
         "{{\"direction\":\"{direction}\",\"sent\":{},\"forwarded\":{},\"dropped\":{},\"delayed\":{},\"reordered\":{},\"duplicated\":{}}}",
-        stats.sent, stats.forwarded, stats.dropped, stats.delayed, stats.reordered, stats.duplicated
+        stats.sent,
+        stats.forwarded,
+        stats.dropped,
+        stats.delayed,
+        stats.reordered,
+        stats.duplicated
     );
 }
 
@@ -66,7 +74,12 @@ async fn main() -> anyhow::Result<()> {
         block: args.block,
     };
     let client_side = UdpSocket::bind(args.listen).await?;
-    let unspecified: SocketAddr = if args.to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
+    let unspecified: SocketAddr = if args.to.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()?;
     let server_side = UdpSocket::bind(unspecified).await?;
     server_side.connect(args.to).await?;
     let mut upstream = Link::new(impairments.clone(), args.seed);
