@@ -44,10 +44,9 @@ pub fn encode(frame: &[u8], max_payload: usize, parity_pct: u32) -> (usize, Vec<
     let mut shards: Vec<Vec<u8>> = padded.chunks_exact(shard_len).map(<[u8]>::to_vec).collect();
     let parity = parity_count(data, parity_pct);
     if parity > 0 {
-        match reed_solomon_simd::encode(data, parity, &shards) {
-            Ok(recovery) => shards.extend(recovery),
-            // Counts beyond the codec's range: send without parity.
-            Err(_) => {}
+        // Shard counts beyond the codec's range go out without parity.
+        if let Ok(recovery) = reed_solomon_simd::encode(data, parity, &shards) {
+            shards.extend(recovery);
         }
     }
     (data, shards)
