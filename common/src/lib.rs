@@ -6,6 +6,7 @@
 
 pub mod barcode;
 pub mod clock;
+pub mod congestion;
 pub mod control;
 pub mod datagram;
 pub mod fec;

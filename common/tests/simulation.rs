@@ -93,3 +93,91 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert_eq!(simulate(&cfg), simulate(&cfg));
 }
+
+#[test]
+fn congestion_control_settles_under_a_cap_and_climbs_back() {
+    use common::testing::CongestionConfig;
+    let cap_kbps = 5_000;
+    let cfg = SimConfig {
+        duration_ms: 25_000,
+        congestion: Some(CongestionConfig {
+            start_kbps: 10_000,
+            min_kbps: 500,
+            max_kbps: 20_000,
+        }),
+        rate_schedule: vec![(0, Some(cap_kbps)), (12_000, None)],
+        ..config(Impairments::default())
+    };
+    let report = simulate(&cfg);
+    let target_at = |ms: u64| {
+        report
+            .target_timeline
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= ms)
+            .map_or(0, |(_, kbps)| *kbps)
+    };
+    eprintln!(
+        "targets: 1s {} 3s {} 6s {} 11s {} 15s {} 20s {} 25s {}",
+        target_at(1_000),
+        target_at(3_000),
+        target_at(6_000),
+        target_at(11_000),
+        target_at(15_000),
+        target_at(20_000),
+        target_at(25_000)
+    );
+    // Settled under the cap within 3 s: below it at 3 s and most of the
+    // time after; probes above it stay small and short.
+    let mut capped: Vec<u32> = report
+        .target_timeline
+        .iter()
+        .filter(|(t, _)| (3_000..12_000).contains(t))
+        .map(|(_, kbps)| *kbps)
+        .collect();
+    assert!(target_at(3_000) < cap_kbps);
+    let over = capped.iter().filter(|&&kbps| kbps > cap_kbps).count();
+    capped.sort_unstable();
+    let median = capped[capped.len() / 2];
+    eprintln!(
+        "capped: median {median}, max {}, over the cap {over} of {}",
+        capped[capped.len() - 1],
+        capped.len()
+    );
+    assert!(median < cap_kbps, "median target {median}");
+    // Probing for more bandwidth goes briefly above: under a sixth of the time.
+    assert!(
+        over * 6 < capped.len(),
+        "over the cap in {over} of {} reports",
+        capped.len()
+    );
+    assert!(
+        capped[capped.len() - 1] < cap_kbps * 11 / 10,
+        "probe peak {}",
+        capped[capped.len() - 1]
+    );
+    // Under 1% of frames lost after settling.
+    let in_window = |times: &[u64]| {
+        times
+            .iter()
+            .filter(|t| (3_000..12_000).contains(*t))
+            .count()
+    };
+    let (sent, shown) = (
+        in_window(&report.sent_at_ms),
+        in_window(&report.shown_at_ms),
+    );
+    let lost_share = 1.0 - shown as f64 / sent as f64;
+    eprintln!("under the cap: {shown} of {sent} frames shown");
+    assert!(
+        lost_share < 0.01,
+        "{:.2}% of frames lost under the cap",
+        lost_share * 100.0
+    );
+    // Cap lifted: it climbs back well above it.
+    assert!(
+        target_at(25_000) > 8_000,
+        "target {} after the cap lifted",
+        target_at(25_000)
+    );
+}

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::congestion::{DelayTrend, PathReport, RateController};
 use crate::datagram::StreamKind;
 use crate::fec::ParityController;
 use crate::packetizer::{Depacketizer, DepacketizerConfig, DepacketizerEvent, Packetizer};
@@ -29,6 +30,18 @@ pub struct SimConfig {
     pub nack: bool,
     /// A frame arriving later than this after capture is not shown.
     pub deadline_ms: u64,
+    /// With congestion control the frame size follows the target bitrate
+    /// (keyframes four times a frame) instead of `frame_bytes`.
+    pub congestion: Option<CongestionConfig>,
+    /// Changes of the media path's rate limit: `(at_ms, rate_kbps)`.
+    pub rate_schedule: Vec<(u64, Option<u32>)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CongestionConfig {
+    pub start_kbps: u32,
+    pub min_kbps: u32,
+    pub max_kbps: u32,
 }
 
 impl Default for SimConfig {
@@ -50,6 +63,8 @@ impl Default for SimConfig {
             parity_floor_pct: 10,
             nack: true,
             deadline_ms: 100,
+            congestion: None,
+            rate_schedule: Vec::new(),
         }
     }
 }
@@ -71,6 +86,12 @@ pub struct SimReport {
     /// Per blackout: first shown frame after the first datagram that got
     /// through again, in ms.
     pub recovery_after_blackout_ms: Vec<f64>,
+    /// `(t_ms, target_kbps)` at each receiver report, with congestion control.
+    pub target_timeline: Vec<(u64, u32)>,
+    /// Capture time (ms) of every frame shown.
+    pub shown_at_ms: Vec<u64>,
+    /// Capture time (ms) of every frame sent.
+    pub sent_at_ms: Vec<u64>,
 }
 
 impl SimReport {
@@ -85,13 +106,15 @@ impl SimReport {
 enum Feedback {
     Keyframe,
     Nack { frame_index: u32, missing: Vec<u16> },
-    ShardLoss(f64),
+    Path(PathReport),
 }
 
 const TICK_US: u64 = 1_000;
 const REPORT_INTERVAL_US: u64 = 100_000;
 /// Shards later than this are presumed lost, not reordered.
 const NACK_REORDER_ALLOWANCE_US: u64 = 15_000;
+/// The sender answers at most one keyframe request per this interval.
+const KEYFRAME_MIN_INTERVAL_US: u64 = 250_000;
 /// Frames the sender keeps for retransmission.
 const HISTORY_FRAMES: usize = 16;
 
@@ -122,6 +145,15 @@ pub fn simulate(config: &SimConfig) -> SimReport {
     let mut feedback: VecDeque<(u64, Feedback)> = VecDeque::new();
     let mut history: BTreeMap<u32, Sent> = BTreeMap::new();
     let mut report = SimReport::default();
+    let mut rate = config
+        .congestion
+        .map(|c| RateController::new(c.start_kbps, c.min_kbps, c.max_kbps));
+    let mut trend = DelayTrend::default();
+    let mut schedule = config.rate_schedule.clone();
+    schedule.sort_by_key(|(at, _)| *at);
+    let mut schedule = VecDeque::from(schedule);
+
+    let mut last_keyframe_sent_us: Option<u64> = None;
 
     // Receiver state.
     let mut force_keyframe = true;
@@ -158,6 +190,14 @@ pub fn simulate(config: &SimConfig) -> SimReport {
 
     while now < end_us + deadline_us {
         link.impairments.block = config.impairments.block || in_blackout(now);
+        while schedule
+            .front()
+            .is_some_and(|(at_ms, _)| at_ms * 1000 <= now)
+        {
+            if let Some((_, kbps)) = schedule.pop_front() {
+                link.impairments.rate_kbps = kbps;
+            }
+        }
 
         // Sender: feedback, then a frame when due.
         while feedback.front().is_some_and(|(at, _)| *at <= now) {
@@ -165,8 +205,20 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                 break;
             };
             match message {
-                Feedback::Keyframe => force_keyframe = true,
-                Feedback::ShardLoss(loss) => parity.handle_loss(loss),
+                // Keyframes are costly: one per interval however many asks.
+                Feedback::Keyframe => {
+                    force_keyframe |=
+                        last_keyframe_sent_us.is_none_or(|at| now >= at + KEYFRAME_MIN_INTERVAL_US);
+                }
+                Feedback::Path(path) => {
+                    parity.handle_loss(path.loss);
+                    if let Some(rate) = rate.as_mut() {
+                        rate.handle_report(now, &path, REPORT_INTERVAL_US);
+                        report
+                            .target_timeline
+                            .push((now / 1000, rate.target_kbps()));
+                    }
+                }
                 Feedback::Nack {
                     frame_index,
                     missing,
@@ -189,10 +241,17 @@ pub fn simulate(config: &SimConfig) -> SimReport {
         if now >= next_frame_us && now < end_us {
             next_frame_us += frame_interval_us;
             let keyframe = std::mem::take(&mut force_keyframe);
-            let size = if keyframe {
-                config.keyframe_bytes
-            } else {
-                config.frame_bytes
+            if keyframe {
+                last_keyframe_sent_us = Some(now);
+            }
+            let size = match &rate {
+                Some(rate) => {
+                    let kbps = rate.encoder_kbps(parity.parity_pct()) as usize;
+                    let frame = kbps * 1000 / 8 / config.fps.max(1) as usize;
+                    if keyframe { frame * 4 } else { frame }
+                }
+                None if keyframe => config.keyframe_bytes,
+                None => config.frame_bytes,
             };
             let frame: Vec<u8> = (0..size)
                 .map(|i| (i as u64 ^ u64::from(report.frames_sent as u32)) as u8)
@@ -214,6 +273,7 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                 history.pop_first();
             }
             report.frames_sent += 1;
+            report.sent_at_ms.push(now / 1000);
             report.keyframes_sent += u64::from(keyframe);
         }
 
@@ -224,6 +284,7 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                     *watch = Some(now);
                 }
             }
+            trend.handle_datagram(datagram.len());
             let Ok((header, payload)) = opener.open(&datagram) else {
                 continue;
             };
@@ -239,6 +300,7 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                     let gap = frame.frame_index != expected_next;
                     expected_next = frame.frame_index.wrapping_add(1);
                     let in_time = now <= frame.capture_us + deadline_us;
+                    trend.handle_frame(frame.capture_us, frame.last_shard_us);
                     report.frames_in_time += u64::from(in_time);
                     if frame.keyframe {
                         chain_ok = true;
@@ -250,6 +312,7 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                     }
                     if chain_ok && in_time {
                         report.frames_shown += 1;
+                        report.shown_at_ms.push(frame.capture_us / 1000);
                         for (i, watch) in blackout_watch.iter().enumerate() {
                             if let (Some(since), None) = (watch, recovery[i]) {
                                 recovery[i] = Some((now - since) as f64 / 1000.0);
@@ -304,7 +367,8 @@ pub fn simulate(config: &SimConfig) -> SimReport {
             if let (Some(high), Some(low)) = (highest_seq, last_seq_at_report) {
                 let expected = high.saturating_sub(low).max(1);
                 let loss = 1.0 - (shards_seen_since_report as f64 / expected as f64).min(1.0);
-                feedback.push_back((feedback_arrival(now), Feedback::ShardLoss(loss)));
+                let path = trend.report(REPORT_INTERVAL_US, loss);
+                feedback.push_back((feedback_arrival(now), Feedback::Path(path)));
             }
             last_seq_at_report = highest_seq;
             shards_seen_since_report = 0;

@@ -22,7 +22,7 @@ pub struct Impairments {
     /// Packets held back behind later ones.
     pub reorder_pct: f64,
     pub duplicate_pct: f64,
-    /// Bottleneck rate; packets queue behind it (and drop past 500 ms of queue).
+    /// Bottleneck rate; packets queue behind it (and drop past 200 ms of queue, like a tbf qdisc).
     pub rate_kbps: Option<u32>,
     /// Drop everything.
     pub block: bool,
@@ -39,7 +39,7 @@ pub struct LinkStats {
 }
 
 /// Longest queue behind the rate limit before tail drop.
-const MAX_QUEUE_US: u64 = 500_000;
+const MAX_QUEUE_US: u64 = 200_000;
 
 /// One direction of an emulated link.
 #[derive(Debug)]

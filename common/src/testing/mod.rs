@@ -4,5 +4,5 @@
 pub mod driver;
 pub mod link;
 
-pub use driver::{SimConfig, SimReport, simulate};
+pub use driver::{CongestionConfig, SimConfig, SimReport, simulate};
 pub use link::{Impairments, Link, LinkStats};
