@@ -44,6 +44,11 @@ pub enum ControlMessage {
     KeyframeRequest {
         frame_index: u32,
     },
+    /// Viewer → host: carry media on this transport from now on (the
+    /// viewer asks for the WebSocket when no UDP gets through).
+    UseTransport {
+        transport: Transport,
+    },
     /// Reliable input (key presses and buttons must never be lost).
     Input {
         seq: u64,
@@ -56,6 +61,15 @@ pub enum ControlMessage {
         code: ErrorCode,
         message: String,
     },
+}
+
+/// How media datagrams travel: UDP, or as binary messages on the control
+/// WebSocket when UDP is blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Udp,
+    WebSocket,
 }
 
 /// Media keys, base64; each direction has its own.
@@ -229,6 +243,9 @@ mod tests {
                 ..Default::default()
             }),
             ControlMessage::KeyframeRequest { frame_index: 4 },
+            ControlMessage::UseTransport {
+                transport: Transport::WebSocket,
+            },
             ControlMessage::Input {
                 seq: 1,
                 event: InputEvent::Key {

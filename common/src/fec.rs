@@ -107,8 +107,9 @@ pub fn decode(data_count: usize, shards: &[Option<Vec<u8>>]) -> Result<Vec<u8>, 
     Ok(joined)
 }
 
-/// Chooses the parity share from reported loss: enough to cover about twice
-/// the loss seen, within `[floor_pct, max_pct]`.
+/// Chooses the parity share from reported loss: about four times the loss
+/// seen plus a margin (losses cluster within a frame), within
+/// `[floor_pct, max_pct]`.
 #[derive(Debug, Clone, Copy)]
 pub struct ParityController {
     pub floor_pct: u32,
@@ -131,7 +132,7 @@ impl ParityController {
 
     /// Feeds the shard loss fraction (0.0..=1.0) of the last report.
     pub fn handle_loss(&mut self, shard_loss: f64) {
-        let wanted = (shard_loss.clamp(0.0, 1.0) * 200.0).ceil() as u32 + 2;
+        let wanted = (shard_loss.clamp(0.0, 1.0) * 400.0).ceil() as u32 + 5;
         // Rise at once, fall gently: loss comes in bursts.
         self.current_pct = if wanted >= self.current_pct {
             wanted
@@ -173,9 +174,9 @@ mod tests {
         let mut control = ParityController::new(10, 60);
         assert_eq!(control.parity_pct(), 10);
         control.handle_loss(0.05);
-        assert_eq!(control.parity_pct(), 12);
-        control.handle_loss(0.20);
-        assert_eq!(control.parity_pct(), 42);
+        assert_eq!(control.parity_pct(), 25);
+        control.handle_loss(0.10);
+        assert_eq!(control.parity_pct(), 45);
         for _ in 0..20 {
             control.handle_loss(0.0);
         }

@@ -22,6 +22,8 @@ use crate::tokens::TokenStore;
 pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// UDP port for media; 0 picks one per session.
+    pub media_port: u16,
     pub video: VideoParams,
 }
 
@@ -51,6 +53,7 @@ pub struct HostContext {
     /// Where and whom viewers connect to; the token part is minted per URL.
     pub url_base: StreamUrl,
     pub listen: SocketAddr,
+    pub media_port: u16,
     pub video: VideoParams,
     pub make_parts: MakeParts,
 }
@@ -113,6 +116,7 @@ pub async fn serve(
             fingerprint: identity.fingerprint,
         },
         listen,
+        media_port: config.media_port,
         video: config.video.clone(),
         make_parts: Box::new(synthetic_parts),
     });

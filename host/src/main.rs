@@ -25,6 +25,9 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:47990")]
         listen: SocketAddr,
+        /// Fixed UDP port for media (one session at a time); 0 picks one per session.
+        #[arg(long, default_value_t = 0)]
+        media_port: u16,
         #[arg(long, default_value_t = 1280)]
         width: u32,
         #[arg(long, default_value_t = 720)]
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             data_dir,
             listen,
+            media_port,
             width,
             height,
             fps,
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             let config = host::app::ServeConfig {
                 data_dir,
                 listen,
+                media_port,
                 video: host::app::video_params(width, height, fps, bitrate_kbps),
             };
             let runtime = tokio::runtime::Runtime::new()?;

@@ -62,6 +62,17 @@ impl SenderCounters {
     }
 }
 
+/// Where sealed datagrams go: UDP to the viewer, or binary messages on the
+/// control WebSocket once the viewer asks for it (UDP blocked).
+pub struct MediaOutput {
+    pub socket: UdpSocket,
+    /// The viewer's UDP address; `None` when no probe ever got through.
+    pub udp_peer: Option<SocketAddr>,
+    /// Datagrams for the WebSocket; bounded, the sender waits when it is full.
+    pub websocket: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub use_websocket: Arc<AtomicBool>,
+}
+
 struct MediaUnit {
     stream: StreamKind,
     data: Vec<u8>,
@@ -84,8 +95,7 @@ impl Pipeline {
     /// Starts the threads and waits until source and encoders are built.
     pub fn start(
         parts: PipelineParts,
-        socket: UdpSocket,
-        peer: SocketAddr,
+        output: MediaOutput,
         key: &MediaKey,
     ) -> anyhow::Result<Pipeline> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -103,14 +113,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("media-send".into())
                 .spawn(move || {
-                    send_loop(
-                        units_rx,
-                        socket,
-                        peer,
-                        sealer,
-                        &sender_counters,
-                        &sender_parity,
-                    )
+                    send_loop(units_rx, output, sealer, &sender_counters, &sender_parity)
                 })?,
         );
 
@@ -322,8 +325,7 @@ fn audio_loop(
 
 fn send_loop(
     units: Receiver<MediaUnit>,
-    socket: UdpSocket,
-    peer: SocketAddr,
+    output: MediaOutput,
     mut sealer: Sealer,
     counters: &SenderCounters,
     parity_pct: &AtomicU32,
@@ -342,15 +344,23 @@ fn send_loop(
         };
         for (header, payload) in packetizer.packetize(&unit.data, unit.capture_us, unit.keyframe) {
             let datagram = sealer.seal(header, &payload);
-            match send_datagram(&socket, &datagram, peer) {
+            let len = datagram.len() as u64;
+            let sent = match output.udp_peer {
+                Some(peer) if !output.use_websocket.load(Ordering::Relaxed) => {
+                    send_datagram(&output.socket, &datagram, peer)
+                }
+                _ => output
+                    .websocket
+                    .blocking_send(datagram)
+                    .map_err(|_| std::io::Error::other("control channel closed")),
+            };
+            match sent {
                 Ok(()) => {
-                    counters
-                        .bytes_sent
-                        .fetch_add(datagram.len() as u64, Ordering::Relaxed);
+                    counters.bytes_sent.fetch_add(len, Ordering::Relaxed);
                 }
                 Err(e) => {
                     if counters.send_errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                        tracing::warn!(error = %e, "UDP send failed");
+                        tracing::warn!(error = %e, "media send failed");
                     }
                 }
             }

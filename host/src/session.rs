@@ -4,18 +4,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use common::StreamKind;
 use common::control::{
     AudioParams, ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, MediaKeys,
-    PROTOCOL_VERSION,
+    PROTOCOL_VERSION, Transport,
 };
 use common::seal::{MediaKey, Opener};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -23,13 +25,15 @@ use tracing::Instrument;
 
 use crate::app::HostContext;
 use crate::clock::unix_now_us;
-use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, Pipeline};
+use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// No control traffic for this long ends the session (the viewer pings twice a second).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Datagrams waiting for the WebSocket when media rides it (~1 s of 720p).
+const WS_MEDIA_QUEUE: usize = 1024;
 
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -123,7 +127,8 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     tracing::info!("session opened");
 
     let (to_viewer, to_host) = (random_key(), random_key());
-    let std_socket = std::net::UdpSocket::bind(SocketAddr::new(ctx.listen.ip(), 0))?;
+    let std_socket = std::net::UdpSocket::bind(SocketAddr::new(ctx.listen.ip(), ctx.media_port))
+        .with_context(|| format!("binding the media port {}", ctx.media_port))?;
     std_socket.set_nonblocking(true)?;
     let udp = tokio::net::UdpSocket::from_std(std_socket.try_clone()?)?;
     let udp_port = udp.local_addr()?.port();
@@ -148,28 +153,70 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     )
     .await?;
 
+    let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
+    let mut media = Media {
+        parts: Some((ctx.make_parts)(&ctx.video)),
+        pipeline: None,
+        socket: std_socket,
+        key: to_viewer,
+        use_websocket: Arc::new(AtomicBool::new(false)),
+        websocket: ws_media_tx,
+    };
     let mut opener = Opener::new(&to_host);
-    let viewer_udp = tokio::time::timeout(PROBE_TIMEOUT, wait_for_probe(&udp, &mut opener, peer))
-        .await
-        .context("no UDP probe from the viewer within 10 s")??;
-    tracing::info!(%viewer_udp, "media path open");
-    let parts = (ctx.make_parts)(&ctx.video);
-    let pipeline = tokio::task::spawn_blocking({
-        let key = to_viewer.clone();
-        move || Pipeline::start(parts, std_socket, viewer_udp, &key)
-    })
-    .await??;
-
-    let reason = control_loop(&mut ws, &pipeline, &udp, &mut opener).await;
-    let counters = pipeline.counters.clone();
-    tokio::task::spawn_blocking(move || pipeline.stop()).await?;
-    let report = counters.report();
+    let reason = control_loop(
+        &mut ws,
+        &mut media,
+        &udp,
+        &mut opener,
+        &mut ws_media_rx,
+        peer,
+    )
+    .await;
+    let report = match media.pipeline.take() {
+        Some(pipeline) => {
+            let counters = pipeline.counters.clone();
+            tokio::task::spawn_blocking(move || pipeline.stop()).await?;
+            counters.report()
+        }
+        None => Default::default(),
+    };
     tracing::info!(?reason, frames_sent = report.frames_sent, "session ended");
     // Best effort: the viewer may already be gone.
     let _ = send(&mut ws, &ControlMessage::SenderReport(report)).await;
     let _ = send(&mut ws, &ControlMessage::Goodbye { reason }).await;
     let _ = ws.close(None).await;
     Ok(())
+}
+
+/// The session's media side: started once the viewer's probe arrives over
+/// UDP, or once it asks for the WebSocket because none could.
+struct Media {
+    parts: Option<PipelineParts>,
+    pipeline: Option<Pipeline>,
+    socket: std::net::UdpSocket,
+    key: MediaKey,
+    use_websocket: Arc<AtomicBool>,
+    websocket: mpsc::Sender<Vec<u8>>,
+}
+
+impl Media {
+    async fn start(&mut self, udp_peer: Option<SocketAddr>) -> anyhow::Result<()> {
+        let Some(parts) = self.parts.take() else {
+            return Ok(());
+        };
+        let output = MediaOutput {
+            socket: self.socket.try_clone()?,
+            udp_peer,
+            websocket: self.websocket.clone(),
+            use_websocket: self.use_websocket.clone(),
+        };
+        let key = self.key.clone();
+        let pipeline =
+            tokio::task::spawn_blocking(move || Pipeline::start(parts, output, &key)).await??;
+        tracing::info!(?udp_peer, "media path open");
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
 }
 
 async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCode, message: &str) {
@@ -184,34 +231,16 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
     let _ = ws.close(None).await;
 }
 
-/// Waits for the first authentic probe; its source becomes the media peer.
-/// Only the control connection's address may open the media path.
-async fn wait_for_probe(
-    udp: &tokio::net::UdpSocket,
-    opener: &mut Opener,
-    control_peer: SocketAddr,
-) -> anyhow::Result<SocketAddr> {
-    let mut buffer = vec![0u8; 2048];
-    loop {
-        let (len, from) = udp.recv_from(&mut buffer).await?;
-        if from.ip() != control_peer.ip() {
-            continue;
-        }
-        match opener.open(&buffer[..len]) {
-            Ok((header, _)) if header.stream == StreamKind::Probe => return Ok(from),
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "dropped a datagram before the probe"),
-        }
-    }
-}
-
 async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
-    pipeline: &Pipeline,
+    media: &mut Media,
     udp: &tokio::net::UdpSocket,
     opener: &mut Opener,
+    ws_media: &mut mpsc::Receiver<Vec<u8>>,
+    control_peer: SocketAddr,
 ) -> EndReason {
     let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
+    let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
     let mut buffer = vec![0u8; 2048];
     let mut dropped_datagrams = 0u64;
     loop {
@@ -235,11 +264,27 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     ControlMessage::KeyframeRequest { frame_index } => {
                         tracing::debug!(frame_index, "keyframe requested");
-                        pipeline.request_keyframe();
+                        if let Some(pipeline) = &media.pipeline {
+                            pipeline.request_keyframe();
+                        }
                     }
                     ControlMessage::ReceiverReport(report) => {
                         tracing::debug!(?report, "receiver report");
-                        pipeline.handle_receiver_report(&report);
+                        if let Some(pipeline) = &media.pipeline {
+                            pipeline.handle_receiver_report(&report);
+                        }
+                    }
+                    ControlMessage::UseTransport { transport } => {
+                        tracing::info!(?transport, "viewer switched the media transport");
+                        let websocket = transport == Transport::WebSocket;
+                        media.use_websocket.store(websocket, Ordering::Relaxed);
+                        if let Some(pipeline) = &media.pipeline {
+                            // The decoder restarts from a keyframe on the new path.
+                            pipeline.request_keyframe();
+                        } else if websocket && let Err(e) = media.start(None).await {
+                            tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
+                            return EndReason::ProtocolError;
+                        }
                     }
                     ControlMessage::Input { seq, event } => {
                         tracing::trace!(seq, ?event, "input (no injector in this build)");
@@ -249,21 +294,43 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             received = udp.recv_from(&mut buffer) => {
-                // Probes keep coming until media flows; later input datagrams.
-                if let Ok((len, _)) = received
-                    && opener.open(&buffer[..len]).is_err()
-                {
-                    dropped_datagrams += 1;
-                    if dropped_datagrams == 1 {
-                        tracing::warn!("dropped an unauthentic datagram");
+                let Ok((len, from)) = received else { continue };
+                match opener.open(&buffer[..len]) {
+                    // Only the control connection's address may open the media path.
+                    Ok((header, _)) if header.stream == StreamKind::Probe
+                        && media.pipeline.is_none()
+                        && from.ip() == control_peer.ip() =>
+                    {
+                        if let Err(e) = media.start(Some(from)).await {
+                            tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
+                            return EndReason::ProtocolError;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        dropped_datagrams += 1;
+                        if dropped_datagrams == 1 {
+                            tracing::warn!(error = %e, "dropped an unauthentic datagram");
+                        }
                     }
                 }
             }
-            _ = report_timer.tick() => {
-                let report = ControlMessage::SenderReport(pipeline.counters.report());
-                if send(ws, &report).await.is_err() {
+            Some(datagram) = ws_media.recv() => {
+                if ws.send(Message::binary(datagram)).await.is_err() {
                     return EndReason::UserQuit;
                 }
+            }
+            _ = report_timer.tick() => {
+                if let Some(pipeline) = &media.pipeline {
+                    let report = ControlMessage::SenderReport(pipeline.counters.report());
+                    if send(ws, &report).await.is_err() {
+                        return EndReason::UserQuit;
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(probe_deadline), if media.pipeline.is_none() => {
+                tracing::warn!("no media path within 10 s: neither a UDP probe nor a switch to the WebSocket");
+                return EndReason::Timeout;
             }
         }
     }

@@ -46,6 +46,17 @@ pub struct HostProcess {
 
 impl HostProcess {
     pub fn start(data_dir: &Path, width: u32, height: u32, fps: u32) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, width, height, fps, &[])
+    }
+
+    /// Starts `host serve` with extra arguments.
+    pub fn start_with(
+        data_dir: &Path,
+        width: u32,
+        height: u32,
+        fps: u32,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary("host"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -56,6 +67,7 @@ impl HostProcess {
                 &height.to_string(),
             ])
             .args(["--fps", &fps.to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -32,9 +32,15 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Result<serde_json::Valu
 
 /// Streams for `duration` (or until the host ends it); returns the process
 /// exit code (0 when the session ended normally).
-pub fn run(url: StreamUrl, duration: Option<Duration>, play_audio: bool) -> i32 {
+pub fn run(
+    url: StreamUrl,
+    media_via: Option<std::net::SocketAddr>,
+    duration: Option<Duration>,
+    play_audio: bool,
+) -> i32 {
     let stream = match RunningStream::start(StreamOptions {
         url,
+        media_via,
         play_audio,
         display: None,
     }) {

@@ -29,6 +29,9 @@ enum Command {
         /// Do not open an audio device.
         #[arg(long)]
         mute: bool,
+        /// Send media UDP to this address instead of the host (a relay).
+        #[arg(long)]
+        media_via: Option<std::net::SocketAddr>,
         /// appstream://HOST:PORT/stream?token=...&fp=...
         url: String,
     },
@@ -47,6 +50,7 @@ fn main() {
             headless,
             duration,
             mute,
+            media_via,
             url,
         } => {
             let url = match StreamUrl::parse(&url) {
@@ -58,9 +62,9 @@ fn main() {
             };
             let duration = duration.map(Duration::from_secs_f64);
             if headless {
-                viewer::headless::run(url, duration, !mute)
+                viewer::headless::run(url, media_via, duration, !mute)
             } else {
-                viewer::window::run(url, duration, !mute)
+                viewer::window::run(url, media_via, duration, !mute)
             }
         }
     };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::StreamKind;
 use common::clock::ClockSync;
-use common::control::{ControlMessage, EndReason, ReceiverReport};
+use common::control::{ControlMessage, EndReason, ReceiverReport, Transport};
 use common::datagram::{Flags, Header};
 use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
 use common::seal::{MediaKey, Opener, Sealer};
@@ -34,6 +34,9 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// After our goodbye, how long we wait for the host's final report.
 const GOODBYE_GRACE: Duration = Duration::from_secs(2);
 const UDP_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
+/// No UDP media for this long: ask for media over the WebSocket instead.
+const UDP_SILENCE_FALLBACK: Duration = Duration::from_millis(1000);
+const FALLBACK_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn unix_now_us() -> u64 {
     std::time::SystemTime::now()
@@ -71,8 +74,10 @@ pub enum StreamEnd {
 }
 
 /// Connects and streams until the host ends the session or `quit` turns true.
+/// `media_via` sends UDP somewhere else than the host (a relay in front of it).
 pub async fn run(
     url: StreamUrl,
+    media_via: Option<SocketAddr>,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
     clock: Arc<SharedClock>,
@@ -86,7 +91,8 @@ pub async fn run(
         .and_then(|mut addrs| addrs.next())
         .map(|a| a.ip())
         .ok_or_else(|| ConnectError::Protocol(format!("cannot resolve {}", url.host)))?;
-    let media = MediaPath::open(SocketAddr::new(host_ip, welcome.udp_port), &welcome)
+    let udp_target = media_via.unwrap_or(SocketAddr::new(host_ip, welcome.udp_port));
+    let media = MediaPath::open(udp_target, &welcome)
         .map_err(|e| ConnectError::Protocol(format!("{e:#}")))?;
     let mut session = Session {
         ws,
@@ -99,6 +105,8 @@ pub async fn run(
         audio: Depacketizer::new(StreamKind::Audio, Default::default()),
         next_ping_id: 0,
         media_flowing: false,
+        transport: Transport::Udp,
+        last_udp_media: tokio::time::Instant::now(),
         loss: LossMeter::default(),
     };
     Ok(session.drive(&mut quit).await)
@@ -165,6 +173,9 @@ struct Session {
     audio: Depacketizer,
     next_ping_id: u64,
     media_flowing: bool,
+    transport: Transport,
+    /// The last authentic UDP datagram (or the start, before any).
+    last_udp_media: tokio::time::Instant,
     loss: LossMeter,
 }
 
@@ -206,6 +217,7 @@ impl Session {
         let mut probe_timer = tokio::time::interval(PROBE_INTERVAL);
         let mut ping_timer = tokio::time::interval(PING_INTERVAL);
         let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
+        let mut fallback_timer = tokio::time::interval(FALLBACK_CHECK_INTERVAL);
         let mut buffer = vec![0u8; 65_536];
         let mut goodbye_deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -219,15 +231,33 @@ impl Session {
                 });
             let step = tokio::select! {
                 received = self.media.socket.recv(&mut buffer) => match received {
-                    Ok(len) => { self.handle_datagram(&buffer[..len]); Step::Continue }
+                    Ok(len) => {
+                        if self.handle_datagram(&buffer[..len]) {
+                            self.last_udp_media = tokio::time::Instant::now();
+                        }
+                        Step::Continue
+                    }
                     Err(e) => { tracing::debug!(error = %e, "UDP receive error"); Step::Continue }
                 },
+                _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
+                    let silent = self.last_udp_media.elapsed();
+                    if silent >= UDP_SILENCE_FALLBACK {
+                        tracing::warn!(silent_ms = silent.as_millis() as u64, "no UDP media: switching to the WebSocket");
+                        self.transport = Transport::WebSocket;
+                        self.stats.via_websocket.store(true, Ordering::Relaxed);
+                        *self.stats.fallback_after_ms.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(silent.as_millis() as u64);
+                        self.send(&ControlMessage::UseTransport { transport: Transport::WebSocket }).await
+                    } else {
+                        Step::Continue
+                    }
+                }
                 message = self.ws.next() => self.handle_control(message).await,
                 Some(frame_index) = self.sinks.keyframe_requests.recv() => {
                     StreamStats::add(&self.stats.keyframe_requests, 1);
                     self.send(&ControlMessage::KeyframeRequest { frame_index }).await
                 }
-                _ = probe_timer.tick(), if !self.media_flowing => {
+                _ = probe_timer.tick(), if !self.media_flowing && self.transport == Transport::Udp => {
                     self.media.send_probe().await;
                     Step::Continue
                 }
@@ -291,6 +321,11 @@ impl Session {
                     "host closed the connection".into(),
                 ));
             }
+            Some(Ok(Message::Binary(datagram))) => {
+                // Media riding the WebSocket (the UDP fallback).
+                self.handle_datagram(&datagram);
+                return Step::Continue;
+            }
             Some(Ok(_)) => return Step::Continue,
         };
         let message = match ControlMessage::from_json(text.as_str()) {
@@ -326,7 +361,8 @@ impl Session {
         Step::Continue
     }
 
-    fn handle_datagram(&mut self, datagram: &[u8]) {
+    /// Handles one media datagram; true when it was authentic.
+    fn handle_datagram(&mut self, datagram: &[u8]) -> bool {
         StreamStats::add(&self.stats.datagrams_received, 1);
         StreamStats::add(&self.stats.bytes_received, datagram.len() as u64);
         let (header, payload) = match self.media.opener.open(datagram) {
@@ -335,7 +371,7 @@ impl Session {
                 if self.stats.datagrams_dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!(error = %e, "dropped a datagram (further drops are only counted)");
                 }
-                return;
+                return false;
             }
         };
         self.media_flowing = true;
@@ -361,6 +397,7 @@ impl Session {
             }
             StreamKind::Input | StreamKind::Probe => {}
         }
+        true
     }
 
     fn drain_audio(&mut self) {

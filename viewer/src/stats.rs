@@ -25,6 +25,10 @@ pub struct StreamStats {
     pub audio_packets: AtomicU64,
     pub audio_decode_errors: AtomicU64,
     pub rtt_us: AtomicU64,
+    /// Media rides the control WebSocket (UDP did not get through).
+    pub via_websocket: std::sync::atomic::AtomicBool,
+    /// How long after the UDP path went quiet the switch was asked for.
+    pub fallback_after_ms: Mutex<Option<u64>>,
     latency_ms: Mutex<Vec<f64>>,
     audio_freq_hz: Mutex<Option<f64>>,
 }
@@ -47,6 +51,9 @@ pub struct Snapshot {
     pub audio_packets: u64,
     pub audio_decode_errors: u64,
     pub rtt_ms: f64,
+    /// "udp" or "websocket".
+    pub transport: &'static str,
+    pub fallback_after_ms: Option<u64>,
     pub latency_ms: Option<Percentiles>,
     pub audio_freq_hz: Option<f64>,
 }
@@ -86,6 +93,12 @@ impl StreamStats {
             audio_packets: load(&self.audio_packets),
             audio_decode_errors: load(&self.audio_decode_errors),
             rtt_ms: load(&self.rtt_us) as f64 / 1000.0,
+            transport: if self.via_websocket.load(Ordering::Relaxed) {
+                "websocket"
+            } else {
+                "udp"
+            },
+            fallback_after_ms: *lock(&self.fallback_after_ms),
             latency_ms: Percentiles::of(&lock(&self.latency_ms)),
             audio_freq_hz: *lock(&self.audio_freq_hz),
         }

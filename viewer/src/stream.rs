@@ -23,6 +23,8 @@ const AUDIO_QUEUE_PACKETS: usize = 32;
 
 pub struct StreamOptions {
     pub url: StreamUrl,
+    /// Send UDP here instead of to the host (an impairment relay, say).
+    pub media_via: Option<std::net::SocketAddr>,
     pub play_audio: bool,
     /// Pictures for a window, and how to wake it; `None` when headless.
     pub display: Option<Display>,
@@ -67,7 +69,7 @@ impl RunningStream {
             audio: audio_tx,
             keyframe_requests: keyframe_rx,
         };
-        let (net_stats, url) = (stats.clone(), options.url);
+        let (net_stats, url, media_via) = (stats.clone(), options.url, options.media_via);
         let network = std::thread::Builder::new()
             .name("network".into())
             .spawn(move || {
@@ -75,7 +77,9 @@ impl RunningStream {
                     .enable_all()
                     .build()
                     .map_err(|e| ConnectError::Protocol(format!("tokio runtime: {e}")))?;
-                runtime.block_on(crate::net::run(url, sinks, net_stats, clock, quit_rx))
+                runtime.block_on(crate::net::run(
+                    url, media_via, sinks, net_stats, clock, quit_rx,
+                ))
             })?;
         Ok(RunningStream {
             stats,

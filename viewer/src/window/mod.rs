@@ -82,7 +82,12 @@ struct StreamWindow {
 }
 
 /// Runs the window until the stream ends; returns the process exit code.
-pub fn run(url: StreamUrl, duration: Option<Duration>, play_audio: bool) -> i32 {
+pub fn run(
+    url: StreamUrl,
+    media_via: Option<std::net::SocketAddr>,
+    duration: Option<Duration>,
+    play_audio: bool,
+) -> i32 {
     let event_loop = match EventLoop::<UserEvent>::with_user_event().build() {
         Ok(event_loop) => event_loop,
         Err(e) => {
@@ -97,6 +102,7 @@ pub fn run(url: StreamUrl, duration: Option<Duration>, play_audio: bool) -> i32 
     });
     let stream = match RunningStream::start(StreamOptions {
         url,
+        media_via,
         play_audio,
         display: Some((slot.clone(), wake)),
     }) {
@@ -288,7 +294,10 @@ fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats) {
                 "loss {:.2} %   lost frames {}",
                 stats.rates.loss_pct, s.frames_lost
             ));
-            ui.label(format!("round trip {:.1} ms   transport UDP", s.rtt_ms));
+            ui.label(format!(
+                "round trip {:.1} ms   transport {}",
+                s.rtt_ms, s.transport
+            ));
             if let Some(latency) = s.latency_ms {
                 ui.label(format!(
                     "latency p50 {:.1} ms   p99 {:.1} ms",
