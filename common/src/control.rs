@@ -44,6 +44,11 @@ pub enum ControlMessage {
     KeyframeRequest {
         frame_index: u32,
     },
+    /// Viewer → host: shards of a frame still missing after FEC.
+    Nack {
+        frame_index: u32,
+        shards: Vec<u16>,
+    },
     /// Viewer → host: carry media on this transport from now on (the
     /// viewer asks for the WebSocket when no UDP gets through).
     UseTransport {
@@ -243,6 +248,10 @@ mod tests {
                 ..Default::default()
             }),
             ControlMessage::KeyframeRequest { frame_index: 4 },
+            ControlMessage::Nack {
+                frame_index: 4,
+                shards: vec![1, 7],
+            },
             ControlMessage::UseTransport {
                 transport: Transport::WebSocket,
             },

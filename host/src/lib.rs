@@ -5,6 +5,7 @@ pub mod app;
 pub mod clock;
 pub mod pipeline;
 pub mod platform;
+pub mod sender;
 pub mod session;
 pub mod tls;
 pub mod tokens;

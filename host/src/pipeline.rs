@@ -7,11 +7,10 @@
 //! forced to be a keyframe (a decoder cannot skip a reference frame);
 //! an audio packet is dropped and counted (the viewer conceals it).
 
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,11 +18,12 @@ use anyhow::Context;
 use common::StreamKind;
 use common::control::{ReceiverReport, SenderReport, VideoParams};
 use common::fec::ParityController;
-use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
 use common::seal::{MediaKey, Sealer};
 
 use crate::clock::unix_now_us;
 use crate::platform::{AudioEncoder, AudioSource, BgraFrame, VideoEncoder, VideoSource};
+pub use crate::sender::MediaOutput;
+use crate::sender::{SendWork, send_loop};
 
 const MEDIA_QUEUE_UNITS: usize = 32;
 /// FEC parity never drops below this share of a frame's data shards.
@@ -49,6 +49,7 @@ pub struct SenderCounters {
     pub audio_packets_dropped: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
+    pub shards_retransmitted: AtomicU64,
 }
 
 impl SenderCounters {
@@ -62,22 +63,11 @@ impl SenderCounters {
     }
 }
 
-/// Where sealed datagrams go: UDP to the viewer, or binary messages on the
-/// control WebSocket once the viewer asks for it (UDP blocked).
-pub struct MediaOutput {
-    pub socket: UdpSocket,
-    /// The viewer's UDP address; `None` when no probe ever got through.
-    pub udp_peer: Option<SocketAddr>,
-    /// Datagrams for the WebSocket; bounded, the sender waits when it is full.
-    pub websocket: tokio::sync::mpsc::Sender<Vec<u8>>,
-    pub use_websocket: Arc<AtomicBool>,
-}
-
-struct MediaUnit {
-    stream: StreamKind,
-    data: Vec<u8>,
-    capture_us: u64,
-    keyframe: bool,
+pub(crate) struct MediaUnit {
+    pub stream: StreamKind,
+    pub data: Vec<u8>,
+    pub capture_us: u64,
+    pub keyframe: bool,
 }
 
 /// A running pipeline; dropping it without `stop` leaks nothing but threads
@@ -87,6 +77,8 @@ pub struct Pipeline {
     force_keyframe: Arc<AtomicBool>,
     parity: Mutex<ParityController>,
     parity_pct: Arc<AtomicU32>,
+    /// Into the sender's queue, for NACKed shards.
+    retransmissions: SyncSender<SendWork>,
     pub counters: Arc<SenderCounters>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -101,7 +93,7 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(SenderCounters::default());
-        let (units_tx, units_rx) = sync_channel::<MediaUnit>(MEDIA_QUEUE_UNITS);
+        let (units_tx, units_rx) = sync_channel::<SendWork>(MEDIA_QUEUE_UNITS);
         let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(2);
         let mut threads = Vec::new();
 
@@ -117,6 +109,7 @@ impl Pipeline {
                 })?,
         );
 
+        let retransmissions = units_tx.clone();
         let audio_ctx = ThreadCtx {
             stop: stop.clone(),
             force_keyframe: force_keyframe.clone(),
@@ -156,6 +149,7 @@ impl Pipeline {
             force_keyframe,
             parity: Mutex::new(ParityController::new(PARITY_FLOOR_PCT, PARITY_MAX_PCT)),
             parity_pct,
+            retransmissions,
             counters,
             threads,
         };
@@ -179,6 +173,15 @@ impl Pipeline {
             .store(parity.parity_pct(), Ordering::Relaxed);
     }
 
+    /// Re-sends shards the viewer is missing (if the frame is still recent);
+    /// dropped when the sender's queue is full.
+    pub fn retransmit(&self, frame_index: u32, shards: Vec<u16>) {
+        let _ = self.retransmissions.try_send(SendWork::Retransmit {
+            frame_index,
+            shards,
+        });
+    }
+
     pub fn request_keyframe(&self) {
         self.force_keyframe.store(true, Ordering::Relaxed);
     }
@@ -186,6 +189,8 @@ impl Pipeline {
     /// Stops the threads and waits for them; every unit queued is sent first.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The sender ends once every handle on its queue is gone.
+        drop(self.retransmissions);
         for thread in self.threads {
             if thread.join().is_err() {
                 tracing::error!("a pipeline thread panicked");
@@ -199,7 +204,7 @@ struct ThreadCtx {
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
     counters: Arc<SenderCounters>,
-    units: SyncSender<MediaUnit>,
+    units: SyncSender<SendWork>,
     ready: SyncSender<anyhow::Result<()>>,
 }
 
@@ -273,7 +278,7 @@ fn video_loop(
             capture_us,
             keyframe: encoded.keyframe,
         };
-        match ctx.units.try_send(unit) {
+        match ctx.units.try_send(SendWork::Unit(unit)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 ctx.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
@@ -314,75 +319,11 @@ fn audio_loop(
                 capture_us,
                 keyframe: false,
             };
-            if let Err(TrySendError::Full(_)) = ctx.units.try_send(unit) {
+            if let Err(TrySendError::Full(_)) = ctx.units.try_send(SendWork::Unit(unit)) {
                 ctx.counters
                     .audio_packets_dropped
                     .fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
-}
-
-fn send_loop(
-    units: Receiver<MediaUnit>,
-    output: MediaOutput,
-    mut sealer: Sealer,
-    counters: &SenderCounters,
-    parity_pct: &AtomicU32,
-) {
-    let mut video = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
-    let mut audio = Packetizer::new(StreamKind::Audio, DEFAULT_MAX_PAYLOAD);
-    // Ends when both producer threads have exited and the queue is drained.
-    for unit in units {
-        let packetizer = match unit.stream {
-            StreamKind::Video => {
-                video.set_parity_pct(parity_pct.load(Ordering::Relaxed));
-                &mut video
-            }
-            // Opus packets are one shard; the decoder conceals a lost one.
-            _ => &mut audio,
-        };
-        for (header, payload) in packetizer.packetize(&unit.data, unit.capture_us, unit.keyframe) {
-            let datagram = sealer.seal(header, &payload);
-            let len = datagram.len() as u64;
-            let sent = match output.udp_peer {
-                Some(peer) if !output.use_websocket.load(Ordering::Relaxed) => {
-                    send_datagram(&output.socket, &datagram, peer)
-                }
-                _ => output
-                    .websocket
-                    .blocking_send(datagram)
-                    .map_err(|_| std::io::Error::other("control channel closed")),
-            };
-            match sent {
-                Ok(()) => {
-                    counters.bytes_sent.fetch_add(len, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    if counters.send_errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                        tracing::warn!(error = %e, "media send failed");
-                    }
-                }
-            }
-        }
-        match unit.stream {
-            StreamKind::Video => counters.frames_sent.fetch_add(1, Ordering::Relaxed),
-            _ => counters.audio_packets_sent.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-}
-
-/// The socket is shared with the session's tokio task and so non-blocking:
-/// a full send buffer is waited out briefly rather than dropping the shard.
-fn send_datagram(socket: &UdpSocket, datagram: &[u8], peer: SocketAddr) -> std::io::Result<()> {
-    let deadline = Instant::now() + Duration::from_millis(50);
-    loop {
-        match socket.send_to(datagram, peer) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -262,6 +262,11 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                             return EndReason::UserQuit;
                         }
                     }
+                    ControlMessage::Nack { frame_index, shards } => {
+                        if let Some(pipeline) = &media.pipeline {
+                            pipeline.retransmit(frame_index, shards);
+                        }
+                    }
                     ControlMessage::KeyframeRequest { frame_index } => {
                         tracing::debug!(frame_index, "keyframe requested");
                         if let Some(pipeline) = &media.pipeline {

@@ -37,6 +37,11 @@ const UDP_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
 /// No UDP media for this long: ask for media over the WebSocket instead.
 const UDP_SILENCE_FALLBACK: Duration = Duration::from_millis(1000);
 const FALLBACK_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+const NACK_CHECK_INTERVAL: Duration = Duration::from_millis(5);
+/// Shards later than this behind a newer frame are presumed lost, not reordered.
+const NACK_REORDER_ALLOWANCE_US: u64 = 8_000;
+/// A frame is asked for again at most this often.
+const NACK_REPEAT_US: u64 = 20_000;
 
 pub fn unix_now_us() -> u64 {
     std::time::SystemTime::now()
@@ -106,6 +111,7 @@ pub async fn run(
         next_ping_id: 0,
         media_flowing: false,
         transport: Transport::Udp,
+        nacked: Default::default(),
         last_udp_media: tokio::time::Instant::now(),
         loss: LossMeter::default(),
     };
@@ -174,6 +180,8 @@ struct Session {
     next_ping_id: u64,
     media_flowing: bool,
     transport: Transport,
+    /// When each frame was last NACKed.
+    nacked: std::collections::BTreeMap<u32, u64>,
     /// The last authentic UDP datagram (or the start, before any).
     last_udp_media: tokio::time::Instant,
     loss: LossMeter,
@@ -218,6 +226,7 @@ impl Session {
         let mut ping_timer = tokio::time::interval(PING_INTERVAL);
         let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
         let mut fallback_timer = tokio::time::interval(FALLBACK_CHECK_INTERVAL);
+        let mut nack_timer = tokio::time::interval(NACK_CHECK_INTERVAL);
         let mut buffer = vec![0u8; 65_536];
         let mut goodbye_deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -239,6 +248,7 @@ impl Session {
                     }
                     Err(e) => { tracing::debug!(error = %e, "UDP receive error"); Step::Continue }
                 },
+                _ = nack_timer.tick() => self.send_nacks().await,
                 _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
                     let silent = self.last_udp_media.elapsed();
                     if silent >= UDP_SILENCE_FALLBACK {
@@ -299,6 +309,32 @@ impl Session {
                 return end;
             }
         }
+    }
+
+    /// Asks again for shards FEC could not make up for, while the frame can
+    /// still be shown.
+    async fn send_nacks(&mut self) -> Step {
+        let now = unix_now_us();
+        for (frame_index, shards) in self.video.missing_shards(now, NACK_REORDER_ALLOWANCE_US) {
+            let due = self
+                .nacked
+                .get(&frame_index)
+                .is_none_or(|&at| now >= at + NACK_REPEAT_US);
+            if !due || shards.is_empty() {
+                continue;
+            }
+            self.nacked.insert(frame_index, now);
+            StreamStats::add(&self.stats.nacks_sent, 1);
+            let nack = ControlMessage::Nack {
+                frame_index,
+                shards,
+            };
+            if let Step::End(end) = self.send(&nack).await {
+                return Step::End(end);
+            }
+        }
+        self.nacked.retain(|_, at| now < *at + 1_000_000);
+        Step::Continue
     }
 
     async fn send(&mut self, message: &ControlMessage) -> Step {
