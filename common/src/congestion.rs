@@ -80,10 +80,15 @@ pub struct RateController {
     ceiling_kbps: Option<f64>,
     /// When the target reached just under the ceiling (probing starts later).
     at_ceiling_since_us: Option<u64>,
+    /// Consecutive reports with a growing delay.
+    rising_reports: u32,
 }
 
-/// Delay growth per report that counts as overuse (a queue is filling).
+/// Delay growth per report that counts as overuse when it lasts two
+/// reports (a queue is filling; one report can be encoder jitter)...
 const OVERUSE_TREND_MS: f64 = 4.0;
+/// ...or at once when this steep.
+const SHARP_OVERUSE_TREND_MS: f64 = 15.0;
 const HIGH_LOSS: f64 = 0.10;
 const LOW_LOSS: f64 = 0.02;
 const HOLD_US: u64 = 500_000;
@@ -107,6 +112,7 @@ impl RateController {
             state: RateState::Increase,
             ceiling_kbps: None,
             at_ceiling_since_us: None,
+            rising_reports: 0,
         }
     }
 
@@ -126,7 +132,14 @@ impl RateController {
 
     /// Feeds one receiver report covering `interval_us`.
     pub fn handle_report(&mut self, now_us: u64, report: &PathReport, interval_us: u64) {
-        let overused = report.delay_trend_ms > OVERUSE_TREND_MS || report.loss > HIGH_LOSS;
+        self.rising_reports = if report.delay_trend_ms > OVERUSE_TREND_MS {
+            self.rising_reports + 1
+        } else {
+            0
+        };
+        let overused = self.rising_reports >= 2
+            || report.delay_trend_ms > SHARP_OVERUSE_TREND_MS
+            || report.loss > HIGH_LOSS;
         if overused {
             if report.received_kbps > 0.0 {
                 self.ceiling_kbps = Some(report.received_kbps);

@@ -122,6 +122,13 @@ pub struct ReceiverReport {
     /// Frames rebuilt from parity since the stream began.
     #[serde(default)]
     pub frames_recovered: u64,
+    /// Change of the mean one-way frame delay since the last report; a
+    /// growing queue on the path shows here first (congestion control).
+    #[serde(default)]
+    pub delay_trend_ms: f64,
+    /// Media bytes that arrived since the last report, as a rate.
+    #[serde(default)]
+    pub received_kbps: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +137,11 @@ pub struct SenderReport {
     pub frames_dropped: u64,
     pub audio_packets_sent: u64,
     pub bytes_sent: u64,
+    /// The encoder's current bitrate (congestion control's choice).
+    #[serde(default)]
+    pub encoder_kbps: u64,
+    #[serde(default)]
+    pub shards_retransmitted: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

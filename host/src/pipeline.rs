@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::StreamKind;
+use common::congestion::{PathReport, RateController};
 use common::control::{ReceiverReport, SenderReport, VideoParams};
 use common::fec::ParityController;
 use common::seal::{MediaKey, Sealer};
@@ -28,6 +29,8 @@ use crate::sender::{SendWork, send_loop};
 const MEDIA_QUEUE_UNITS: usize = 32;
 /// FEC parity never drops below this share of a frame's data shards.
 pub const PARITY_FLOOR_PCT: u32 = 10;
+/// Congestion control never asks the encoder for less than this.
+const MIN_BITRATE_KBPS: u32 = 500;
 const PARITY_MAX_PCT: u32 = 60;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
 
@@ -50,6 +53,7 @@ pub struct SenderCounters {
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
     pub shards_retransmitted: AtomicU64,
+    pub encoder_kbps: AtomicU64,
 }
 
 impl SenderCounters {
@@ -59,6 +63,8 @@ impl SenderCounters {
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
             audio_packets_sent: self.audio_packets_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            encoder_kbps: self.encoder_kbps.load(Ordering::Relaxed),
+            shards_retransmitted: self.shards_retransmitted.load(Ordering::Relaxed),
         }
     }
 }
@@ -77,6 +83,11 @@ pub struct Pipeline {
     force_keyframe: Arc<AtomicBool>,
     parity: Mutex<ParityController>,
     parity_pct: Arc<AtomicU32>,
+    rate: Mutex<(RateController, Instant)>,
+    /// The encoder's bitrate, set by congestion control, read per frame.
+    bitrate_kbps: Arc<AtomicU32>,
+    /// The user's bitrate: congestion control goes below it, never above.
+    configured_kbps: u32,
     /// Into the sender's queue, for NACKed shards.
     retransmissions: SyncSender<SendWork>,
     pub counters: Arc<SenderCounters>,
@@ -119,6 +130,9 @@ impl Pipeline {
         };
         let ctx = audio_ctx.clone();
         let fps = parts.video.fps.max(1);
+        let configured_kbps = parts.video.bitrate_kbps;
+        let bitrate_kbps = Arc::new(AtomicU32::new(configured_kbps));
+        let encoder_bitrate = bitrate_kbps.clone();
         let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
         threads.push(
             std::thread::Builder::new()
@@ -126,7 +140,7 @@ impl Pipeline {
                 .spawn(move || {
                     let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
                     if let Some((source, encoder)) = ctx.report_ready(built) {
-                        video_loop(&ctx, source, encoder, fps);
+                        video_loop(&ctx, source, encoder, fps, &encoder_bitrate);
                     }
                 })?,
         );
@@ -149,6 +163,17 @@ impl Pipeline {
             force_keyframe,
             parity: Mutex::new(ParityController::new(PARITY_FLOOR_PCT, PARITY_MAX_PCT)),
             parity_pct,
+            rate: Mutex::new((
+                // The user's bitrate is the ceiling; the wire carries parity too.
+                RateController::new(
+                    configured_kbps * 5 / 4,
+                    MIN_BITRATE_KBPS,
+                    configured_kbps * 5 / 4,
+                ),
+                Instant::now(),
+            )),
+            bitrate_kbps,
+            configured_kbps,
             retransmissions,
             counters,
             threads,
@@ -165,12 +190,34 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    /// Adapts the FEC parity share to the loss the viewer reports.
+    /// Adapts the FEC parity share and the encoder's bitrate (congestion
+    /// control) to what the viewer reports.
     pub fn handle_receiver_report(&self, report: &ReceiverReport) {
         let mut parity = self.parity.lock().unwrap_or_else(|e| e.into_inner());
         parity.handle_loss(report.shard_loss);
-        self.parity_pct
-            .store(parity.parity_pct(), Ordering::Relaxed);
+        let parity_pct = parity.parity_pct();
+        self.parity_pct.store(parity_pct, Ordering::Relaxed);
+        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let (controller, last_report) = &mut *rate;
+        let path = PathReport {
+            delay_trend_ms: report.delay_trend_ms,
+            loss: report.shard_loss,
+            received_kbps: report.received_kbps,
+        };
+        let interval_us = last_report.elapsed().as_micros() as u64;
+        *last_report = Instant::now();
+        controller.handle_report(unix_now_us(), &path, interval_us);
+        let encoder_kbps = controller
+            .encoder_kbps(parity_pct)
+            .min(self.configured_kbps);
+        self.bitrate_kbps.store(encoder_kbps, Ordering::Relaxed);
+        tracing::debug!(
+            target_kbps = controller.target_kbps(),
+            encoder_kbps,
+            parity_pct,
+            ?path,
+            "rate"
+        );
     }
 
     /// Re-sends shards the viewer is missing (if the frame is still recent);
@@ -240,7 +287,12 @@ fn video_loop(
     mut source: Box<dyn VideoSource>,
     mut encoder: Box<dyn VideoEncoder>,
     fps: u32,
+    bitrate_kbps: &AtomicU32,
 ) {
+    let mut current_kbps = bitrate_kbps.load(Ordering::Relaxed);
+    ctx.counters
+        .encoder_kbps
+        .store(u64::from(current_kbps), Ordering::Relaxed);
     let (width, height) = source.size();
     let mut frame = BgraFrame::new(width, height);
     let interval = Duration::from_secs(1) / fps;
@@ -259,6 +311,15 @@ fn video_loop(
         if let Err(e) = source.capture(capture_us, &mut frame) {
             tracing::warn!(error = %e, "capture failed");
             continue;
+        }
+        let wanted_kbps = bitrate_kbps.load(Ordering::Relaxed);
+        // Reconfigure only on a real change: x264 restarts rate control.
+        if wanted_kbps.abs_diff(current_kbps) * 20 > current_kbps {
+            encoder.set_bitrate_kbps(wanted_kbps);
+            current_kbps = wanted_kbps;
+            ctx.counters
+                .encoder_kbps
+                .store(u64::from(current_kbps), Ordering::Relaxed);
         }
         let force = ctx.force_keyframe.swap(false, Ordering::Relaxed);
         let encoded = match encoder.encode(&frame, force) {

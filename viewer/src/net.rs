@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::StreamKind;
 use common::clock::ClockSync;
+use common::congestion::DelayTrend;
 use common::control::{ControlMessage, EndReason, ReceiverReport, Transport};
 use common::datagram::{Flags, Header};
 use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
@@ -30,7 +31,9 @@ use crate::stats::StreamStats;
 
 const PING_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
-const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Receiver reports drive FEC and congestion control: often enough to react
+/// within a few hundred milliseconds.
+const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 /// After our goodbye, how long we wait for the host's final report.
 const GOODBYE_GRACE: Duration = Duration::from_secs(2);
 const UDP_RECEIVE_BUFFER_BYTES: usize = 8 << 20;
@@ -112,6 +115,7 @@ pub async fn run(
         media_flowing: false,
         transport: Transport::Udp,
         nacked: Default::default(),
+        trend: DelayTrend::default(),
         last_udp_media: tokio::time::Instant::now(),
         loss: LossMeter::default(),
     };
@@ -180,6 +184,7 @@ struct Session {
     next_ping_id: u64,
     media_flowing: bool,
     transport: Transport,
+    trend: DelayTrend,
     /// When each frame was last NACKed.
     nacked: std::collections::BTreeMap<u32, u64>,
     /// The last authentic UDP datagram (or the start, before any).
@@ -283,8 +288,8 @@ impl Session {
                         frames_lost: snapshot.frames_lost,
                         datagrams_dropped: snapshot.datagrams_dropped,
                         latency_p50_ms: snapshot.latency_ms.map(|p| p.p50),
-                        shard_loss: self.loss.take_loss(),
                         frames_recovered: self.video.stats().frames_recovered,
+                        ..self.path_report()
                     };
                     self.send(&ControlMessage::ReceiverReport(report)).await
                 }
@@ -308,6 +313,18 @@ impl Session {
             if let Step::End(end) = step {
                 return end;
             }
+        }
+    }
+
+    /// Loss, delay trend and received rate since the last report.
+    fn path_report(&mut self) -> ReceiverReport {
+        let loss = self.loss.take_loss();
+        let path = self.trend.report(REPORT_INTERVAL.as_micros() as u64, loss);
+        ReceiverReport {
+            shard_loss: path.loss,
+            delay_trend_ms: path.delay_trend_ms,
+            received_kbps: path.received_kbps,
+            ..Default::default()
         }
     }
 
@@ -387,6 +404,9 @@ impl Session {
                 self.stats
                     .frames_sent
                     .store(report.frames_sent, Ordering::Relaxed);
+                self.stats
+                    .encoder_kbps
+                    .store(report.encoder_kbps, Ordering::Relaxed);
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
             ControlMessage::Error { code, message } => {
@@ -412,6 +432,7 @@ impl Session {
         };
         self.media_flowing = true;
         self.loss.record(header.sequence);
+        self.trend.handle_datagram(datagram.len());
         match header.stream {
             StreamKind::Video => {
                 if let Err(e) = self.video.handle_shard(unix_now_us(), &header, &payload) {
@@ -454,6 +475,8 @@ impl Session {
             match event {
                 DepacketizerEvent::Frame(frame) => {
                     StreamStats::add(&self.stats.frames_received, 1);
+                    self.trend
+                        .handle_frame(frame.capture_us, frame.last_shard_us);
                     match self.sinks.video.try_send(frame) {
                         Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                         Err(TrySendError::Full(frame)) => {

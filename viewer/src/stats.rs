@@ -11,6 +11,7 @@ use serde::Serialize;
 #[derive(Debug, Default)]
 pub struct StreamStats {
     pub frames_sent: AtomicU64,
+    pub encoder_kbps: AtomicU64,
     pub frames_received: AtomicU64,
     pub frames_decoded: AtomicU64,
     pub frames_lost: AtomicU64,
@@ -38,6 +39,8 @@ pub struct StreamStats {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
     pub frames_sent: u64,
+    /// The host encoder's bitrate, as congestion control set it.
+    pub encoder_kbps: u64,
     pub frames_received: u64,
     pub frames_decoded: u64,
     pub frames_lost: u64,
@@ -81,6 +84,7 @@ impl StreamStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Snapshot {
             frames_sent: load(&self.frames_sent),
+            encoder_kbps: load(&self.encoder_kbps),
             frames_received: load(&self.frames_received),
             frames_decoded: load(&self.frames_decoded),
             frames_lost: load(&self.frames_lost),

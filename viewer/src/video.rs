@@ -138,6 +138,9 @@ pub type Wake = Box<dyn Fn() + Send>;
 /// Where pictures go for display, and how to wake the window.
 pub type Display = (Arc<FrameSlot>, Wake);
 
+/// While waiting for a keyframe, it is asked for again this often.
+const KEYFRAME_REPEAT: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub struct VideoThread {
     pub frames: Receiver<Frame>,
     pub stats: Arc<StreamStats>,
@@ -153,18 +156,22 @@ impl VideoThread {
         let mut converter = RgbaConverter::default();
         let mut expected: Option<u32> = None;
         let mut waiting_for_keyframe = false;
+        let mut last_request: Option<Instant> = None;
         for frame in self.frames.iter() {
             let gap = expected.is_some_and(|e| e != frame.frame_index);
             expected = Some(frame.frame_index.wrapping_add(1));
             if gap || waiting_for_keyframe {
                 if !frame.keyframe {
-                    if !waiting_for_keyframe {
+                    // Ask again if the keyframe itself got lost on the way.
+                    if last_request.is_none_or(|at| at.elapsed() >= KEYFRAME_REPEAT) {
                         let _ = self.keyframe_requests.try_send(frame.frame_index);
+                        last_request = Some(Instant::now());
                     }
                     waiting_for_keyframe = true;
                     continue;
                 }
                 waiting_for_keyframe = false;
+                last_request = None;
             }
             let started = Instant::now();
             let mut pictures = 0u64;

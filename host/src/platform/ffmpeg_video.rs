@@ -74,16 +74,16 @@ impl FfmpegVideoEncoder {
         if settings.codec_name == "libx264" {
             options.set("preset", "ultrafast");
             options.set("tune", "zerolatency");
-            // A VBV of one frame keeps keyframes from bursting far past the rate.
-            let vbv_kbit = (settings.bitrate_kbps / settings.fps.max(1)).max(1) * 2;
             options.set(
                 "x264-params",
-                &format!(
-                    "repeat-headers=1:rc-lookahead=0:sync-lookahead=0:vbv-bufsize={vbv_kbit}:vbv-maxrate={}",
-                    settings.bitrate_kbps
-                ),
+                "repeat-headers=1:rc-lookahead=0:sync-lookahead=0",
             );
         }
+        // A VBV of two frames keeps keyframes from bursting far past the rate.
+        // Set on the codec context (not x264-params): FFmpeg's libx264 wrapper
+        // re-applies the context's VBV and bitrate on every frame.
+        let vbv_bits = u64::from(settings.bitrate_kbps) * 1000 * 2 / u64::from(settings.fps.max(1));
+        options.set("bufsize", &vbv_bits.to_string());
         let encoder = video
             .open_with(options)
             .with_context(|| format!("opening the {} encoder", settings.codec_name))?;
@@ -120,6 +120,12 @@ impl FfmpegVideoEncoder {
 }
 
 impl VideoEncoder for FfmpegVideoEncoder {
+    fn set_bitrate_kbps(&mut self, bitrate_kbps: u32) {
+        let bits_per_second = bitrate_kbps as usize * 1000;
+        self.encoder.set_bit_rate(bits_per_second);
+        self.encoder.set_max_bit_rate(bits_per_second);
+    }
+
     fn encode(
         &mut self,
         frame: &BgraFrame,

@@ -57,6 +57,8 @@ pub trait VideoEncoder {
         frame: &BgraFrame,
         force_keyframe: bool,
     ) -> anyhow::Result<Option<EncodedVideo>>;
+    /// Follows congestion control; takes effect from the next frame.
+    fn set_bitrate_kbps(&mut self, bitrate_kbps: u32);
 }
 
 /// Interleaved f32 stereo at 48 kHz.
