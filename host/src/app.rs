@@ -25,6 +25,8 @@ pub struct ServeConfig {
     /// UDP port for media; 0 picks one per session.
     pub media_port: u16,
     pub video: VideoParams,
+    /// Append every input event received to this file, one JSON line each.
+    pub input_log: Option<PathBuf>,
 }
 
 /// Default bitrate for a resolution at 60 fps (Moonlight-like: 10 Mbps at
@@ -56,9 +58,23 @@ pub struct HostContext {
     pub media_port: u16,
     pub video: VideoParams,
     pub make_parts: MakeParts,
+    /// Input events received (no injector yet): a log for tests and debugging.
+    pub input_log: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl HostContext {
+    /// Records one input event in the input log, if there is one.
+    pub fn log_input(&self, seq: u64, event: &common::control::InputEvent) {
+        use std::io::Write;
+        if let Some(log) = &self.input_log {
+            let line = serde_json::json!({ "seq": seq, "event": event });
+            let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = writeln!(file, "{line}") {
+                tracing::warn!(error = %e, "cannot write the input log");
+            }
+        }
+    }
+
     /// Mints a single-use token and prints the URL that carries it. The host
     /// prints a fresh one each time a token is used, so it keeps serving.
     pub fn print_new_url(&self) {
@@ -119,6 +135,16 @@ pub async fn serve(
         media_port: config.media_port,
         video: config.video.clone(),
         make_parts: Box::new(synthetic_parts),
+        input_log: match &config.input_log {
+            Some(path) => Some(std::sync::Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening the input log {}", path.display()))?,
+            )),
+            None => None,
+        },
     });
     println!(
         "certificate fingerprint (SHA-256): {}",

@@ -37,6 +37,9 @@ enum Command {
         /// Encoder bitrate; defaults by resolution (10 Mbps at 720p60).
         #[arg(long)]
         bitrate_kbps: Option<u32>,
+        /// Append every input event received to this file (JSON lines).
+        #[arg(long)]
+        input_log: Option<PathBuf>,
     },
 }
 
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             height,
             fps,
             bitrate_kbps,
+            input_log,
         } => {
             anyhow::ensure!(
                 width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
                 data_dir,
                 listen,
                 media_port,
+                input_log,
                 video: host::app::video_params(width, height, fps, bitrate_kbps),
             };
             let runtime = tokio::runtime::Runtime::new()?;

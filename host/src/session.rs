@@ -165,6 +165,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut opener = Opener::new(&to_host);
     let reason = control_loop(
         &mut ws,
+        &ctx,
         &mut media,
         &udp,
         &mut opener,
@@ -231,8 +232,10 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
     let _ = ws.close(None).await;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
+    ctx: &HostContext,
     media: &mut Media,
     udp: &tokio::net::UdpSocket,
     opener: &mut Opener,
@@ -293,6 +296,7 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     ControlMessage::Input { seq, event } => {
                         tracing::trace!(seq, ?event, "input (no injector in this build)");
+                        ctx.log_input(seq, &event);
                     }
                     ControlMessage::Goodbye { reason } => return reason,
                     other => tracing::debug!(?other, "ignored control message"),

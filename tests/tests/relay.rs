@@ -35,7 +35,7 @@ impl Drop for Relay {
     }
 }
 
-fn viewer_via(url: &str, relay_port: u16, seconds: u32) -> serde_json::Value {
+fn viewer_via(url: &str, relay_port: u16, seconds: u32, keys: u32) -> serde_json::Value {
     let output = Command::new(binary("viewer"))
         .args([
             "stream",
@@ -43,6 +43,8 @@ fn viewer_via(url: &str, relay_port: u16, seconds: u32) -> serde_json::Value {
             "--mute",
             "--duration",
             &seconds.to_string(),
+            "--send-keys",
+            &keys.to_string(),
         ])
         .args(["--media-via", &format!("127.0.0.1:{relay_port}"), url])
         .output()
@@ -59,12 +61,18 @@ fn viewer_via(url: &str, relay_port: u16, seconds: u32) -> serde_json::Value {
 fn host_with_media_port(label: &str) -> (HostProcess, u16) {
     let media_port = free_udp_port();
     let dir = scratch_dir(label);
+    let input_log = dir.join("input.jsonl");
     let host = HostProcess::start_with(
         &dir.join("host"),
         1280,
         720,
         60,
-        &["--media-port", &media_port.to_string()],
+        &[
+            "--media-port",
+            &media_port.to_string(),
+            "--input-log",
+            &input_log.to_string_lossy(),
+        ],
     )
     .expect("host starts");
     (host, media_port)
@@ -75,7 +83,7 @@ fn five_percent_loss_for_30_s_decodes_nearly_everything() {
     let (host, media_port) = host_with_media_port("relay-loss");
     let relay_port = free_udp_port();
     let _relay = Relay::start(relay_port, media_port, &["--loss", "5", "--seed", "7"]);
-    let summary = viewer_via(&host.url, relay_port, 30);
+    let summary = viewer_via(&host.url, relay_port, 30, KEYS);
     eprintln!("summary: {summary}");
     let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("no {key}"));
     let (sent, decoded) = (count("frames_sent"), count("frames_decoded"));
@@ -87,6 +95,26 @@ fn five_percent_loss_for_30_s_decodes_nearly_everything() {
     );
     assert_eq!(count("decode_errors"), 0);
     assert!(count("frames_recovered") > 0, "FEC rebuilt frames");
+    assert_keys_arrived_in_order(&host.data_dir.with_file_name("input.jsonl"));
+}
+
+const KEYS: u32 = 1000;
+
+/// The host's input log holds every key the viewer typed, once, in order.
+fn assert_keys_arrived_in_order(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).expect("input log");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(events.len(), KEYS as usize, "every key event arrived once");
+    for (i, event) in events.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(event["seq"], i, "in order");
+        assert_eq!(event["event"]["kind"], "key");
+        assert_eq!(event["event"]["usage"], 4 + (i / 2) % 26);
+        assert_eq!(event["event"]["pressed"], i % 2 == 0);
+    }
 }
 
 #[test]
@@ -94,7 +122,7 @@ fn blocked_udp_falls_back_to_the_websocket_within_2_s() {
     let (host, media_port) = host_with_media_port("relay-block");
     let relay_port = free_udp_port();
     let _relay = Relay::start(relay_port, media_port, &["--block"]);
-    let summary = viewer_via(&host.url, relay_port, 6);
+    let summary = viewer_via(&host.url, relay_port, 6, 0);
     eprintln!("summary: {summary}");
     assert_eq!(summary["transport"], "websocket");
     let fallback_ms = summary["fallback_after_ms"]

@@ -35,12 +35,14 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Result<serde_json::Valu
 pub fn run(
     url: StreamUrl,
     media_via: Option<std::net::SocketAddr>,
+    synthetic_keys: u64,
     duration: Option<Duration>,
     play_audio: bool,
 ) -> i32 {
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
+        synthetic_keys,
         play_audio,
         display: None,
     }) {

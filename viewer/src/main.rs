@@ -32,6 +32,10 @@ enum Command {
         /// Send media UDP to this address instead of the host (a relay).
         #[arg(long)]
         media_via: Option<std::net::SocketAddr>,
+        /// Headless only: type this many synthetic key events (A..Z press and
+        /// release) on the reliable control channel, to test input delivery.
+        #[arg(long, default_value_t = 0)]
+        send_keys: u64,
         /// appstream://HOST:PORT/stream?token=...&fp=...
         url: String,
     },
@@ -51,6 +55,7 @@ fn main() {
             duration,
             mute,
             media_via,
+            send_keys,
             url,
         } => {
             let url = match StreamUrl::parse(&url) {
@@ -62,7 +67,7 @@ fn main() {
             };
             let duration = duration.map(Duration::from_secs_f64);
             if headless {
-                viewer::headless::run(url, media_via, duration, !mute)
+                viewer::headless::run(url, media_via, send_keys, duration, !mute)
             } else {
                 viewer::window::run(url, media_via, duration, !mute)
             }

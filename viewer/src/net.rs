@@ -16,7 +16,7 @@ use anyhow::Context;
 use common::StreamKind;
 use common::clock::ClockSync;
 use common::congestion::DelayTrend;
-use common::control::{ControlMessage, EndReason, ReceiverReport, Transport};
+use common::control::{ControlMessage, EndReason, InputEvent, ReceiverReport, Transport};
 use common::datagram::{Flags, Header};
 use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
 use common::seal::{MediaKey, Opener, Sealer};
@@ -86,6 +86,7 @@ pub enum StreamEnd {
 pub async fn run(
     url: StreamUrl,
     media_via: Option<SocketAddr>,
+    synthetic_keys: u64,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
     clock: Arc<SharedClock>,
@@ -115,6 +116,8 @@ pub async fn run(
         media_flowing: false,
         transport: Transport::Udp,
         nacked: Default::default(),
+        synthetic_keys,
+        input_seq: 0,
         trend: DelayTrend::default(),
         last_udp_media: tokio::time::Instant::now(),
         loss: LossMeter::default(),
@@ -185,6 +188,9 @@ struct Session {
     media_flowing: bool,
     transport: Transport,
     trend: DelayTrend,
+    /// Synthetic key events still to send (a test of reliable input).
+    synthetic_keys: u64,
+    input_seq: u64,
     /// When each frame was last NACKed.
     nacked: std::collections::BTreeMap<u32, u64>,
     /// The last authentic UDP datagram (or the start, before any).
@@ -253,7 +259,10 @@ impl Session {
                     }
                     Err(e) => { tracing::debug!(error = %e, "UDP receive error"); Step::Continue }
                 },
-                _ = nack_timer.tick() => self.send_nacks().await,
+                _ = nack_timer.tick() => match self.send_nacks().await {
+                    Step::Continue => self.send_synthetic_keys().await,
+                    end => end,
+                },
                 _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
                     let silent = self.last_udp_media.elapsed();
                     if silent >= UDP_SILENCE_FALLBACK {
@@ -314,6 +323,28 @@ impl Session {
                 return end;
             }
         }
+    }
+
+    /// Types a few synthetic keys per tick once media flows: press and
+    /// release of A..Z in turn, on the reliable control channel.
+    async fn send_synthetic_keys(&mut self) -> Step {
+        const PER_TICK: u64 = 5;
+        if !self.media_flowing {
+            return Step::Continue;
+        }
+        for _ in 0..PER_TICK.min(self.synthetic_keys) {
+            let seq = self.input_seq;
+            let event = InputEvent::Key {
+                usage: 4 + ((seq / 2) % 26) as u16,
+                pressed: seq % 2 == 0,
+            };
+            self.input_seq += 1;
+            self.synthetic_keys -= 1;
+            if let Step::End(end) = self.send(&ControlMessage::Input { seq, event }).await {
+                return Step::End(end);
+            }
+        }
+        Step::Continue
     }
 
     /// Loss, delay trend and received rate since the last report.

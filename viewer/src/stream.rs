@@ -25,6 +25,8 @@ pub struct StreamOptions {
     pub url: StreamUrl,
     /// Send UDP here instead of to the host (an impairment relay, say).
     pub media_via: Option<std::net::SocketAddr>,
+    /// Synthetic key events to send (tests of reliable input).
+    pub synthetic_keys: u64,
     pub play_audio: bool,
     /// Pictures for a window, and how to wake it; `None` when headless.
     pub display: Option<Display>,
@@ -70,6 +72,7 @@ impl RunningStream {
             keyframe_requests: keyframe_rx,
         };
         let (net_stats, url, media_via) = (stats.clone(), options.url, options.media_via);
+        let synthetic_keys = options.synthetic_keys;
         let network = std::thread::Builder::new()
             .name("network".into())
             .spawn(move || {
@@ -78,7 +81,13 @@ impl RunningStream {
                     .build()
                     .map_err(|e| ConnectError::Protocol(format!("tokio runtime: {e}")))?;
                 runtime.block_on(crate::net::run(
-                    url, media_via, sinks, net_stats, clock, quit_rx,
+                    url,
+                    media_via,
+                    synthetic_keys,
+                    sinks,
+                    net_stats,
+                    clock,
+                    quit_rx,
                 ))
             })?;
         Ok(RunningStream {

@@ -103,6 +103,7 @@ pub fn run(
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
+        synthetic_keys: 0,
         play_audio,
         display: Some((slot.clone(), wake)),
     }) {
