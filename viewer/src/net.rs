@@ -336,7 +336,7 @@ impl Session {
             let seq = self.input_seq;
             let event = InputEvent::Key {
                 usage: 4 + ((seq / 2) % 26) as u16,
-                pressed: seq % 2 == 0,
+                pressed: seq.is_multiple_of(2),
             };
             self.input_seq += 1;
             self.synthetic_keys -= 1;
