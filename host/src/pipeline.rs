@@ -109,6 +109,7 @@ impl Pipeline {
         let mut threads = Vec::new();
 
         let sealer = Sealer::new(key);
+        let send_fps = parts.video.fps;
         let sender_counters = counters.clone();
         let parity_pct = Arc::new(AtomicU32::new(PARITY_FLOOR_PCT));
         let sender_parity = parity_pct.clone();
@@ -116,7 +117,14 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("media-send".into())
                 .spawn(move || {
-                    send_loop(units_rx, output, sealer, &sender_counters, &sender_parity)
+                    send_loop(
+                        units_rx,
+                        output,
+                        sealer,
+                        &sender_counters,
+                        &sender_parity,
+                        send_fps,
+                    )
                 })?,
         );
 

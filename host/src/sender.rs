@@ -17,6 +17,12 @@ use common::seal::Sealer;
 use crate::clock::unix_now_us;
 use crate::pipeline::{MediaUnit, SenderCounters};
 
+/// The pacer sends at this multiple of the encoder's bitrate...
+const PACING_FACTOR: u64 = 5;
+/// ...and never slower than this.
+const MIN_PACING_KBPS: u64 = 20_000;
+/// A burst this large (or two average frames) goes out unpaced.
+const MIN_BURST_BYTES: u64 = 32_000;
 /// Video frames kept for retransmission.
 const HISTORY_FRAMES: usize = 32;
 /// A frame older than this is past showing: NACKs for it are ignored.
@@ -53,6 +59,39 @@ pub(crate) enum SendWork {
     Retransmit { frame_index: u32, shards: Vec<u16> },
 }
 
+/// Token bucket: ordinary frames leave at once, a keyframe's burst is
+/// spread out so it does not overflow a bottleneck's queue.
+struct Pacer {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer {
+            tokens: MIN_BURST_BYTES as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Waits until `bytes` may leave at the rate for `encoder_kbps`.
+    fn pace(&mut self, bytes: usize, encoder_kbps: u64, fps: u32) {
+        let rate_kbps = (encoder_kbps * PACING_FACTOR).max(MIN_PACING_KBPS);
+        let bytes_per_us = rate_kbps as f64 / 8_000.0;
+        let frame_bytes = encoder_kbps * 1000 / 8 / u64::from(fps.max(1));
+        let capacity = MIN_BURST_BYTES.max(2 * frame_bytes) as f64;
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + (now - self.last).as_micros() as f64 * bytes_per_us).min(capacity);
+        self.last = now;
+        self.tokens -= bytes as f64;
+        if self.tokens < 0.0 {
+            let wait_us = (-self.tokens / bytes_per_us) as u64;
+            std::thread::sleep(Duration::from_micros(wait_us));
+        }
+    }
+}
+
 struct SentFrame {
     frame_index: u32,
     capture_us: u64,
@@ -66,12 +105,19 @@ pub(crate) fn send_loop(
     mut sealer: Sealer,
     counters: &SenderCounters,
     parity_pct: &AtomicU32,
+    fps: u32,
 ) {
     let mut video = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
+    let mut pacer = Pacer::new();
     let mut audio = Packetizer::new(StreamKind::Audio, DEFAULT_MAX_PAYLOAD);
     let mut history: VecDeque<SentFrame> = VecDeque::with_capacity(HISTORY_FRAMES);
-    let transmit = |sealer: &mut Sealer, header: &Header, payload: &[u8]| {
+    let mut transmit = |sealer: &mut Sealer, header: &Header, payload: &[u8]| {
         let datagram = sealer.seal(*header, payload);
+        pacer.pace(
+            datagram.len(),
+            counters.encoder_kbps.load(Ordering::Relaxed),
+            fps,
+        );
         let len = datagram.len() as u64;
         match output.send(datagram) {
             Ok(()) => {

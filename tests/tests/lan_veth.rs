@@ -211,17 +211,24 @@ fn the_sender_settles_under_a_5_mbit_cap_and_climbs_back() {
         capped.iter().all(|&kbps| kbps < CAP_KBPS),
         "encoder above the {CAP_KBPS} kbit/s cap after 3 s: {capped:?}"
     );
-    // Under 1% of frames lost after settling.
+    // Under 1% of frames lost after settling: lost on the way, or received
+    // but not shown (waiting for a keyframe). The viewer's own counters are
+    // used; the host's frames_sent arrives once a second, out of phase.
     let (from, to) = (at(3.0), at(LIFT_AFTER_S - 1.0));
-    let sent = num(to, "frames_sent") - num(from, "frames_sent");
-    let decoded = num(to, "frames_decoded") - num(from, "frames_decoded");
-    assert!(
-        sent > 100,
-        "the stream went on under the cap ({sent} frames)"
+    let delta = |key: &str| num(to, key) - num(from, key);
+    let (received, decoded, lost) = (
+        delta("frames_received"),
+        delta("frames_decoded"),
+        delta("frames_lost"),
     );
     assert!(
-        decoded as f64 >= 0.99 * sent as f64,
-        "under the cap: {decoded} of {sent} frames decoded"
+        received > 100,
+        "the stream went on under the cap ({received} frames)"
+    );
+    let missing = lost + received.saturating_sub(decoded);
+    assert!(
+        (missing as f64) < 0.01 * (received + lost) as f64,
+        "under the cap: {lost} lost, {decoded} of {received} received decoded"
     );
     // Lifted: it climbs back well above the capped level.
     let capped_max = capped.iter().copied().max().unwrap_or(0);

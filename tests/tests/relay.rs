@@ -95,6 +95,13 @@ fn five_percent_loss_for_30_s_decodes_nearly_everything() {
     );
     assert_eq!(count("decode_errors"), 0);
     assert!(count("frames_recovered") > 0, "FEC rebuilt frames");
+    // Audio goes on: lost packets concealed, the tone still there.
+    assert!(
+        count("audio_concealed") > 0,
+        "lost audio packets were concealed"
+    );
+    let freq = summary["audio_freq_hz"].as_f64().expect("a tone");
+    assert!((freq - 880.0).abs() <= 880.0 * 0.02, "tone at {freq} Hz");
     assert_keys_arrived_in_order(&host.data_dir.with_file_name("input.jsonl"));
 }
 

@@ -74,6 +74,28 @@ fn interleave(decoded: &frame::Audio, out: &mut Vec<f32>) {
     }
 }
 
+/// Packet-loss concealment by waveform repetition: a lost packet is replaced
+/// by the last good one, fading by half on each further loss in a row.
+#[derive(Debug, Default)]
+pub struct Concealer {
+    last: Vec<f32>,
+    gain: f32,
+}
+
+impl Concealer {
+    pub fn remember(&mut self, pcm: &[f32]) {
+        self.last.clear();
+        self.last.extend_from_slice(pcm);
+        self.gain = 1.0;
+    }
+
+    pub fn conceal(&mut self, out: &mut Vec<f32>) {
+        self.gain *= 0.5;
+        let gain = self.gain;
+        out.extend(self.last.iter().map(|s| s * gain));
+    }
+}
+
 type PlaybackQueue = Arc<Mutex<VecDeque<f32>>>;
 
 /// Opens the default output device; `None` (after one warning) without one.
@@ -130,9 +152,14 @@ impl AudioThread {
         let playing = _stream.is_some();
         let mut pcm = Vec::new();
         let mut analysis: Vec<f32> = Vec::with_capacity(ANALYSIS_SAMPLES);
+        let mut concealer = Concealer::default();
         for packet in self.packets.iter() {
             pcm.clear();
-            if let Err(e) = decoder.decode(&packet, &mut pcm) {
+            if packet.is_empty() {
+                // A lost packet: play a faded copy of the last one instead of a click.
+                concealer.conceal(&mut pcm);
+                StreamStats::add(&self.stats.audio_concealed, 1);
+            } else if let Err(e) = decoder.decode(&packet, &mut pcm) {
                 if self
                     .stats
                     .audio_decode_errors
@@ -142,6 +169,9 @@ impl AudioThread {
                     tracing::warn!(error = %e, "audio decode error");
                 }
                 continue;
+            }
+            if !packet.is_empty() {
+                concealer.remember(&pcm);
             }
             analysis.extend(pcm.chunks_exact(2).map(|pair| pair[0]));
             if analysis.len() >= ANALYSIS_SAMPLES {
@@ -158,5 +188,20 @@ impl AudioThread {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concealment_repeats_the_last_packet_fading() {
+        let mut concealer = Concealer::default();
+        concealer.remember(&[0.8, -0.8]);
+        let mut out = Vec::new();
+        concealer.conceal(&mut out);
+        concealer.conceal(&mut out);
+        assert_eq!(out, vec![0.4, -0.4, 0.2, -0.2]);
     }
 }

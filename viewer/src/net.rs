@@ -490,11 +490,17 @@ impl Session {
 
     fn drain_audio(&mut self) {
         while let Some(event) = self.audio.poll_event() {
-            // A lost packet is simply missing: the Opus decoder's output gap
-            // is the concealment for now.
-            if let DepacketizerEvent::Frame(packet) = event {
-                StreamStats::add(&self.stats.audio_packets, 1);
-                if let Err(TrySendError::Full(_)) = self.sinks.audio.try_send(packet.data) {
+            let packets = match event {
+                DepacketizerEvent::Frame(packet) => {
+                    StreamStats::add(&self.stats.audio_packets, 1);
+                    vec![packet.data]
+                }
+                // An empty packet asks the audio thread to conceal one gap;
+                // past a few, silence is the honest answer.
+                DepacketizerEvent::Lost { count, .. } => vec![Vec::new(); count.min(5) as usize],
+            };
+            for packet in packets {
+                if let Err(TrySendError::Full(_)) = self.sinks.audio.try_send(packet) {
                     tracing::debug!("audio queue full; packet dropped");
                 }
             }

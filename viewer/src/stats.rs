@@ -26,6 +26,7 @@ pub struct StreamStats {
     pub bytes_received: AtomicU64,
     pub audio_packets: AtomicU64,
     pub audio_decode_errors: AtomicU64,
+    pub audio_concealed: AtomicU64,
     pub rtt_us: AtomicU64,
     /// Media rides the control WebSocket (UDP did not get through).
     pub via_websocket: std::sync::atomic::AtomicBool,
@@ -55,6 +56,7 @@ pub struct Snapshot {
     pub bytes_received: u64,
     pub audio_packets: u64,
     pub audio_decode_errors: u64,
+    pub audio_concealed: u64,
     pub rtt_ms: f64,
     /// "udp" or "websocket".
     pub transport: &'static str,
@@ -99,6 +101,7 @@ impl StreamStats {
             bytes_received: load(&self.bytes_received),
             audio_packets: load(&self.audio_packets),
             audio_decode_errors: load(&self.audio_decode_errors),
+            audio_concealed: load(&self.audio_concealed),
             rtt_ms: load(&self.rtt_us) as f64 / 1000.0,
             transport: if self.via_websocket.load(Ordering::Relaxed) {
                 "websocket"
