@@ -11,6 +11,9 @@ pub struct DelayTrend {
     window: Vec<f64>,
     previous_mean_ms: Option<f64>,
     bytes: u64,
+    /// RFC 3550 interarrival jitter over frames.
+    jitter_ms: f64,
+    last_transit_ms: Option<f64>,
 }
 
 /// What the receiver reports to the sender's controller.
@@ -22,14 +25,20 @@ pub struct PathReport {
     pub loss: f64,
     /// What arrived since the last report.
     pub received_kbps: f64,
+    /// Interarrival jitter of frames (RFC 3550's running estimate).
+    pub jitter_ms: f64,
 }
 
 impl DelayTrend {
     /// Records a delivered frame: its capture time (sender clock) and when
     /// its last shard arrived (receiver clock).
     pub fn handle_frame(&mut self, capture_us: u64, arrived_us: u64) {
-        self.window
-            .push((arrived_us as i128 - capture_us as i128) as f64 / 1000.0);
+        let transit_ms = (arrived_us as i128 - capture_us as i128) as f64 / 1000.0;
+        if let Some(last) = self.last_transit_ms {
+            self.jitter_ms += ((transit_ms - last).abs() - self.jitter_ms) / 16.0;
+        }
+        self.last_transit_ms = Some(transit_ms);
+        self.window.push(transit_ms);
     }
 
     /// Counts a datagram's bytes as received (the wire rate, parity included).
@@ -52,6 +61,7 @@ impl DelayTrend {
             delay_trend_ms: trend,
             loss,
             received_kbps: self.bytes as f64 * 8.0 / 1000.0 / (interval_us.max(1) as f64 / 1e6),
+            jitter_ms: self.jitter_ms,
         };
         self.window.clear();
         self.bytes = 0;
@@ -192,8 +202,8 @@ mod tests {
         let mut control = RateController::new(10_000, 500, 50_000);
         let overuse = PathReport {
             delay_trend_ms: 30.0,
-            loss: 0.0,
             received_kbps: 5_000.0,
+            ..Default::default()
         };
         control.handle_report(0, &overuse, 100_000);
         assert_eq!(control.target_kbps(), 4_250);

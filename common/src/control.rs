@@ -129,6 +129,9 @@ pub struct ReceiverReport {
     /// Media bytes that arrived since the last report, as a rate.
     #[serde(default)]
     pub received_kbps: f64,
+    /// Interarrival jitter of frames.
+    #[serde(default)]
+    pub jitter_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -211,6 +211,7 @@ impl Pipeline {
             delay_trend_ms: report.delay_trend_ms,
             loss: report.shard_loss,
             received_kbps: report.received_kbps,
+            jitter_ms: report.jitter_ms,
         };
         let interval_us = last_report.elapsed().as_micros() as u64;
         *last_report = Instant::now();

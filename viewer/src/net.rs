@@ -355,6 +355,7 @@ impl Session {
             shard_loss: path.loss,
             delay_trend_ms: path.delay_trend_ms,
             received_kbps: path.received_kbps,
+            jitter_ms: path.jitter_ms,
             ..Default::default()
         }
     }
