@@ -9,6 +9,9 @@ use thiserror::Error;
 
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 32;
+/// Most shards one frame may have (≈ 9.8 MB at 1200 bytes a shard): bounds
+/// what a receiver holds for a frame.
+pub const MAX_SHARDS: u16 = 8192;
 
 /// Which media stream a datagram belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +98,8 @@ pub enum HeaderError {
     UnknownStream(u8),
     #[error("unknown flag bits {0:#04x}")]
     UnknownFlags(u8),
+    #[error("reserved header bytes are not zero")]
+    Reserved,
     #[error("shard {index} of {count} is out of range (data shards {data})")]
     ShardRange { index: u16, count: u16, data: u16 },
 }
@@ -123,6 +128,9 @@ impl Header {
             return Err(HeaderError::Version(bytes[0]));
         }
         let stream = StreamKind::from_byte(bytes[1])?;
+        if bytes[3] != 0 || bytes[22] != 0 || bytes[23] != 0 {
+            return Err(HeaderError::Reserved);
+        }
         let flag_bits = bytes[2];
         if flag_bits & !Flags::KNOWN != 0 {
             return Err(HeaderError::UnknownFlags(flag_bits));
@@ -144,6 +152,7 @@ impl Header {
             capture_us: u64_at(24),
         };
         if header.shard_count == 0
+            || header.shard_count > MAX_SHARDS
             || header.shard_index >= header.shard_count
             || header.data_shards == 0
             || header.data_shards > header.shard_count

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use thiserror::Error;
 
-use crate::datagram::{Flags, Header, StreamKind};
+use crate::datagram::{Flags, Header, MAX_SHARDS, StreamKind};
 use crate::fec;
 
 /// Default largest frame bytes carried by one shard (keeps datagrams under a
@@ -55,7 +55,8 @@ impl Packetizer {
         let frame_index = self.next_frame_index;
         self.next_frame_index = self.next_frame_index.wrapping_add(1);
         let (data, shards) = fec::encode(frame, self.max_payload, self.parity_pct);
-        let count = shards.len().min(usize::from(u16::MAX)) as u16;
+        // A frame past the limit is cut short: the receiver reports it lost.
+        let count = shards.len().min(usize::from(MAX_SHARDS)) as u16;
         shards
             .into_iter()
             .take(usize::from(count))

@@ -116,6 +116,15 @@ impl ViewerRun {
 
 /// Runs `viewer stream --headless --duration SECONDS URL` to its end.
 pub fn run_headless_viewer(url: &str, seconds: f64) -> anyhow::Result<ViewerRun> {
+    run_headless_viewer_with(url, seconds, &[])
+}
+
+/// The same, with extra viewer options.
+pub fn run_headless_viewer_with(
+    url: &str,
+    seconds: f64,
+    extra: &[&str],
+) -> anyhow::Result<ViewerRun> {
     let output = Command::new(binary("viewer"))
         .args([
             "stream",
@@ -123,8 +132,9 @@ pub fn run_headless_viewer(url: &str, seconds: f64) -> anyhow::Result<ViewerRun>
             "--mute",
             "--duration",
             &seconds.to_string(),
-            url,
         ])
+        .args(extra)
+        .arg(url)
         .output()
         .context("running viewer")?;
     let stdout = String::from_utf8(output.stdout)?;

@@ -4,7 +4,7 @@
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 
-use e2e::{HostProcess, binary, scratch_dir};
+use e2e::{HostProcess, binary, run_headless_viewer_with, scratch_dir};
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -36,26 +36,12 @@ impl Drop for Relay {
 }
 
 fn viewer_via(url: &str, relay_port: u16, seconds: u32, keys: u32) -> serde_json::Value {
-    let output = Command::new(binary("viewer"))
-        .args([
-            "stream",
-            "--headless",
-            "--mute",
-            "--duration",
-            &seconds.to_string(),
-            "--send-keys",
-            &keys.to_string(),
-        ])
-        .args(["--media-via", &format!("127.0.0.1:{relay_port}"), url])
-        .output()
-        .expect("viewer runs");
-    assert!(
-        output.status.success(),
-        "viewer failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("utf-8");
-    serde_json::from_str(stdout.lines().last().expect("a summary")).expect("JSON summary")
+    let relay = format!("127.0.0.1:{relay_port}");
+    let keys = keys.to_string();
+    let extra = ["--media-via", relay.as_str(), "--send-keys", keys.as_str()];
+    let run = run_headless_viewer_with(url, f64::from(seconds), &extra).expect("viewer runs");
+    assert_eq!(run.exit_code, Some(0), "viewer failed: {}", run.stderr);
+    run.summary().clone()
 }
 
 fn host_with_media_port(label: &str) -> (HostProcess, u16) {
