@@ -354,10 +354,13 @@ impl Depacketizer {
         newest - self.next_index > self.config.max_reorder_frames || timed_out
     }
 
+    /// After a delivery, complete frames still waiting behind an incomplete
+    /// one start a fresh wait (conservative: never gives up early).
     fn oldest_complete_waiting(&self, now_us: u64) -> Option<u64> {
-        let any_waiting = self.pending.values().any(Partial::is_complete);
-        // Restart the clock for the next waiting frame; conservative and simple.
-        any_waiting.then_some(self.waiting_since_us.unwrap_or(now_us).max(now_us))
+        self.pending
+            .values()
+            .any(Partial::is_complete)
+            .then_some(now_us)
     }
 
     /// Declares every frame from `next_index` up to (not including) `end` lost.
