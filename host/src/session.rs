@@ -173,6 +173,9 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
     )
     .await;
+    // Nobody drains the WebSocket media queue any more: close it so a sender
+    // blocked on it fails fast instead of hanging the pipeline's stop.
+    drop(ws_media_rx);
     let report = match media.pipeline.take() {
         Some(pipeline) => {
             let counters = pipeline.counters.clone();
