@@ -158,11 +158,27 @@ pub enum EndReason {
     ProtocolError,
 }
 
+impl EndReason {
+    /// The snake_case name, as on the wire and in the session's record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserQuit => "user_quit",
+            Self::AdminTerminated => "admin_terminated",
+            Self::AppExited => "app_exited",
+            Self::Timeout => "timeout",
+            Self::HostShutdown => "host_shutdown",
+            Self::ProtocolError => "protocol_error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     VersionMismatch,
     BadToken,
+    EntitlementExpired,
+    ApplicationDisabled,
     BadMessage,
     Internal,
 }

@@ -4,14 +4,20 @@
 //! Nothing here opens a socket, spawns a thread or reads a clock: time is a
 //! parameter (`now_us`, microseconds on the caller's clock).
 
+pub mod api;
 pub mod barcode;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod clock;
 pub mod congestion;
 pub mod control;
 pub mod datagram;
 pub mod fec;
 pub mod packetizer;
+pub mod pinned_tls;
+pub mod policy;
 pub mod seal;
+pub mod signing;
 pub mod stats;
 pub mod stream_url;
 pub mod testing;

@@ -50,10 +50,8 @@ impl StreamUrl {
             match key.as_ref() {
                 "token" => token = Some(value.into_owned()),
                 "fp" => {
-                    let bytes =
-                        hex::decode(value.as_ref()).map_err(|_| StreamUrlError::Fingerprint)?;
                     fingerprint =
-                        Some(<[u8; 32]>::try_from(bytes).map_err(|_| StreamUrlError::Fingerprint)?);
+                        Some(parse_fingerprint(&value).map_err(|_| StreamUrlError::Fingerprint)?);
                 }
                 _ => {}
             }
@@ -90,6 +88,15 @@ impl std::fmt::Display for StreamUrl {
             self.fingerprint_hex()
         )
     }
+}
+
+/// A certificate fingerprint written as 64 hex digits (colons allowed).
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    hex::decode(digits.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| format!("{text:?} is not a SHA-256 fingerprint (64 hex digits)"))
 }
 
 /// SHA-256 of a DER certificate: what `fp` carries and viewers pin.

@@ -1,0 +1,383 @@
+//! Bodies of the AppStream-style control plane API and of the entitlement
+//! service, shared by the host (which serves them) and every client. Request
+//! bodies refuse unknown fields, so a typo is an error, not a silent no-op.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Names of applications and users: 1 to 64 of `[A-Za-z0-9._-]`, starting
+/// with a letter or digit (they appear in resource names and URLs).
+pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name {:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit",
+            name.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+/// Every error of the API and of the entitlement service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `bad_request`, `unknown_field`, `not_found`, ...
+    pub code: String,
+    /// For people: says what was wrong.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplicationState {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionState {
+    Pending,
+    Active,
+    Terminated,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Active => "ACTIVE",
+            Self::Terminated => "TERMINATED",
+        }
+    }
+}
+
+/// What a session streams unless the viewer asks otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamDefaults {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// None: by resolution (10 Mbps at 720p60).
+    #[serde(default)]
+    pub bitrate_kbps: Option<u32>,
+}
+
+impl Default for StreamDefaults {
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            fps: 60,
+            bitrate_kbps: None,
+        }
+    }
+}
+
+impl StreamDefaults {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(64..=7680).contains(&self.width) || !(64..=4320).contains(&self.height) {
+            return Err(format!(
+                "stream resolution {}x{} must be within 64x64 and 7680x4320",
+                self.width, self.height
+            ));
+        }
+        if self.width % 2 != 0 || self.height % 2 != 0 {
+            return Err("stream width and height must be even".into());
+        }
+        if !(1..=240).contains(&self.fps) {
+            return Err(format!("stream fps {} must be 1 to 240", self.fps));
+        }
+        if let Some(kbps) = self.bitrate_kbps
+            && !(100..=500_000).contains(&kbps)
+        {
+            return Err(format!("stream bitrate_kbps {kbps} must be 100 to 500000"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    pub name: String,
+    pub description: String,
+    /// Launch command; empty for the built-in synthetic source.
+    pub command: String,
+    pub args: Vec<String>,
+    pub working_dir: Option<String>,
+    /// A path under the host's data directory or an https URL.
+    pub icon: Option<String>,
+    pub stream: StreamDefaults,
+    pub max_sessions: u32,
+    pub state: ApplicationState,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of CreateApplication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub stream: StreamDefaults,
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: u32,
+    #[serde(default = "default_state")]
+    pub state: ApplicationState,
+}
+
+fn default_max_sessions() -> u32 {
+    4
+}
+
+fn default_state() -> ApplicationState {
+    ApplicationState::Enabled
+}
+
+/// Body of UpdateApplication: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamDefaults>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<u32>,
+}
+
+pub const MAX_SESSIONS_LIMIT: u32 = 10_000;
+
+impl NewApplication {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name("application", &self.name)?;
+        validate_common(&self.description, self.max_sessions, &self.stream)
+    }
+}
+
+impl ApplicationPatch {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_common(
+            self.description.as_deref().unwrap_or(""),
+            self.max_sessions.unwrap_or(1),
+            &self.stream.clone().unwrap_or_default(),
+        )
+    }
+}
+
+fn validate_common(description: &str, max_sessions: u32, stream: &StreamDefaults) -> Result<(), String> {
+    if description.len() > 1000 {
+        return Err("description is longer than 1000 bytes".into());
+    }
+    if !(1..=MAX_SESSIONS_LIMIT).contains(&max_sessions) {
+        return Err(format!("max_sessions {max_sessions} must be 1 to {MAX_SESSIONS_LIMIT}"));
+    }
+    stream.validate()
+}
+
+/// Body of UpdateApplicationState.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationStateChange {
+    pub state: ApplicationState,
+}
+
+/// GetApplicationStatus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationStatus {
+    pub name: String,
+    pub state: ApplicationState,
+    pub pending_sessions: u32,
+    pub active_sessions: u32,
+    pub max_sessions: u32,
+    /// Enabled and below its session limit.
+    pub accepting_sessions: bool,
+    pub error_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationError {
+    pub id: i64,
+    pub application: String,
+    pub at: String,
+    /// e.g. `app_exited`, `launch_failed`.
+    pub kind: String,
+    pub message: String,
+    pub session: Option<String>,
+    pub exit_status: Option<i32>,
+    pub stderr_tail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub application: String,
+    pub user: String,
+    pub state: SessionState,
+    /// Why it ended (`user_quit`, `admin_terminated`, `expired`, `host_restart`, ...).
+    pub reason: Option<String>,
+    pub created_at: String,
+    /// Until when a PENDING session can be redeemed.
+    pub expires_at: String,
+    pub activated_at: Option<String>,
+    pub terminated_at: Option<String>,
+}
+
+/// GetSessionStatus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub id: String,
+    pub state: SessionState,
+    pub reason: Option<String>,
+}
+
+/// Body of CreateSession.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    /// The user the session is for (the entitlement service vouches for them).
+    pub user: String,
+    /// How long the entitlement URL stays redeemable (default 60, at most 600).
+    #[serde(default)]
+    pub expires_in_s: Option<u32>,
+}
+
+pub const DEFAULT_ENTITLEMENT_TTL_S: u32 = 60;
+pub const MAX_ENTITLEMENT_TTL_S: u32 = 600;
+
+/// Answer to CreateSession: the session and its single-use entitlement URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedSession {
+    pub session: Session,
+    pub entitlement_url: String,
+}
+
+/// Body of UpdateSessionState.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionStateChange {
+    /// Only TERMINATED is accepted.
+    pub state: SessionState,
+}
+
+/// GetApiRoot: where everything is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRoot {
+    pub name: String,
+    pub version: String,
+    pub links: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationList {
+    pub applications: Vec<Application>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationErrorList {
+    pub errors: Vec<ApplicationError>,
+}
+
+// ---- entitlement service ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub user: String,
+    pub password: String,
+    /// The current TOTP code, for users who have a second factor.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// Bearer token for the calls below.
+    pub token: String,
+    pub expires_at: String,
+    pub user: String,
+    pub mfa: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitledApplication {
+    pub name: String,
+    pub description: String,
+    pub state: ApplicationState,
+    pub icon: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitledApplications {
+    pub applications: Vec<EntitledApplication>,
+}
+
+/// The answer to "entitle me to this application".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub url: String,
+    pub session_id: String,
+    pub expires_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("application", "demo-game_2.0").is_ok());
+        for bad in ["", "-x", "a/b", "a b", &"x".repeat(65), "é"] {
+            assert!(validate_name("application", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_str::<NewApplication>(r#"{"name":"a","colour":"red"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let ok: NewApplication = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert_eq!(ok.max_sessions, 4);
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn states_are_upper_case_on_the_wire() {
+        let change: ApplicationStateChange = serde_json::from_str(r#"{"state":"DISABLED"}"#).unwrap();
+        assert_eq!(change.state, ApplicationState::Disabled);
+        assert!(serde_json::from_str::<ApplicationStateChange>(r#"{"state":"off"}"#).is_err());
+    }
+}
