@@ -1,5 +1,5 @@
-//! `host serve`: wiring of the TLS WebSocket control server, the session
-//! tokens and the media pipelines, with graceful shutdown on Ctrl-C.
+//! `host serve`: wiring of the control plane (store, API, entitlement
+//! service), the TLS server and the media pipelines, with graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +15,14 @@ use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
 use crate::platform::ffmpeg_audio::OpusEncoder;
 use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use crate::platform::synthetic::{TONE_HZ, TestPattern, Tone};
+use crate::clock::{Clock, SystemClock};
+use crate::control_plane::ControlPlane;
+use crate::entitlement::EntitlementService;
+use crate::store::{SqliteStore, Store};
 use crate::tls::Identity;
-use crate::tokens::TokenStore;
+use common::api::StreamDefaults;
+use common::client::{AccessKeyFile, ApiClient, HttpsClient};
+use common::control::EndReason;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -51,12 +57,9 @@ pub type MakeParts = Box<dyn Fn(&VideoParams) -> PipelineParts + Send + Sync>;
 
 /// Shared by every connection.
 pub struct HostContext {
-    pub tokens: TokenStore,
-    /// Where and whom viewers connect to; the token part is minted per URL.
-    pub url_base: StreamUrl,
+    pub plane: Arc<ControlPlane>,
     pub listen: SocketAddr,
     pub media_port: u16,
-    pub video: VideoParams,
     pub make_parts: MakeParts,
     /// Input events received (no injector yet): a log for tests and debugging.
     pub input_log: Option<std::sync::Mutex<std::fs::File>>,
@@ -73,16 +76,6 @@ impl HostContext {
                 tracing::warn!(error = %e, "cannot write the input log");
             }
         }
-    }
-
-    /// Mints a single-use token and prints the URL that carries it. The host
-    /// prints a fresh one each time a token is used, so it keeps serving.
-    pub fn print_new_url(&self) {
-        let url = StreamUrl {
-            token: self.tokens.mint(),
-            ..self.url_base.clone()
-        };
-        println!("stream URL: {url}");
     }
 }
 
@@ -108,7 +101,10 @@ pub fn synthetic_parts(video: &VideoParams) -> PipelineParts {
     }
 }
 
-/// Serves until `shutdown` resolves. Prints the stream URL once ready.
+/// How often PENDING sessions past their expiry are ended.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Serves until `shutdown` resolves. Prints where everything is once ready.
 pub async fn serve(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()>,
@@ -117,23 +113,43 @@ pub async fn serve(
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_in(&config.data_dir).context("opening the control plane database")?,
+    );
+    let ended = store.end_sessions_of_previous_run(clock.now_unix_s())?;
+    if ended > 0 {
+        tracing::info!(sessions = ended, "sessions of the previous run marked TERMINATED (host_restart)");
+    }
+    let demo_stream = StreamDefaults {
+        width: config.video.width,
+        height: config.video.height,
+        fps: config.video.fps,
+        bitrate_kbps: Some(config.video.bitrate_kbps),
+    };
+    crate::bootstrap::ensure(store.as_ref(), &config.data_dir, &demo_stream, clock.now_unix_s())?;
+
     let identity = Identity::load_or_create(&config.data_dir)?;
     let acceptor = TlsAcceptor::from(identity.server_config()?);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let listen = listener.local_addr()?;
-    let ctx = Arc::new(HostContext {
-        tokens: TokenStore::default(),
-        url_base: StreamUrl {
-            host: connect_host(listen),
+    let host = connect_host(listen);
+    let plane = ControlPlane::new(
+        store.clone(),
+        clock.clone(),
+        StreamUrl {
+            host: host.clone(),
             port: listen.port(),
             token: String::new(),
             fingerprint: identity.fingerprint,
         },
+    );
+    let ctx = Arc::new(HostContext {
+        plane: plane.clone(),
         listen,
         media_port: config.media_port,
-        video: config.video.clone(),
         make_parts: Box::new(synthetic_parts),
         input_log: match &config.input_log {
             Some(path) => Some(std::sync::Mutex::new(
@@ -146,52 +162,56 @@ pub async fn serve(
             None => None,
         },
     });
-    println!(
-        "certificate fingerprint (SHA-256): {}",
-        hex::encode(identity.fingerprint)
-    );
-    ctx.print_new_url();
-    tracing::info!(%listen, video = ?config.video, "host ready");
 
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, ctx) = (acceptor.clone(), ctx.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = handle_connection(acceptor, tcp, peer, ctx).await {
-                        tracing::warn!(%peer, error = %format!("{e:#}"), "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
-            }
+    // The embedded entitlement service calls this host's API like a remote
+    // one would: over HTTPS, with its own key and least-privilege policy.
+    let base_url = format!("https://{host}:{}", listen.port());
+    let key_path = config.data_dir.join(crate::bootstrap::ENTITLEMENT_KEY_FILE);
+    let key = read_key_file(&key_path)?;
+    let api = ApiClient::new(HttpsClient::new(&base_url, identity.fingerprint)?, key);
+    let entitlement = EntitlementService::new(store.clone(), api, clock.clone());
+    let router = crate::server::routes(ctx.clone(), Some(crate::entitlement::router(entitlement)));
+
+    println!("certificate fingerprint (SHA-256): {}", hex::encode(identity.fingerprint));
+    println!("API: {base_url}/api (admin key in {})", config.data_dir.join(crate::bootstrap::ADMIN_KEY_FILE).display());
+    println!(
+        "entitlement service: {base_url}/entitlement (user demo, password in {})",
+        config.data_dir.join(crate::bootstrap::DEMO_PASSWORD_FILE).display()
+    );
+    tracing::info!(%listen, "host ready");
+
+    let sweeper = tokio::spawn(expire_pending_sessions(plane.clone()));
+    crate::server::serve(listener, acceptor, router, shutdown).await;
+    sweeper.abort();
+    tracing::info!("shutting down");
+    plane.live.end_all(EndReason::HostShutdown);
+    // Give running sessions a moment to say goodbye to their viewers.
+    for _ in 0..20 {
+        if plane.live.count() == 0 {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    Ok(())
 }
 
-async fn handle_connection(
-    acceptor: TlsAcceptor,
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
-    ctx: Arc<HostContext>,
-) -> anyhow::Result<()> {
-    let tls = acceptor.accept(tcp).await.context("TLS handshake")?;
-    let ws =
-        tokio_tungstenite::accept_async_with_config(tls, Some(crate::session::websocket_config()))
-            .await
-            .context("WebSocket handshake")?;
-    crate::session::run(ws, ctx, peer).await
+/// Reads an access key file (`key_id=...`, `secret=...`).
+pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<AccessKeyFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the access key file {}", path.display()))?;
+    AccessKeyFile::parse(&text).with_context(|| format!("in {}", path.display()))
+}
+
+async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
+    let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+    loop {
+        tick.tick().await;
+        match plane.store.expire_pending(plane.now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "unredeemed sessions expired"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire pending sessions"),
+        }
+    }
 }
 
 /// The address a viewer should dial: the listen address, or loopback when

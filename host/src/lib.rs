@@ -1,11 +1,21 @@
-//! The streaming host: control server, sessions, media pipeline and the
-//! platform backends it runs on.
+//! The streaming host: control plane (store, API, entitlement service),
+//! control server, sessions, media pipeline and the platform backends it
+//! runs on.
 
+pub mod admin;
+pub mod api;
 pub mod app;
+pub mod bootstrap;
 pub mod clock;
+pub mod control_plane;
+pub mod entitlement;
+pub mod live;
+pub mod machine_role;
 pub mod pipeline;
 pub mod platform;
 pub mod sender;
+pub mod server;
+pub mod standalone;
 pub mod session;
+pub mod store;
 pub mod tls;
-pub mod tokens;

@@ -17,13 +17,15 @@ use common::seal::{MediaKey, Opener};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::app::HostContext;
+use crate::store::RedeemError;
+use common::control::VideoParams;
 use crate::clock::unix_now_us;
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 
@@ -72,12 +74,6 @@ fn random_key() -> MediaKey {
     MediaKey::from_bytes(bytes)
 }
 
-fn random_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("s-{}", hex::encode(bytes))
-}
-
 /// Runs one session to its end. Errors are the session's, logged by the caller.
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: Ws<S>,
@@ -101,29 +97,50 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         refuse(&mut ws, ErrorCode::VersionMismatch, &message).await;
         bail!(message);
     }
-    if !ctx.tokens.redeem(&token) {
-        refuse(
-            &mut ws,
-            ErrorCode::BadToken,
-            "unknown or already used token",
-        )
-        .await;
-        bail!("refused a bad or reused token from {peer}");
-    }
-    ctx.print_new_url();
-    let session_id = random_id();
-    let span = tracing::info_span!("session", id = %session_id, %peer, %client);
-    stream_session(ws, ctx, peer, session_id)
+    let (session, app) = match ctx.plane.redeem(&token) {
+        Ok(Ok(redeemed)) => redeemed,
+        Ok(Err(e)) => {
+            let code = match e {
+                RedeemError::Unknown | RedeemError::AlreadyUsed => ErrorCode::BadToken,
+                RedeemError::Expired => ErrorCode::EntitlementExpired,
+                RedeemError::ApplicationDisabled => ErrorCode::ApplicationDisabled,
+            };
+            refuse(&mut ws, code, &e.to_string()).await;
+            bail!("refused an entitlement from {peer}: {e}");
+        }
+        Err(e) => {
+            refuse(&mut ws, ErrorCode::Internal, "the host cannot read its state").await;
+            bail!("redeeming an entitlement: {e}");
+        }
+    };
+    let video = crate::app::video_params(
+        app.stream.width,
+        app.stream.height,
+        app.stream.fps,
+        app.stream.bitrate_kbps,
+    );
+    let span = tracing::info_span!("session", id = %session.id, app = %app.name, user = %session.user, %peer, %client);
+    let ended = ctx.plane.live.register(&session.id);
+    let reason = stream_session(ws, ctx.clone(), peer, &session.id, video, ended)
         .instrument(span)
-        .await
+        .await;
+    // A session ended by the API was recorded there; this is a no-op then.
+    let recorded = match &reason {
+        Ok(reason) => reason.as_str(),
+        Err(_) => EndReason::ProtocolError.as_str(),
+    };
+    ctx.plane.session_ended(&session.id, recorded);
+    reason.map(|_| ())
 }
 
 async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: Ws<S>,
     ctx: Arc<HostContext>,
     peer: SocketAddr,
-    session_id: String,
-) -> anyhow::Result<()> {
+    session_id: &str,
+    video: VideoParams,
+    mut ended: watch::Receiver<Option<EndReason>>,
+) -> anyhow::Result<EndReason> {
     tracing::info!("session opened");
 
     let (to_viewer, to_host) = (random_key(), random_key());
@@ -136,13 +153,13 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         &mut ws,
         &ControlMessage::Welcome {
             protocol_version: PROTOCOL_VERSION,
-            session_id: session_id.clone(),
+            session_id: session_id.to_string(),
             udp_port,
             keys: MediaKeys {
                 host_to_viewer: to_viewer.to_base64(),
                 viewer_to_host: to_host.to_base64(),
             },
-            video: ctx.video.clone(),
+            video: video.clone(),
             audio: AudioParams {
                 codec: "opus".into(),
                 sample_rate_hz: AUDIO_SAMPLE_RATE_HZ,
@@ -155,7 +172,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
 
     let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
     let mut media = Media {
-        parts: Some((ctx.make_parts)(&ctx.video)),
+        parts: Some((ctx.make_parts)(&video)),
         pipeline: None,
         socket: std_socket,
         key: to_viewer,
@@ -171,6 +188,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         &mut opener,
         &mut ws_media_rx,
         peer,
+        &mut ended,
     )
     .await;
     // Nobody drains the WebSocket media queue any more: close it so a sender
@@ -189,7 +207,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = send(&mut ws, &ControlMessage::SenderReport(report)).await;
     let _ = send(&mut ws, &ControlMessage::Goodbye { reason }).await;
     let _ = ws.close(None).await;
-    Ok(())
+    Ok(reason)
 }
 
 /// The session's media side: started once the viewer's probe arrives over
@@ -244,6 +262,7 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     opener: &mut Opener,
     ws_media: &mut mpsc::Receiver<Vec<u8>>,
     control_peer: SocketAddr,
+    ended: &mut watch::Receiver<Option<EndReason>>,
 ) -> EndReason {
     let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
     let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
@@ -338,6 +357,17 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     if send(ws, &report).await.is_err() {
                         return EndReason::UserQuit;
                     }
+                }
+            }
+            changed = ended.changed() => {
+                // Ended from outside (UpdateSessionState, shutdown); a closed
+                // channel means the registry dropped us: end as shutdown.
+                let reason = match changed {
+                    Ok(()) => *ended.borrow(),
+                    Err(_) => Some(EndReason::HostShutdown),
+                };
+                if let Some(reason) = reason {
+                    return reason;
                 }
             }
             () = tokio::time::sleep_until(probe_deadline), if media.pipeline.is_none() => {

@@ -40,7 +40,9 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 /// A running `host serve`, killed on drop.
 pub struct HostProcess {
     child: Child,
-    pub url: String,
+    /// `https://127.0.0.1:PORT`: the API, the entitlement service, `/stream`.
+    pub base_url: String,
+    pub fingerprint: [u8; 32],
     pub data_dir: PathBuf,
 }
 
@@ -69,28 +71,143 @@ impl HostProcess {
             .args(["--fps", &fps.to_string()])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .context("starting host")?;
+        tee_stderr(&mut child, &data_dir.with_extension("log"))?;
         let stdout = child.stdout.take().context("host stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut fingerprint = None;
         while Instant::now() < deadline {
             let Some(line) = lines.next() else { break };
             let line = line?;
-            if let Some(url) = line.strip_prefix("stream URL: ") {
+            if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+                fingerprint = Some(
+                    common::stream_url::parse_fingerprint(hex).map_err(anyhow::Error::msg)?,
+                );
+            }
+            if let Some(rest) = line.strip_prefix("API: ") {
+                let base_url = rest
+                    .split("/api")
+                    .next()
+                    .context("API line")?
+                    .to_string();
                 // Keep draining stdout so the host never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines {});
                 return Ok(HostProcess {
                     child,
-                    url: url.trim().to_string(),
+                    base_url,
+                    fingerprint: fingerprint.context("no fingerprint before the API line")?,
                     data_dir: data_dir.to_path_buf(),
                 });
             }
         }
         let _ = child.kill();
-        bail!("host did not print its stream URL")
+        bail!("host did not say where its API is")
     }
+
+    /// Signs in as the demo user and returns an entitlement URL for the demo
+    /// application: what a person does before every stream.
+    pub fn entitle(&self) -> anyhow::Result<String> {
+        self.entitle_as("demo", &self.demo_password()?, "demo")
+    }
+
+    pub fn entitle_as(&self, user: &str, password: &str, app: &str) -> anyhow::Result<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut client = self.entitlement_client()?;
+            client.sign_in(user, password, None).await?;
+            Ok(client.entitle(app).await?.url)
+        })
+    }
+
+    pub fn demo_password(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.data_dir.join("demo.password"))?
+            .trim()
+            .to_string())
+    }
+
+    pub fn entitlement_client(&self) -> anyhow::Result<common::client::EntitlementClient> {
+        Ok(common::client::EntitlementClient::new(
+            common::client::HttpsClient::new(&self.base_url, self.fingerprint)?,
+        ))
+    }
+
+    /// An API client signing with the admin key the host wrote.
+    pub fn admin_api(&self) -> anyhow::Result<common::client::ApiClient> {
+        let key = host::app::read_key_file(&self.data_dir.join("admin.key"))?;
+        Ok(common::client::ApiClient::new(
+            common::client::HttpsClient::new(&self.base_url, self.fingerprint)?,
+            key,
+        ))
+    }
+
+    /// Stops the host as Ctrl-C / SIGTERM would, and waits for it.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("host did not stop within 10 s of SIGTERM")
+    }
+}
+
+/// Copies the child's stderr to ours (visible when a test fails) and to a
+/// file a test can search (`HostProcess::log`).
+fn tee_stderr(child: &mut Child, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let stderr = child.stderr.take().context("host stderr")?;
+    let mut file = std::fs::File::create(path)?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let _ = writeln!(file, "{line}");
+        }
+    });
+    Ok(())
+}
+
+impl HostProcess {
+    /// What the host has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// Runs an admin command (`host --data-dir DIR ARGS`) with `stdin`; returns stdout.
+    pub fn admin(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+        admin_command(&self.data_dir, args, stdin)
+    }
+}
+
+/// `host --data-dir DIR ARGS` with `stdin`; stdout, or an error with stderr.
+pub fn admin_command(data_dir: &Path, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut child = Command::new(binary("host"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "host {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
 }
 
 impl Drop for HostProcess {

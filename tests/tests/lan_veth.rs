@@ -144,12 +144,40 @@ fn the_sender_settles_under_a_5_mbit_cap_and_climbs_back() {
         .spawn()
         .expect("host starts");
     let mut host_lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
-    let url = host_lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("stream URL: ").map(str::to_string))
-        .expect("stream URL");
+    let (mut fingerprint, mut service) = (None, None);
+    for line in host_lines.by_ref().map_while(Result::ok) {
+        if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+            fingerprint = Some(hex.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("API: ") {
+            service = rest.split("/api").next().map(str::to_string);
+            break;
+        }
+    }
     std::thread::spawn(move || for _ in host_lines {});
+    let (fingerprint, service) = (
+        fingerprint.expect("fingerprint"),
+        service.expect("API address"),
+    );
+    // Sign in from the viewer's side of the LAN, as a person would.
+    let signin = Command::new("ip")
+        .args(["netns", "exec", &lan.viewer_ns])
+        .arg(binary("viewer"))
+        .args(["signin", "--service", &service, "--fingerprint", &fingerprint])
+        .args(["--user", "demo", "--password-file"])
+        .arg(dir.join("host").join("demo.password"))
+        .arg("demo")
+        .output()
+        .expect("viewer signin runs");
+    assert!(
+        signin.status.success(),
+        "signin: {}",
+        String::from_utf8_lossy(&signin.stderr)
+    );
+    let url = String::from_utf8(signin.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string();
 
     let mut viewer = Command::new("ip")
         .args(["netns", "exec", &lan.viewer_ns])

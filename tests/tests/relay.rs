@@ -69,7 +69,7 @@ fn five_percent_loss_for_30_s_decodes_nearly_everything() {
     let (host, media_port) = host_with_media_port("relay-loss");
     let relay_port = free_udp_port();
     let _relay = Relay::start(relay_port, media_port, &["--loss", "5", "--seed", "7"]);
-    let summary = viewer_via(&host.url, relay_port, 30, KEYS);
+    let summary = viewer_via(&host.entitle().expect("entitled"), relay_port, 30, KEYS);
     eprintln!("summary: {summary}");
     let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("no {key}"));
     let (sent, decoded) = (count("frames_sent"), count("frames_decoded"));
@@ -115,7 +115,7 @@ fn blocked_udp_falls_back_to_the_websocket_within_2_s() {
     let (host, media_port) = host_with_media_port("relay-block");
     let relay_port = free_udp_port();
     let _relay = Relay::start(relay_port, media_port, &["--block"]);
-    let summary = viewer_via(&host.url, relay_port, 6, 0);
+    let summary = viewer_via(&host.entitle().expect("entitled"), relay_port, 6, 0);
     eprintln!("summary: {summary}");
     assert_eq!(summary["transport"], "websocket");
     let fallback_ms = summary["fallback_after_ms"]

@@ -8,7 +8,7 @@ const TONE_HZ: f64 = 880.0;
 fn stream_720p60_decodes_with_latency_and_tone() {
     let dir = scratch_dir("loopback");
     let host = HostProcess::start(&dir.join("host"), 1280, 720, 60).expect("host starts");
-    let run = run_headless_viewer(&host.url, 6.0).expect("viewer runs");
+    let run = run_headless_viewer(&host.entitle().expect("entitled"), 6.0).expect("viewer runs");
     assert_eq!(run.exit_code, Some(0), "viewer failed: {}", run.stderr);
     assert!(run.lines.len() >= 5, "expected a stats line per second");
     let summary = run.summary();

@@ -2,17 +2,15 @@
 //! (self-signed host certificates are the norm on a LAN), the WebSocket
 //! upgrade, and the hello → welcome exchange.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::control::{
     ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use common::stream_url::StreamUrl;
 use futures_util::{SinkExt, StreamExt};
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use common::pinned_tls::PinnedCertificate;
+use rustls::pki_types::ServerName;
 use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -46,71 +44,6 @@ pub enum ConnectError {
     Protocol(String),
 }
 
-/// Accepts exactly the certificate whose SHA-256 the URL carries, and still
-/// checks the handshake signatures with it.
-#[derive(Debug)]
-struct PinnedCertificate {
-    expected: [u8; 32],
-    presented: Mutex<Option<[u8; 32]>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = common::stream_url::certificate_fingerprint(end_entity);
-        *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = Some(presented);
-        // Constant-time comparison is not needed: the fingerprint is public.
-        if presented == self.expected {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// What the host said in its welcome.
 #[derive(Debug, Clone)]
 pub struct Welcome {
@@ -132,33 +65,22 @@ pub async fn connect(url: &StreamUrl) -> Result<(ControlSocket, Welcome), Connec
         })?;
     let _ = tcp.set_nodelay(true);
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinnedCertificate {
-        expected: url.fingerprint,
-        presented: Mutex::new(None),
-        provider: provider.clone(),
-    });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::Protocol(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
+    let verifier = PinnedCertificate::new(url.fingerprint);
+    let config = verifier
+        .client_config()
+        .map_err(|e| ConnectError::Protocol(e.to_string()))?;
     let server_name = ServerName::try_from(url.host.clone())
         .map_err(|e| ConnectError::Protocol(format!("bad host name: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tls = match connector.connect(server_name, tcp).await {
         Ok(tls) => tls,
         Err(e) => {
-            let presented = *verifier.presented.lock().unwrap_or_else(|p| p.into_inner());
-            return Err(match presented {
-                Some(presented) if presented != url.fingerprint => {
-                    ConnectError::FingerprintMismatch {
-                        expected: url.fingerprint_hex(),
-                        presented: hex::encode(presented),
-                    }
-                }
-                _ => ConnectError::Tls(e),
+            return Err(match verifier.mismatch() {
+                Some(presented) => ConnectError::FingerprintMismatch {
+                    expected: url.fingerprint_hex(),
+                    presented: hex::encode(presented),
+                },
+                None => ConnectError::Tls(e),
             });
         }
     };

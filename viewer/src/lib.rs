@@ -6,6 +6,7 @@ pub mod connect;
 pub mod freq;
 pub mod headless;
 pub mod net;
+pub mod signin;
 pub mod stats;
 pub mod stream;
 pub mod video;

@@ -18,7 +18,27 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Stream from a host, given the URL it printed.
+    /// Sign in to an entitlement service and print an entitlement URL for
+    /// an application (what the launcher does before a stream).
+    Signin {
+        /// The entitlement service, e.g. https://127.0.0.1:47990
+        #[arg(long)]
+        service: String,
+        /// Its certificate fingerprint (SHA-256, hex), as the host printed it.
+        #[arg(long)]
+        fingerprint: String,
+        #[arg(long)]
+        user: String,
+        /// A file holding the password (first line). Read from stdin when absent.
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
+        /// The current code of the user's authenticator app, if they have one.
+        #[arg(long)]
+        totp: Option<String>,
+        /// The application to start.
+        application: String,
+    },
+    /// Stream from a host, given an entitlement URL.
     Stream {
         /// No window: print one JSON stats line per second and a summary.
         #[arg(long)]
@@ -50,6 +70,30 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Signin {
+            service,
+            fingerprint,
+            user,
+            password_file,
+            totp,
+            application,
+        } => match viewer::signin::run(
+            &service,
+            &fingerprint,
+            &user,
+            password_file.as_deref(),
+            totp.as_deref(),
+            &application,
+        ) {
+            Ok(url) => {
+                println!("{url}");
+                0
+            }
+            Err(e) => {
+                eprintln!("viewer: {e:#}");
+                2
+            }
+        },
         Command::Stream {
             headless,
             duration,

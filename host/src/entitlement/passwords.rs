@@ -1,0 +1,113 @@
+//! Password hashing (argon2id, the argon2 crate's defaults: 19 MiB, 2
+//! passes) and TOTP second factors (RFC 6238: SHA-1, 6 digits, 30 s, one
+//! step of skew), through well-kept crates.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+/// A PHC string (`$argon2id$v=19$...`).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
+/// Constant-time verification; a malformed stored hash never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Verifying against this when the user does not exist keeps the answer's
+/// timing the same as for a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no such user").unwrap_or_default())
+}
+
+/// A random password for bootstrapped users: 20 characters of [a-z0-9].
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A fresh TOTP secret, base32 (what authenticator apps take).
+pub fn new_totp_secret() -> String {
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret::Raw(bytes.to_vec()).to_encoded().to_string()
+}
+
+fn totp(secret_base32: &str) -> Option<TOTP> {
+    let bytes = Secret::Encoded(secret_base32.to_string()).to_bytes().ok()?;
+    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).ok()
+}
+
+/// Accepts the code of the current 30 s step or one step either side.
+pub fn verify_totp(secret_base32: &str, code: &str, now_unix_s: i64) -> bool {
+    totp(secret_base32).is_some_and(|t| t.check(code.trim(), now_unix_s.max(0) as u64))
+}
+
+/// The code for a time (tests, and `host users totp-code` for scripts).
+pub fn totp_code(secret_base32: &str, now_unix_s: i64) -> Option<String> {
+    totp(secret_base32).map(|t| t.generate(now_unix_s.max(0) as u64))
+}
+
+/// The `otpauth://` URL an authenticator app scans.
+pub fn totp_url(user: &str, secret_base32: &str) -> String {
+    format!(
+        "otpauth://totp/AppStream:{user}?secret={secret_base32}&issuer=AppStream&algorithm=SHA1&digits=6&period=30"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horse ", &hash));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(!verify_password("no such user", "$argon2id$garbage"));
+    }
+
+    #[test]
+    fn totp_follows_rfc_6238_steps() {
+        let secret = new_totp_secret();
+        let now = 1_800_000_000;
+        let code = totp_code(&secret, now).unwrap();
+        assert_eq!(code.len(), 6);
+        assert!(verify_totp(&secret, &code, now));
+        assert!(verify_totp(&secret, &code, now + 30));
+        assert!(!verify_totp(&secret, &code, now + 120));
+        assert!(!verify_totp(&secret, "000000x", now));
+    }
+
+    #[test]
+    fn rfc_6238_test_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits) → 287082 (6).
+        let secret = Secret::Raw(b"12345678901234567890".to_vec())
+            .to_encoded()
+            .to_string();
+        assert_eq!(totp_code(&secret, 59).unwrap(), "287082");
+    }
+}

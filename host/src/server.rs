@@ -1,0 +1,149 @@
+//! The host's one TLS port: HTTP/1.1 (hyper) for the API and the entitlement
+//! service, and the stream's WebSocket upgrade at `/stream`. Each connection
+//! gets its peer address as axum's `ConnectInfo`, for policies and audit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tower::ServiceExt;
+
+use crate::api::error::ApiError;
+use crate::app::HostContext;
+
+/// Slow clients get this long to send their request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Routes of everything served: the API, the embedded entitlement service
+/// (if any) and the stream upgrade; JSON 404/405 for the rest.
+pub fn routes(ctx: Arc<HostContext>, entitlement: Option<Router>) -> Router {
+    let mut router = crate::api::router(ctx.plane.clone()).merge(
+        Router::new()
+            .route("/stream", axum::routing::get(stream_upgrade))
+            .with_state(ctx),
+    );
+    if let Some(entitlement) = entitlement {
+        router = router.merge(entitlement);
+    }
+    router
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+}
+
+/// Accepts TLS connections until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = connection(acceptor, tcp, peer, router).await {
+                        tracing::debug!(%peer, error = %format!("{e:#}"), "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => return,
+        }
+    }
+}
+
+async fn connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+) -> anyhow::Result<()> {
+    let tls = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await??;
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request)
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades()
+        .await?;
+    Ok(())
+}
+
+/// `GET /stream` with `Upgrade: websocket`: answers 101 and runs the
+/// session on the upgraded connection (tungstenite, as the viewer speaks).
+async fn stream_upgrade(
+    State(ctx): State<Arc<HostContext>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
+    let headers = request.headers();
+    let is_upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return ApiError::bad_request("not_websocket", "/stream takes a WebSocket upgrade")
+            .into_response();
+    };
+    if !is_upgrade || !version_ok {
+        return ApiError::bad_request("not_websocket", "/stream takes a WebSocket (version 13) upgrade")
+            .into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(crate::session::websocket_config()),
+        )
+        .await;
+        if let Err(e) = crate::session::run(ws, ctx, peer).await {
+            tracing::warn!(%peer, error = %format!("{e:#}"), "session ended with an error");
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

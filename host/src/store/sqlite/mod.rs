@@ -1,0 +1,175 @@
+//! SQLite backend: one file in the data directory, WAL journal, migrations
+//! by `user_version`. One connection behind a mutex: every call is a short
+//! statement or transaction, and serialising them is what makes the session
+//! limit check atomic. Other processes (`host users ...` while the host runs)
+//! share the file through SQLite's locking, with a busy timeout.
+
+mod applications;
+mod audit;
+mod identity;
+mod sessions;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use super::StoreResult;
+
+pub const DATABASE_FILE: &str = "control-plane.sqlite3";
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE applications (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    command TEXT NOT NULL,
+    args TEXT NOT NULL,
+    working_dir TEXT,
+    icon TEXT,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    fps INTEGER NOT NULL,
+    bitrate_kbps INTEGER,
+    max_sessions INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('ENABLED', 'DISABLED')),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    application TEXT NOT NULL,
+    user TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'ACTIVE', 'TERMINATED')),
+    reason TEXT,
+    token_hash TEXT UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    terminated_at INTEGER
+);
+CREATE INDEX sessions_by_application ON sessions (application, state);
+CREATE INDEX sessions_by_state ON sessions (state);
+CREATE TABLE application_errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    application TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    session TEXT,
+    exit_status INTEGER,
+    stderr_tail TEXT
+);
+CREATE INDEX application_errors_by_application ON application_errors (application);
+CREATE TABLE principals (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'role')),
+    password_hash TEXT,
+    totp_secret TEXT,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE access_keys (
+    key_id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    session_token TEXT
+);
+CREATE INDEX access_keys_by_principal ON access_keys (principal);
+CREATE TABLE policies (
+    name TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE policy_attachments (
+    principal TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    policy TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,
+    PRIMARY KEY (principal, policy)
+);
+CREATE TABLE entitlements (
+    user TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    application TEXT NOT NULL,
+    PRIMARY KEY (user, application)
+);
+CREATE TABLE signin_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    mfa INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    principal TEXT,
+    key_id TEXT,
+    source_ip TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    action TEXT,
+    resource TEXT,
+    decision TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT
+);
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA_V1)])
+}
+
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database in `data_dir`. The file
+    /// holds access key secrets, so it is private to the owner.
+    pub fn open_in(data_dir: &Path) -> StoreResult<Self> {
+        let path = data_dir.join(DATABASE_FILE);
+        let store = Self::open(Connection::open(&path)?)?;
+        if let Err(e) = crate::platform::make_private(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the database private");
+        }
+        Ok(store)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::open(Connection::open_in_memory()?)
+    }
+
+    fn open(mut connection: Connection) -> StoreResult<Self> {
+        connection.busy_timeout(Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        migrations().to_latest(&mut connection)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves a consistent database
+        // (transactions roll back on drop), so the guard is still usable.
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// RFC 3339 for the API from the stored Unix seconds.
+fn rfc3339(unix_s: i64) -> String {
+    common::signing::format_date(unix_s)
+}
+
+#[cfg(test)]
+mod tests;

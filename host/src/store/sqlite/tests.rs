@@ -1,0 +1,137 @@
+use std::sync::Arc;
+
+use common::api::{ApplicationState, NewApplication, SessionState};
+
+use super::*;
+use crate::store::*;
+
+fn app(name: &str, max_sessions: u32) -> NewApplication {
+    let mut new: NewApplication = serde_json::from_str(&format!(r#"{{"name":"{name}"}}"#)).unwrap();
+    new.max_sessions = max_sessions;
+    new
+}
+
+#[test]
+fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
+    let dir = tempdir();
+    {
+        let store = SqliteStore::open_in(&dir).unwrap();
+        store.create_application(&app("game", 2), 100).unwrap();
+        store.create_principal("alice", PrincipalKind::User, 100).unwrap();
+        store.set_password_hash("alice", "hash").unwrap();
+        store.entitle("alice", "game").unwrap();
+        store.put_policy("p", "{}", 100).unwrap();
+        store.attach_policy("alice", "p").unwrap();
+        let s = store.create_session("game", "alice", "t1", 100, 160).unwrap();
+        store.redeem("t1", 101).unwrap().unwrap();
+        store
+            .audit(&AuditEntry {
+                at: 100,
+                method: "GET".into(),
+                path: "/api".into(),
+                decision: "allow".into(),
+                status: 200,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.session("game", &s.id).unwrap().state, SessionState::Active);
+    }
+    let store = SqliteStore::open_in(&dir).unwrap();
+    assert_eq!(store.end_sessions_of_previous_run(200).unwrap(), 1);
+    let sessions = store.sessions("game").unwrap();
+    assert_eq!(sessions[0].state, SessionState::Terminated);
+    assert_eq!(sessions[0].reason.as_deref(), Some("host_restart"));
+    assert_eq!(store.entitlements("alice").unwrap(), vec!["game"]);
+    assert_eq!(store.attached_policies("alice").unwrap().len(), 1);
+    assert_eq!(store.audit_log(10).unwrap().len(), 1);
+    assert!(store.credentials("alice").unwrap().password_hash.is_some());
+    let mode = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap();
+    #[cfg(unix)]
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    let _ = mode;
+}
+
+#[test]
+fn entitlement_tokens_are_single_use_and_expire() {
+    let store = SqliteStore::in_memory().unwrap();
+    store.create_application(&app("game", 4), 0).unwrap();
+    store.create_session("game", "u", "a", 0, 60).unwrap();
+    store.create_session("game", "u", "b", 0, 60).unwrap();
+    assert!(store.redeem("a", 10).unwrap().is_ok());
+    assert_eq!(store.redeem("a", 11).unwrap().unwrap_err(), RedeemError::AlreadyUsed);
+    assert_eq!(store.redeem("b", 60).unwrap().unwrap_err(), RedeemError::Expired);
+    assert_eq!(store.redeem("zzz", 10).unwrap().unwrap_err(), RedeemError::Unknown);
+}
+
+#[test]
+fn disabled_applications_refuse_sessions_and_pending_ones_expire() {
+    let store = SqliteStore::in_memory().unwrap();
+    store.create_application(&app("game", 4), 0).unwrap();
+    store.create_session("game", "u", "a", 0, 60).unwrap();
+    assert_eq!(store.expire_pending(59).unwrap(), 0);
+    assert_eq!(store.expire_pending(60).unwrap(), 1);
+    store
+        .set_application_state("game", ApplicationState::Disabled, 1)
+        .unwrap();
+    assert!(matches!(
+        store.create_session("game", "u", "b", 61, 120),
+        Err(StoreError::ApplicationDisabled(_))
+    ));
+}
+
+#[test]
+fn concurrent_create_session_never_exceeds_max_sessions() {
+    let dir = tempdir();
+    let store = Arc::new(SqliteStore::open_in(&dir).unwrap());
+    store.create_application(&app("game", 5), 0).unwrap();
+    // Another connection to the same file (another process would look the same).
+    let other = Arc::new(SqliteStore::open_in(&dir).unwrap());
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { store.clone() } else { other.clone() };
+            std::thread::spawn(move || {
+                (0..10)
+                    .filter(|j| {
+                        store
+                            .create_session("game", "u", &format!("t{i}-{j}"), 1, 100)
+                            .is_ok()
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let created: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(created, 5);
+    let status = store.application_status("game", 1).unwrap();
+    assert_eq!(status.pending_sessions, 5);
+    assert!(!status.accepting_sessions);
+}
+
+#[test]
+fn deleting_an_application_with_live_sessions_is_refused() {
+    let store = SqliteStore::in_memory().unwrap();
+    store.create_application(&app("game", 4), 0).unwrap();
+    let s = store.create_session("game", "u", "a", 0, 60).unwrap();
+    assert!(matches!(store.delete_application("game"), Err(StoreError::Conflict(_))));
+    store.terminate_session(&s.id, "admin_terminated", 1).unwrap().unwrap();
+    assert!(store.terminate_session(&s.id, "again", 2).unwrap().is_none());
+    store.delete_application("game").unwrap();
+    assert!(matches!(store.application("game"), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn attaching_to_a_missing_principal_says_so() {
+    let store = SqliteStore::in_memory().unwrap();
+    store.put_policy("p", "{}", 0).unwrap();
+    assert!(matches!(store.attach_policy("ghost", "p"), Err(StoreError::NotFound(_))));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "store-test-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
