@@ -5,12 +5,15 @@
 
 mod condition;
 mod document;
+mod json;
 mod pattern;
 
 use std::net::IpAddr;
 
 use thiserror::Error;
 
+pub use condition::ConditionError;
+pub use document::StatementError;
 pub use pattern::wildcard_match;
 
 /// The 15 operations of the API, as IAM actions.
@@ -32,22 +35,36 @@ pub const ACTIONS: [&str; 15] = [
     "appstream:UpdateSessionState",
 ];
 
+/// Why a document was refused; the message says what and where
+/// (statements are numbered from 1).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
+    /// serde_json's message, with the line and column.
     #[error("not JSON: {0}")]
     NotJson(String),
-    #[error("a policy must be a JSON object")]
-    NotAnObject,
+    #[error("a policy must be a JSON object, not {0}")]
+    NotAnObject(&'static str),
     #[error("unknown top-level key {0:?} (expected Version, Id, Statement)")]
     UnknownKey(String),
-    #[error("Version must be \"2012-10-17\" or \"2008-10-17\"")]
-    Version,
-    #[error("Statement must be a statement or a non-empty list of them")]
-    NoStatement,
-    #[error("statement {number}: {reason}")]
-    Statement { number: usize, reason: String },
-    #[error("statement {statement}: condition: {reason}")]
-    Condition { statement: usize, reason: String },
+    #[error("top-level key {0:?} appears twice")]
+    DuplicateKey(String),
+    #[error("missing Version (\"2012-10-17\")")]
+    MissingVersion,
+    #[error("Version must be \"2012-10-17\" or \"2008-10-17\", not {0}")]
+    Version(String),
+    #[error("Id must be a string, not {0}")]
+    Id(&'static str),
+    #[error("missing Statement")]
+    MissingStatement,
+    #[error("empty Statement list")]
+    EmptyStatementList,
+    #[error("Statement must be an object or a list of objects, not {0}")]
+    StatementType(&'static str),
+    #[error("statement {number}: {error}")]
+    Statement {
+        number: usize,
+        error: StatementError,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +102,8 @@ impl Statement {
 /// A parsed, validated policy document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    version: String,
+    id: Option<String>,
     statements: Vec<Statement>,
 }
 
@@ -97,6 +116,20 @@ impl Policy {
     /// A trust policy says who may assume a role, not what it may do.
     pub fn is_trust_policy(&self) -> bool {
         self.statements.iter().any(|s| s.principal)
+    }
+
+    /// `2012-10-17` or `2008-10-17`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The `Sid` of each statement, in order (`None` where it has none).
+    pub fn sids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.statements.iter().map(|s| s.sid.as_deref())
     }
 }
 
@@ -134,10 +167,15 @@ pub struct Explanation {
     pub sid: Option<String>,
 }
 
+/// Default deny; any applicable Deny wins over any Allow. Statements that
+/// name a Principal (trust policies) never grant an API action.
 pub fn evaluate(policies: &[Policy], request: &RequestContext<'_>) -> Decision {
     explain(policies, request).decision
 }
 
+/// Like [`evaluate`], but also says which statement decided (the first
+/// applicable Deny, else the first applicable Allow): for
+/// `host policies simulate` and the audit log.
 pub fn explain(policies: &[Policy], request: &RequestContext<'_>) -> Explanation {
     let mut allowed_by = None;
     for (index, policy) in policies.iter().enumerate() {
@@ -166,5 +204,7 @@ pub fn explain(policies: &[Policy], request: &RequestContext<'_>) -> Explanation
     }
 }
 
+#[cfg(test)]
+mod refusals;
 #[cfg(test)]
 mod tests;
