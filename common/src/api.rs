@@ -89,7 +89,7 @@ impl StreamDefaults {
                 self.width, self.height
             ));
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return Err("stream width and height must be even".into());
         }
         if !(1..=240).contains(&self.fps) {
@@ -191,12 +191,18 @@ impl ApplicationPatch {
     }
 }
 
-fn validate_common(description: &str, max_sessions: u32, stream: &StreamDefaults) -> Result<(), String> {
+fn validate_common(
+    description: &str,
+    max_sessions: u32,
+    stream: &StreamDefaults,
+) -> Result<(), String> {
     if description.len() > 1000 {
         return Err("description is longer than 1000 bytes".into());
     }
     if !(1..=MAX_SESSIONS_LIMIT).contains(&max_sessions) {
-        return Err(format!("max_sessions {max_sessions} must be 1 to {MAX_SESSIONS_LIMIT}"));
+        return Err(format!(
+            "max_sessions {max_sessions} must be 1 to {MAX_SESSIONS_LIMIT}"
+        ));
     }
     stream.validate()
 }
@@ -376,7 +382,8 @@ mod tests {
 
     #[test]
     fn states_are_upper_case_on_the_wire() {
-        let change: ApplicationStateChange = serde_json::from_str(r#"{"state":"DISABLED"}"#).unwrap();
+        let change: ApplicationStateChange =
+            serde_json::from_str(r#"{"state":"DISABLED"}"#).unwrap();
         assert_eq!(change.state, ApplicationState::Disabled);
         assert!(serde_json::from_str::<ApplicationStateChange>(r#"{"state":"off"}"#).is_err());
     }

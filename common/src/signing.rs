@@ -298,7 +298,11 @@ mod tests {
         // Another key may use the same nonce.
         assert!(cache.check_and_insert("k2", "n1", 1100).is_ok());
         // Long after, the entry is gone, but the date check refuses such a request anyway.
-        assert!(cache.check_and_insert("k", "n1", 1000 + 2 * MAX_CLOCK_SKEW_S + 1).is_ok());
+        assert!(
+            cache
+                .check_and_insert("k", "n1", 1000 + 2 * MAX_CLOCK_SKEW_S + 1)
+                .is_ok()
+        );
         assert!(check_nonce("short").is_err());
         assert!(check_nonce("abcdefgh-_1").is_ok());
         assert!(check_nonce("abcdefgh with space").is_err());
@@ -308,7 +312,9 @@ mod tests {
     fn nonce_cache_is_bounded() {
         let mut cache = NonceCache::new(10);
         for i in 0..100 {
-            cache.check_and_insert("k", &format!("nonce-{i}"), 5).unwrap();
+            cache
+                .check_and_insert("k", &format!("nonce-{i}"), 5)
+                .unwrap();
         }
         assert_eq!(cache.len(), 10);
     }

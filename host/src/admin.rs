@@ -44,9 +44,15 @@ pub enum AppsCommand {
         #[arg(long)]
         bitrate_kbps: Option<u32>,
     },
-    Enable { name: String },
-    Disable { name: String },
-    Remove { name: String },
+    Enable {
+        name: String,
+    },
+    Disable {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,12 +70,24 @@ pub enum UsersCommand {
         password_stdin: bool,
     },
     /// Turns on a TOTP second factor and prints its secret and otpauth:// URL.
-    EnableTotp { name: String },
-    DisableTotp { name: String },
+    EnableTotp {
+        name: String,
+    },
+    DisableTotp {
+        name: String,
+    },
     /// Lets the user start the application.
-    Entitle { name: String, application: String },
-    Revoke { name: String, application: String },
-    Delete { name: String },
+    Entitle {
+        name: String,
+        application: String,
+    },
+    Revoke {
+        name: String,
+        application: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,7 +99,9 @@ pub enum RolesCommand {
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
     /// Lists keys (never their secrets).
-    List { principal: Option<String> },
+    List {
+        principal: Option<String>,
+    },
     /// Creates a key; prints it, or writes it (mode 0600) with --out.
     Create {
         principal: String,
@@ -94,19 +114,36 @@ pub enum KeysCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    Deactivate { key_id: String },
-    Activate { key_id: String },
-    Delete { key_id: String },
+    Deactivate {
+        key_id: String,
+    },
+    Activate {
+        key_id: String,
+    },
+    Delete {
+        key_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PoliciesCommand {
     List,
-    Show { name: String },
+    Show {
+        name: String,
+    },
     /// Stores a policy from a JSON file; a malformed one is refused whole.
-    Put { name: String, file: PathBuf },
-    Attach { name: String, principal: String },
-    Detach { name: String, principal: String },
+    Put {
+        name: String,
+        file: PathBuf,
+    },
+    Attach {
+        name: String,
+        principal: String,
+    },
+    Detach {
+        name: String,
+        principal: String,
+    },
     /// Would PRINCIPAL be allowed ACTION on RESOURCE?
     Simulate {
         #[arg(long)]
@@ -184,11 +221,26 @@ fn apps(store: &dyn Store, command: AppsCommand, now: i64) -> anyhow::Result<()>
                     app.stream.height,
                     app.stream.fps,
                     app.max_sessions,
-                    if app.command.is_empty() { "(synthetic)" } else { &app.command }
+                    if app.command.is_empty() {
+                        "(synthetic)"
+                    } else {
+                        &app.command
+                    }
                 );
             }
         }
-        AppsCommand::Add { name, description, command, args, icon, max_sessions, width, height, fps, bitrate_kbps } => {
+        AppsCommand::Add {
+            name,
+            description,
+            command,
+            args,
+            icon,
+            max_sessions,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+        } => {
             let new = NewApplication {
                 name,
                 description,
@@ -196,7 +248,12 @@ fn apps(store: &dyn Store, command: AppsCommand, now: i64) -> anyhow::Result<()>
                 args,
                 working_dir: None,
                 icon,
-                stream: StreamDefaults { width, height, fps, bitrate_kbps },
+                stream: StreamDefaults {
+                    width,
+                    height,
+                    fps,
+                    bitrate_kbps,
+                },
                 max_sessions,
                 state: ApplicationState::Enabled,
             };
@@ -236,17 +293,28 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
 fn users(store: &dyn Store, command: UsersCommand, now: i64) -> anyhow::Result<()> {
     match command {
         UsersCommand::List => {
-            for p in store.principals()?.into_iter().filter(|p| p.kind == PrincipalKind::User) {
+            for p in store
+                .principals()?
+                .into_iter()
+                .filter(|p| p.kind == PrincipalKind::User)
+            {
                 println!(
                     "{}\t{}\t{}\tentitled to: {}",
                     p.name,
-                    if p.has_password { "password" } else { "no password" },
+                    if p.has_password {
+                        "password"
+                    } else {
+                        "no password"
+                    },
                     if p.has_totp { "totp" } else { "no totp" },
                     store.entitlements(&p.name)?.join(", ")
                 );
             }
         }
-        UsersCommand::Add { name, password_stdin } => {
+        UsersCommand::Add {
+            name,
+            password_stdin,
+        } => {
             validate_name("user", &name).map_err(anyhow::Error::msg)?;
             let (password, generated) = read_password(password_stdin)?;
             store.create_principal(&name, PrincipalKind::User, now)?;
@@ -256,7 +324,10 @@ fn users(store: &dyn Store, command: UsersCommand, now: i64) -> anyhow::Result<(
                 println!("password (shown once): {password}");
             }
         }
-        UsersCommand::SetPassword { name, password_stdin } => {
+        UsersCommand::SetPassword {
+            name,
+            password_stdin,
+        } => {
             let (password, generated) = read_password(password_stdin)?;
             store.set_password_hash(&name, &passwords::hash_password(&password)?)?;
             println!("password of {name} set");
@@ -296,9 +367,16 @@ fn users(store: &dyn Store, command: UsersCommand, now: i64) -> anyhow::Result<(
 fn roles(store: &dyn Store, command: RolesCommand, now: i64) -> anyhow::Result<()> {
     match command {
         RolesCommand::List => {
-            for p in store.principals()?.into_iter().filter(|p| p.kind == PrincipalKind::Role) {
-                let policies: Vec<String> =
-                    store.attached_policies(&p.name)?.into_iter().map(|(n, _)| n).collect();
+            for p in store
+                .principals()?
+                .into_iter()
+                .filter(|p| p.kind == PrincipalKind::Role)
+            {
+                let policies: Vec<String> = store
+                    .attached_policies(&p.name)?
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 println!("{}\tpolicies: {}", p.name, policies.join(", "));
             }
         }
@@ -311,7 +389,10 @@ fn roles(store: &dyn Store, command: RolesCommand, now: i64) -> anyhow::Result<(
     Ok(())
 }
 
-fn print_or_write_key(key: &common::client::AccessKeyFile, out: Option<PathBuf>) -> anyhow::Result<()> {
+fn print_or_write_key(
+    key: &common::client::AccessKeyFile,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             write_private(&path, key.to_text().as_bytes())?;
@@ -392,9 +473,19 @@ fn policies(store: &dyn Store, command: PoliciesCommand, now: i64) -> anyhow::Re
             store.detach_policy(&principal, &name)?;
             println!("policy {name} detached from {principal}");
         }
-        PoliciesCommand::Simulate { principal, action, resource, source_ip, mfa } => {
+        PoliciesCommand::Simulate {
+            principal,
+            action,
+            resource,
+            source_ip,
+            mfa,
+        } => {
             store.principal(&principal)?;
-            let context = CallContext { source_ip, mfa_present: mfa, secure_transport: true };
+            let context = CallContext {
+                source_ip,
+                mfa_present: mfa,
+                secure_transport: true,
+            };
             let explanation = authorize(store, &principal, &action, &resource, context, now)?;
             let verdict = match explanation.decision {
                 Decision::Allow => "ALLOWED",
@@ -403,7 +494,10 @@ fn policies(store: &dyn Store, command: PoliciesCommand, now: i64) -> anyhow::Re
             };
             println!(
                 "{principal} {action} {resource}: {verdict}{}",
-                explanation.sid.map(|s| format!(" by {s}")).unwrap_or_default()
+                explanation
+                    .sid
+                    .map(|s| format!(" by {s}"))
+                    .unwrap_or_default()
             );
         }
     }

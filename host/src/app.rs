@@ -11,13 +11,13 @@ use common::stream_url::StreamUrl;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::clock::{Clock, SystemClock};
+use crate::control_plane::ControlPlane;
+use crate::entitlement::EntitlementService;
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
 use crate::platform::ffmpeg_audio::OpusEncoder;
 use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use crate::platform::synthetic::{TONE_HZ, TestPattern, Tone};
-use crate::clock::{Clock, SystemClock};
-use crate::control_plane::ControlPlane;
-use crate::entitlement::EntitlementService;
 use crate::store::{SqliteStore, Store};
 use crate::tls::Identity;
 use common::api::StreamDefaults;
@@ -119,7 +119,10 @@ pub async fn serve(
     );
     let ended = store.end_sessions_of_previous_run(clock.now_unix_s())?;
     if ended > 0 {
-        tracing::info!(sessions = ended, "sessions of the previous run marked TERMINATED (host_restart)");
+        tracing::info!(
+            sessions = ended,
+            "sessions of the previous run marked TERMINATED (host_restart)"
+        );
     }
     let demo_stream = StreamDefaults {
         width: config.video.width,
@@ -127,7 +130,12 @@ pub async fn serve(
         fps: config.video.fps,
         bitrate_kbps: Some(config.video.bitrate_kbps),
     };
-    crate::bootstrap::ensure(store.as_ref(), &config.data_dir, &demo_stream, clock.now_unix_s())?;
+    crate::bootstrap::ensure(
+        store.as_ref(),
+        &config.data_dir,
+        &demo_stream,
+        clock.now_unix_s(),
+    )?;
 
     let identity = Identity::load_or_create(&config.data_dir)?;
     let acceptor = TlsAcceptor::from(identity.server_config()?);
@@ -172,11 +180,23 @@ pub async fn serve(
     let entitlement = EntitlementService::new(store.clone(), api, clock.clone());
     let router = crate::server::routes(ctx.clone(), Some(crate::entitlement::router(entitlement)));
 
-    println!("certificate fingerprint (SHA-256): {}", hex::encode(identity.fingerprint));
-    println!("API: {base_url}/api (admin key in {})", config.data_dir.join(crate::bootstrap::ADMIN_KEY_FILE).display());
+    println!(
+        "certificate fingerprint (SHA-256): {}",
+        hex::encode(identity.fingerprint)
+    );
+    println!(
+        "API: {base_url}/api (admin key in {})",
+        config
+            .data_dir
+            .join(crate::bootstrap::ADMIN_KEY_FILE)
+            .display()
+    );
     println!(
         "entitlement service: {base_url}/entitlement (user demo, password in {})",
-        config.data_dir.join(crate::bootstrap::DEMO_PASSWORD_FILE).display()
+        config
+            .data_dir
+            .join(crate::bootstrap::DEMO_PASSWORD_FILE)
+            .display()
     );
     tracing::info!(%listen, "host ready");
 

@@ -69,7 +69,14 @@ impl ControlPlane {
         resource: &str,
         context: CallContext,
     ) -> StoreResult<Explanation> {
-        authorize(self.store.as_ref(), principal, action, resource, context, self.now())
+        authorize(
+            self.store.as_ref(),
+            principal,
+            action,
+            resource,
+            context,
+            self.now(),
+        )
     }
 
     /// Redeems an entitlement token: PENDING → ACTIVE.

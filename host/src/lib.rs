@@ -15,7 +15,7 @@ pub mod pipeline;
 pub mod platform;
 pub mod sender;
 pub mod server;
-pub mod standalone;
 pub mod session;
+pub mod standalone;
 pub mod store;
 pub mod tls;

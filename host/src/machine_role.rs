@@ -81,7 +81,11 @@ impl MachineRole {
 
     /// Issues a new set when none was issued or the last is an hour old,
     /// writes it to the file, and purges sets that have expired.
-    pub fn poll(&mut self, store: &dyn Store, now: i64) -> StoreResult<Option<TemporaryCredentials>> {
+    pub fn poll(
+        &mut self,
+        store: &dyn Store,
+        now: i64,
+    ) -> StoreResult<Option<TemporaryCredentials>> {
         if self.last_issued_at.is_some_and(|t| now - t < ROTATION_S) {
             return Ok(None);
         }

@@ -84,10 +84,11 @@ async fn connection(
     router: Router,
 ) -> anyhow::Result<()> {
     let tls = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await??;
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request)
-    });
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
     hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
@@ -117,8 +118,11 @@ async fn stream_upgrade(
             .into_response();
     };
     if !is_upgrade || !version_ok {
-        return ApiError::bad_request("not_websocket", "/stream takes a WebSocket (version 13) upgrade")
-            .into_response();
+        return ApiError::bad_request(
+            "not_websocket",
+            "/stream takes a WebSocket (version 13) upgrade",
+        )
+        .into_response();
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -143,7 +147,10 @@ async fn stream_upgrade(
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")
         .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+        .header(
+            header::SEC_WEBSOCKET_ACCEPT,
+            derive_accept_key(key.as_bytes()),
+        )
         .body(axum::body::Body::empty())
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -24,10 +24,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::app::HostContext;
-use crate::store::RedeemError;
-use common::control::VideoParams;
 use crate::clock::unix_now_us;
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
+use crate::store::RedeemError;
+use common::control::VideoParams;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,7 +109,12 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             bail!("refused an entitlement from {peer}: {e}");
         }
         Err(e) => {
-            refuse(&mut ws, ErrorCode::Internal, "the host cannot read its state").await;
+            refuse(
+                &mut ws,
+                ErrorCode::Internal,
+                "the host cannot read its state",
+            )
+            .await;
             bail!("redeeming an entitlement: {e}");
         }
     };

@@ -34,9 +34,8 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open_in(&config.data_dir).context("opening the user directory")?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open_in(&config.data_dir).context("opening the user directory")?);
     let key = crate::app::read_key_file(&config.key_file)?;
     let api = ApiClient::new(HttpsClient::new(&config.api, config.api_fingerprint)?, key);
     // Fail early, in words, when the host or the key is wrong.
@@ -53,8 +52,14 @@ pub async fn serve(
     let listen = listener.local_addr()?;
     let router = crate::entitlement::router(service)
         .fallback(|| async { ApiError::not_found("no such route") });
-    println!("certificate fingerprint (SHA-256): {}", hex::encode(identity.fingerprint));
-    println!("entitlement service: https://{listen}/entitlement (API at {})", config.api);
+    println!(
+        "certificate fingerprint (SHA-256): {}",
+        hex::encode(identity.fingerprint)
+    );
+    println!(
+        "entitlement service: https://{listen}/entitlement (API at {})",
+        config.api
+    );
     crate::server::serve(listener, acceptor, router, shutdown).await;
     Ok(())
 }

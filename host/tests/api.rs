@@ -3,6 +3,8 @@
 //! signature's guards (changed body, stale date, replay, deactivated key);
 //! bad bodies; ending a live stream; conditions; the machine role.
 
+#![allow(clippy::unwrap_used)] // test helpers, not only #[test] functions
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,11 +47,19 @@ fn fixture() -> Fixture {
             fingerprint: [7; 32],
         },
     );
-    store.put_policy("full-access", FULL_ACCESS_POLICY, T0).unwrap();
+    store
+        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
+        .unwrap();
     store.put_policy("read-only", READ_ONLY_POLICY, T0).unwrap();
     let mut keys = Vec::new();
-    for (name, policy) in [("admin", Some("full-access")), ("reader", Some("read-only")), ("nobody", None)] {
-        store.create_principal(name, PrincipalKind::User, T0).unwrap();
+    for (name, policy) in [
+        ("admin", Some("full-access")),
+        ("reader", Some("read-only")),
+        ("nobody", None),
+    ] {
+        store
+            .create_principal(name, PrincipalKind::User, T0)
+            .unwrap();
         if let Some(policy) = policy {
             store.attach_policy(name, policy).unwrap();
         }
@@ -84,25 +94,55 @@ fn call<'a>(method: &'a str, path: &'a str, body: Value) -> Call<'a> {
     Call {
         method,
         path,
-        body: if body.is_null() { Vec::new() } else { body.to_string().into_bytes() },
+        body: if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        },
     }
 }
 
 /// Builds a signed request the way the README describes.
-fn request(key: &AccessKeyFile, signature: Signature, c: &Call<'_>, date_s: i64, nonce: &str) -> Request<Body> {
+fn request(
+    key: &AccessKeyFile,
+    signature: Signature,
+    c: &Call<'_>,
+    date_s: i64,
+    nonce: &str,
+) -> Request<Body> {
     let (path, query) = c.path.split_once('?').unwrap_or((c.path, ""));
     let date = signing::format_date(date_s);
     let mut signed = signing::sign(
         &key.secret,
-        &SignedParts { method: c.method, path, query, date: &date, nonce, body: &c.body },
+        &SignedParts {
+            method: c.method,
+            path,
+            query,
+            date: &date,
+            nonce,
+            body: &c.body,
+        },
     );
     if let Signature::Wrong = signature {
-        signed = signing::sign("not the secret", &SignedParts { method: c.method, path, query, date: &date, nonce, body: &c.body });
+        signed = signing::sign(
+            "not the secret",
+            &SignedParts {
+                method: c.method,
+                path,
+                query,
+                date: &date,
+                nonce,
+                body: &c.body,
+            },
+        );
     }
     let mut builder = Request::builder().method(c.method).uri(c.path);
     if !matches!(signature, Signature::None) {
         builder = builder
-            .header("authorization", signing::format_authorization(&key.key_id, &signed))
+            .header(
+                "authorization",
+                signing::format_authorization(&key.key_id, &signed),
+            )
             .header("x-date", date)
             .header("x-nonce", nonce);
     }
@@ -116,19 +156,32 @@ fn request(key: &AccessKeyFile, signature: Signature, c: &Call<'_>, date_s: i64,
 async fn send(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
     (status, value)
 }
 
 static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn nonce() -> String {
-    format!("nonce-{:08}", NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    format!(
+        "nonce-{:08}",
+        NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 async fn as_(f: &Fixture, key: &AccessKeyFile, c: &Call<'_>) -> (StatusCode, Value) {
-    send(&f.router, request(key, Signature::Good, c, f.clock.now(), &nonce())).await
+    send(
+        &f.router,
+        request(key, Signature::Good, c, f.clock.now(), &nonce()),
+    )
+    .await
 }
 
 trait Now {
@@ -142,7 +195,16 @@ impl Now for ManualClock {
 
 /// Creates an application, a session in it and an error record.
 async fn seed(f: &Fixture, app: &str) -> String {
-    let (status, _) = as_(f, &f.admin, &call("POST", "/api/applications", json!({"name": app, "max_sessions": 8}))).await;
+    let (status, _) = as_(
+        f,
+        &f.admin,
+        &call(
+            "POST",
+            "/api/applications",
+            json!({"name": app, "max_sessions": 8}),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let path = format!("/api/applications/{app}/sessions");
     let (status, created) = as_(f, &f.admin, &call("POST", &path, json!({"user": "alice"}))).await;
@@ -163,25 +225,113 @@ async fn seed(f: &Fixture, app: &str) -> String {
 }
 
 /// The 15 operations, each with a body that succeeds for an allowed caller.
-fn operations(app: &str, session: &str, fresh: &str) -> Vec<(&'static str, &'static str, String, Value, StatusCode)> {
+fn operations(
+    app: &str,
+    session: &str,
+    fresh: &str,
+) -> Vec<(&'static str, &'static str, String, Value, StatusCode)> {
     let a = format!("/api/applications/{app}");
     let s = format!("{a}/sessions/{session}");
     vec![
-        ("GetApiRoot", "GET", "/api".into(), Value::Null, StatusCode::OK),
-        ("GetApplications", "GET", "/api/applications".into(), Value::Null, StatusCode::OK),
-        ("CreateApplication", "POST", "/api/applications".into(), json!({"name": fresh}), StatusCode::CREATED),
-        ("GetApplication", "GET", a.clone(), Value::Null, StatusCode::OK),
-        ("UpdateApplication", "PATCH", a.clone(), json!({"description": "new"}), StatusCode::OK),
-        ("GetApplicationStatus", "GET", format!("{a}/status"), Value::Null, StatusCode::OK),
-        ("UpdateApplicationState", "PUT", format!("{a}/state"), json!({"state": "ENABLED"}), StatusCode::OK),
-        ("GetApplicationErrors", "GET", format!("{a}/errors"), Value::Null, StatusCode::OK),
-        ("GetApplicationError", "GET", format!("{a}/errors/1"), Value::Null, StatusCode::OK),
-        ("GetSessions", "GET", format!("{a}/sessions"), Value::Null, StatusCode::OK),
-        ("CreateSession", "POST", format!("{a}/sessions"), json!({"user": "bob"}), StatusCode::CREATED),
+        (
+            "GetApiRoot",
+            "GET",
+            "/api".into(),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "GetApplications",
+            "GET",
+            "/api/applications".into(),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "CreateApplication",
+            "POST",
+            "/api/applications".into(),
+            json!({"name": fresh}),
+            StatusCode::CREATED,
+        ),
+        (
+            "GetApplication",
+            "GET",
+            a.clone(),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "UpdateApplication",
+            "PATCH",
+            a.clone(),
+            json!({"description": "new"}),
+            StatusCode::OK,
+        ),
+        (
+            "GetApplicationStatus",
+            "GET",
+            format!("{a}/status"),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "UpdateApplicationState",
+            "PUT",
+            format!("{a}/state"),
+            json!({"state": "ENABLED"}),
+            StatusCode::OK,
+        ),
+        (
+            "GetApplicationErrors",
+            "GET",
+            format!("{a}/errors"),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "GetApplicationError",
+            "GET",
+            format!("{a}/errors/1"),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "GetSessions",
+            "GET",
+            format!("{a}/sessions"),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "CreateSession",
+            "POST",
+            format!("{a}/sessions"),
+            json!({"user": "bob"}),
+            StatusCode::CREATED,
+        ),
         ("GetSession", "GET", s.clone(), Value::Null, StatusCode::OK),
-        ("GetSessionStatus", "GET", format!("{s}/status"), Value::Null, StatusCode::OK),
-        ("UpdateSessionState", "PUT", format!("{s}/state"), json!({"state": "TERMINATED"}), StatusCode::OK),
-        ("DeleteApplication", "DELETE", format!("/api/applications/{fresh}"), Value::Null, StatusCode::NO_CONTENT),
+        (
+            "GetSessionStatus",
+            "GET",
+            format!("{s}/status"),
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
+            "UpdateSessionState",
+            "PUT",
+            format!("{s}/state"),
+            json!({"state": "TERMINATED"}),
+            StatusCode::OK,
+        ),
+        (
+            "DeleteApplication",
+            "DELETE",
+            format!("/api/applications/{fresh}"),
+            Value::Null,
+            StatusCode::NO_CONTENT,
+        ),
     ]
 }
 
@@ -193,19 +343,49 @@ async fn every_route_refuses_missing_and_wrong_signatures_and_follows_policy() {
     assert_eq!(ops.len(), 15);
     for (action, method, path, body, ok_status) in &ops {
         let c = call(method, path, body.clone());
-        let (status, e) = send(&f.router, request(&f.admin, Signature::None, &c, T0, &nonce())).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{action} without credentials");
+        let (status, e) = send(
+            &f.router,
+            request(&f.admin, Signature::None, &c, T0, &nonce()),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{action} without credentials"
+        );
         assert_eq!(e["code"], "missing_credentials", "{action}");
-        let (status, e) = send(&f.router, request(&f.admin, Signature::Wrong, &c, T0, &nonce())).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{action} with a wrong signature");
+        let (status, e) = send(
+            &f.router,
+            request(&f.admin, Signature::Wrong, &c, T0, &nonce()),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{action} with a wrong signature"
+        );
         assert_eq!(e["code"], "bad_signature", "{action}");
         let (status, e) = as_(&f, &f.nobody, &c).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{action} for a principal with no policy");
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{action} for a principal with no policy"
+        );
         assert_eq!(e["code"], "access_denied", "{action}");
-        assert!(e["reason"].as_str().unwrap().contains(&format!("appstream:{action}")), "{e}");
+        assert!(
+            e["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("appstream:{action}")),
+            "{e}"
+        );
         let (status, e) = as_(&f, &f.reader, &c).await;
         let read = action.starts_with("Get");
-        assert_eq!(status == StatusCode::FORBIDDEN, !read, "{action} for read-only: {status} {e}");
+        assert_eq!(
+            status == StatusCode::FORBIDDEN,
+            !read,
+            "{action} for read-only: {status} {e}"
+        );
         if !read {
             let (status, e) = as_(&f, &f.admin, &c).await;
             assert_eq!(status, *ok_status, "{action} for admin: {e}");
@@ -232,52 +412,143 @@ async fn changed_body_stale_date_replay_and_deactivated_key_are_refused() {
     let mut tampered = request(&f.admin, Signature::Good, &c, T0, &nonce());
     *tampered.body_mut() = Body::from(json!({"name": "a2"}).to_string());
     let (status, e) = send(&f.router, tampered).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_signature")));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
     // Outside ±5 minutes.
     for skew in [-301, 301] {
-        let (status, e) = send(&f.router, request(&f.admin, Signature::Good, &c, T0 + skew, &nonce())).await;
-        assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("stale_request")));
+        let (status, e) = send(
+            &f.router,
+            request(&f.admin, Signature::Good, &c, T0 + skew, &nonce()),
+        )
+        .await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("stale_request"))
+        );
     }
     // Within the window it works once; the same request again is a replay.
     let n = nonce();
-    let (status, _) = send(&f.router, request(&f.admin, Signature::Good, &c, T0 + 299, &n)).await;
+    let (status, _) = send(
+        &f.router,
+        request(&f.admin, Signature::Good, &c, T0 + 299, &n),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, e) = send(&f.router, request(&f.admin, Signature::Good, &c, T0 + 299, &n)).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("replayed_request")));
+    let (status, e) = send(
+        &f.router,
+        request(&f.admin, Signature::Good, &c, T0 + 299, &n),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("replayed_request"))
+    );
     // A deactivated key.
-    f.plane.store.set_key_active(&f.admin.key_id, false).unwrap();
+    f.plane
+        .store
+        .set_key_active(&f.admin.key_id, false)
+        .unwrap();
     let (status, e) = as_(&f, &f.admin, &call("GET", "/api", Value::Null)).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("key_deactivated")));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("key_deactivated"))
+    );
     // An unknown key.
-    let ghost = AccessKeyFile { key_id: "AKGHOST".into(), secret: "x".into() };
+    let ghost = AccessKeyFile {
+        key_id: "AKGHOST".into(),
+        secret: "x".into(),
+    };
     let (status, e) = as_(&f, &ghost, &call("GET", "/api", Value::Null)).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unknown_key")));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unknown_key"))
+    );
     let log = f.plane.store.audit_log(100).unwrap();
-    assert!(log.iter().any(|e| e.reason.as_deref().is_some_and(|r| r.contains("replay"))));
+    assert!(
+        log.iter()
+            .any(|e| e.reason.as_deref().is_some_and(|r| r.contains("replay")))
+    );
 }
 
 #[tokio::test]
 async fn bad_bodies_get_a_4xx_that_says_what_was_wrong() {
     let f = fixture();
     let cases = [
-        (json!({"name": "ok", "colour": "red"}).to_string(), StatusCode::BAD_REQUEST, "unknown_field", "colour"),
-        ("{not json".to_string(), StatusCode::BAD_REQUEST, "malformed_body", "line 1"),
-        (json!({"name": "bad/name"}).to_string(), StatusCode::BAD_REQUEST, "invalid_value", "bad/name"),
-        (json!({"name": "x", "max_sessions": 0}).to_string(), StatusCode::BAD_REQUEST, "invalid_value", "max_sessions"),
-        (json!({"name": "x", "stream": {"width": 1, "height": 2, "fps": 60}}).to_string(), StatusCode::BAD_REQUEST, "invalid_value", "resolution"),
-        ("x".repeat(70_000), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "65536"),
+        (
+            json!({"name": "ok", "colour": "red"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            "colour",
+        ),
+        (
+            "{not json".to_string(),
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "line 1",
+        ),
+        (
+            json!({"name": "bad/name"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "bad/name",
+        ),
+        (
+            json!({"name": "x", "max_sessions": 0}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "max_sessions",
+        ),
+        (
+            json!({"name": "x", "stream": {"width": 1, "height": 2, "fps": 60}}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "resolution",
+        ),
+        (
+            "x".repeat(70_000),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "65536",
+        ),
     ];
     for (body, status, code, mention) in cases {
-        let c = Call { method: "POST", path: "/api/applications", body: body.into_bytes() };
+        let c = Call {
+            method: "POST",
+            path: "/api/applications",
+            body: body.into_bytes(),
+        };
         let (got, e) = as_(&f, &f.admin, &c).await;
         assert_eq!(got, status, "{e}");
         assert_eq!(e["code"], code, "{e}");
         assert!(e["reason"].as_str().unwrap().contains(mention), "{e}");
     }
-    let (status, e) = as_(&f, &f.admin, &call("PUT", "/api/applications/none/state", json!({"state": "ENABLED"}))).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, e) = as_(
+        &f,
+        &f.admin,
+        &call(
+            "PUT",
+            "/api/applications/none/state",
+            json!({"state": "ENABLED"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     seed(&f, "game").await;
-    let (status, e) = as_(&f, &f.admin, &call("PUT", "/api/applications/game/state", json!({"state": "PAUSED"}))).await;
+    let (status, e) = as_(
+        &f,
+        &f.admin,
+        &call(
+            "PUT",
+            "/api/applications/game/state",
+            json!({"state": "PAUSED"}),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
 }
 
@@ -288,26 +559,76 @@ async fn sessions_disabled_apps_limits_and_termination_of_a_live_stream() {
     // A viewer is streaming this session.
     let mut ended = f.plane.live.register(&session);
     let path = format!("/api/applications/game/sessions/{session}/state");
-    let (status, body) = as_(&f, &f.admin, &call("PUT", &path, json!({"state": "TERMINATED"}))).await;
+    let (status, body) = as_(
+        &f,
+        &f.admin,
+        &call("PUT", &path, json!({"state": "TERMINATED"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "TERMINATED");
     assert_eq!(body["reason"], "admin_terminated");
     ended.changed().await.unwrap();
     assert_eq!(*ended.borrow(), Some(EndReason::AdminTerminated));
-    let (status, e) = as_(&f, &f.admin, &call("PUT", &path, json!({"state": "TERMINATED"}))).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("session_ended")));
+    let (status, e) = as_(
+        &f,
+        &f.admin,
+        &call("PUT", &path, json!({"state": "TERMINATED"})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("session_ended"))
+    );
 
     // Disabled applications refuse CreateSession.
-    as_(&f, &f.admin, &call("PUT", "/api/applications/game/state", json!({"state": "DISABLED"}))).await;
-    let (status, e) = as_(&f, &f.admin, &call("POST", "/api/applications/game/sessions", json!({"user": "u"}))).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("application_disabled")));
+    as_(
+        &f,
+        &f.admin,
+        &call(
+            "PUT",
+            "/api/applications/game/state",
+            json!({"state": "DISABLED"}),
+        ),
+    )
+    .await;
+    let (status, e) = as_(
+        &f,
+        &f.admin,
+        &call(
+            "POST",
+            "/api/applications/game/sessions",
+            json!({"user": "u"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("application_disabled"))
+    );
 
     // Max sessions.
-    as_(&f, &f.admin, &call("POST", "/api/applications", json!({"name": "small", "max_sessions": 1}))).await;
-    let new = call("POST", "/api/applications/small/sessions", json!({"user": "u", "expires_in_s": 5}));
+    as_(
+        &f,
+        &f.admin,
+        &call(
+            "POST",
+            "/api/applications",
+            json!({"name": "small", "max_sessions": 1}),
+        ),
+    )
+    .await;
+    let new = call(
+        "POST",
+        "/api/applications/small/sessions",
+        json!({"user": "u", "expires_in_s": 5}),
+    );
     assert_eq!(as_(&f, &f.admin, &new).await.0, StatusCode::CREATED);
     let (status, e) = as_(&f, &f.admin, &new).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("application_full")));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("application_full"))
+    );
     // An unredeemed session expires and frees its place.
     f.clock.advance(5);
     assert_eq!(f.plane.store.expire_pending(f.clock.now()).unwrap(), 1);
@@ -335,12 +656,17 @@ async fn source_ip_and_time_conditions_apply() {
             }
         }]
     });
-    f.plane.store.put_policy("lan-only", &policy.to_string(), T0).unwrap();
+    f.plane
+        .store
+        .put_policy("lan-only", &policy.to_string(), T0)
+        .unwrap();
     f.plane.store.attach_policy("nobody", "lan-only").unwrap();
     let root = call("GET", "/api", Value::Null);
     assert_eq!(as_(&f, &f.nobody, &root).await.0, StatusCode::OK);
     let mut elsewhere = request(&f.nobody, Signature::Good, &root, T0, &nonce());
-    elsewhere.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 9], 1))));
+    elsewhere
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 9], 1))));
     assert_eq!(send(&f.router, elsewhere).await.0, StatusCode::FORBIDDEN);
     f.clock.advance(61);
     assert_eq!(as_(&f, &f.nobody, &root).await.0, StatusCode::FORBIDDEN);
@@ -350,41 +676,85 @@ async fn source_ip_and_time_conditions_apply() {
 async fn machine_role_credentials_rotate_hourly_and_expire_after_six_hours() {
     let f = fixture();
     let store = f.plane.store.clone();
-    store.create_principal(host::bootstrap::MACHINE_ROLE, PrincipalKind::Role, T0).unwrap();
-    store.attach_policy(host::bootstrap::MACHINE_ROLE, "read-only").unwrap();
+    store
+        .create_principal(host::bootstrap::MACHINE_ROLE, PrincipalKind::Role, T0)
+        .unwrap();
+    store
+        .attach_policy(host::bootstrap::MACHINE_ROLE, "read-only")
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("machine-role-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut role = host::machine_role::MachineRole::new(dir.join("credentials"));
-    let first = role.poll(store.as_ref(), T0).unwrap().expect("issued at start");
+    let first = role
+        .poll(store.as_ref(), T0)
+        .unwrap()
+        .expect("issued at start");
     assert!(role.poll(store.as_ref(), T0 + 3599).unwrap().is_none());
     let text = std::fs::read_to_string(role.file()).unwrap();
     assert!(text.starts_with("[appstream_machine_role]\n"), "{text}");
     assert!(text.contains(&first.key_id) && text.contains(&first.session_token));
-    assert!(role.environment().iter().any(|(k, v)| k == "AWS_SHARED_CREDENTIALS_FILE" && v.ends_with("credentials")));
+    assert!(
+        role.environment()
+            .iter()
+            .any(|(k, v)| k == "AWS_SHARED_CREDENTIALS_FILE" && v.ends_with("credentials"))
+    );
 
-    let key = |c: &host::machine_role::TemporaryCredentials| AccessKeyFile { key_id: c.key_id.clone(), secret: c.secret.clone() };
+    let key = |c: &host::machine_role::TemporaryCredentials| AccessKeyFile {
+        key_id: c.key_id.clone(),
+        secret: c.secret.clone(),
+    };
     let with_token = |c: &host::machine_role::TemporaryCredentials, call: &Call<'_>| {
         let mut r = request(&key(c), Signature::Good, call, f.clock.now(), &nonce());
-        r.headers_mut().insert("x-session-token", c.session_token.parse().unwrap());
+        r.headers_mut()
+            .insert("x-session-token", c.session_token.parse().unwrap());
         r
     };
     let read = call("GET", "/api/applications", Value::Null);
     let write = call("POST", "/api/applications", json!({"name": "x"}));
-    assert_eq!(send(&f.router, with_token(&first, &read)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&f.router, with_token(&first, &read)).await.0,
+        StatusCode::OK
+    );
     // Only the role's policy: read-only.
-    assert_eq!(send(&f.router, with_token(&first, &write)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&f.router, with_token(&first, &write)).await.0,
+        StatusCode::FORBIDDEN
+    );
     // Without the session token, refused.
-    assert_eq!(send(&f.router, request(&key(&first), Signature::Good, &read, T0, &nonce())).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(
+            &f.router,
+            request(&key(&first), Signature::Good, &read, T0, &nonce())
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // An hour later a new set; the old one still works.
     f.clock.set(T0 + 3600);
-    let second = role.poll(store.as_ref(), T0 + 3600).unwrap().expect("rotated after an hour");
+    let second = role
+        .poll(store.as_ref(), T0 + 3600)
+        .unwrap()
+        .expect("rotated after an hour");
     assert_ne!(second.key_id, first.key_id);
-    assert_eq!(send(&f.router, with_token(&first, &read)).await.0, StatusCode::OK);
-    assert_eq!(send(&f.router, with_token(&second, &read)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&f.router, with_token(&first, &read)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&f.router, with_token(&second, &read)).await.0,
+        StatusCode::OK
+    );
     // Six hours after issue, the first set is refused; the second is not.
     f.clock.set(T0 + 6 * 3600);
     let (status, e) = send(&f.router, with_token(&first, &read)).await;
-    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("key_expired")));
-    assert_eq!(send(&f.router, with_token(&second, &read)).await.0, StatusCode::OK);
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("key_expired"))
+    );
+    assert_eq!(
+        send(&f.router, with_token(&second, &read)).await.0,
+        StatusCode::OK
+    );
 }

@@ -59,7 +59,20 @@ impl HostProcess {
         fps: u32,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
+        Self::start_with_env(data_dir, width, height, fps, extra, &[])
+    }
+
+    /// The same, with environment variables (e.g. `RUST_LOG`).
+    pub fn start_with_env(
+        data_dir: &Path,
+        width: u32,
+        height: u32,
+        fps: u32,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary("host"))
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args([
@@ -83,16 +96,11 @@ impl HostProcess {
             let Some(line) = lines.next() else { break };
             let line = line?;
             if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
-                fingerprint = Some(
-                    common::stream_url::parse_fingerprint(hex).map_err(anyhow::Error::msg)?,
-                );
+                fingerprint =
+                    Some(common::stream_url::parse_fingerprint(hex).map_err(anyhow::Error::msg)?);
             }
             if let Some(rest) = line.strip_prefix("API: ") {
-                let base_url = rest
-                    .split("/api")
-                    .next()
-                    .context("API line")?
-                    .to_string();
+                let base_url = rest.split("/api").next().context("API line")?.to_string();
                 // Keep draining stdout so the host never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines {});
                 return Ok(HostProcess {
@@ -125,9 +133,11 @@ impl HostProcess {
     }
 
     pub fn demo_password(&self) -> anyhow::Result<String> {
-        Ok(std::fs::read_to_string(self.data_dir.join("demo.password"))?
-            .trim()
-            .to_string())
+        Ok(
+            std::fs::read_to_string(self.data_dir.join("demo.password"))?
+                .trim()
+                .to_string(),
+        )
     }
 
     pub fn entitlement_client(&self) -> anyhow::Result<common::client::EntitlementClient> {
@@ -199,7 +209,11 @@ pub fn admin_command(data_dir: &Path, args: &[&str], stdin: &str) -> anyhow::Res
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
     let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(

@@ -6,8 +6,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{HostProcess, admin_command, binary, run_headless_viewer, scratch_dir};
 use common::client::Method;
+use e2e::{HostProcess, admin_command, binary, run_headless_viewer, scratch_dir};
 
 /// The clients are async; each call runs on a private runtime.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -66,10 +66,16 @@ fn wrong_passwords_are_throttled_and_never_logged() {
 fn a_totp_user_needs_the_code() {
     let dir = scratch_dir("totp");
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
-    host.admin(&["users", "add", "bob", "--password-stdin"], "correct horse battery\n")
-        .expect("users add");
-    host.admin(&["users", "entitle", "bob", "demo"], "").expect("entitle");
-    let out = host.admin(&["users", "enable-totp", "bob"], "").expect("enable-totp");
+    host.admin(
+        &["users", "add", "bob", "--password-stdin"],
+        "correct horse battery\n",
+    )
+    .expect("users add");
+    host.admin(&["users", "entitle", "bob", "demo"], "")
+        .expect("entitle");
+    let out = host
+        .admin(&["users", "enable-totp", "bob"], "")
+        .expect("enable-totp");
     let secret = out
         .lines()
         .find_map(|l| l.strip_prefix("secret: "))
@@ -98,7 +104,8 @@ fn a_totp_user_needs_the_code() {
 fn a_disabled_application_is_listed_as_such_and_refused() {
     let dir = scratch_dir("disabled");
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
-    host.admin(&["apps", "disable", "demo"], "").expect("disable");
+    host.admin(&["apps", "disable", "demo"], "")
+        .expect("disable");
     let mut client = host.entitlement_client().expect("client");
     block_on(client.sign_in("demo", &host.demo_password().unwrap(), None)).expect("sign in");
     let apps = block_on(client.applications()).expect("applications");
@@ -123,12 +130,9 @@ fn an_administrator_ends_a_live_stream_and_the_viewer_is_told_why() {
         .expect("viewer starts");
     let api = host.admin_api().expect("admin key");
     let active = loop {
-        let list: common::api::SessionList = block_on(api.call(
-            Method::GET,
-            "/api/applications/demo/sessions",
-            None::<&()>,
-        ))
-        .expect("GetSessions");
+        let list: common::api::SessionList =
+            block_on(api.call(Method::GET, "/api/applications/demo/sessions", None::<&()>))
+                .expect("GetSessions");
         if let Some(s) = list
             .sessions
             .into_iter()
@@ -152,8 +156,14 @@ fn an_administrator_ends_a_live_stream_and_the_viewer_is_told_why() {
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().expect("summary")).expect("JSON");
     assert_eq!(summary["end"], "admin_terminated", "{summary}");
-    assert!(took < Duration::from_secs(10), "the viewer ran on for {took:?}");
-    println!("viewer ended {} ms after UpdateSessionState", took.as_millis());
+    assert!(
+        took < Duration::from_secs(10),
+        "the viewer ran on for {took:?}"
+    );
+    println!(
+        "viewer ended {} ms after UpdateSessionState",
+        took.as_millis()
+    );
     let status: common::api::SessionStatus = block_on(api.call(
         Method::GET,
         &format!("/api/applications/demo/sessions/{}/status", active.id),
@@ -175,9 +185,13 @@ fn a_restart_keeps_everything_and_ends_live_sessions() {
         Some(&serde_json::json!({"name": "chess", "description": "a board", "max_sessions": 2})),
     ))
     .expect("CreateApplication");
-    host.admin(&["users", "add", "alice", "--password-stdin"], "alice's password\n")
-        .expect("users add");
-    host.admin(&["users", "entitle", "alice", "chess"], "").expect("entitle");
+    host.admin(
+        &["users", "add", "alice", "--password-stdin"],
+        "alice's password\n",
+    )
+    .expect("users add");
+    host.admin(&["users", "entitle", "alice", "chess"], "")
+        .expect("entitle");
     let pending = block_on(api.create_session("chess", "alice", Some(600))).expect("CreateSession");
     let key_before = host.admin(&["keys", "list"], "").expect("keys");
     host.stop().expect("host stops");
@@ -194,7 +208,9 @@ fn a_restart_keeps_everything_and_ends_live_sessions() {
     .expect("GetSession");
     assert_eq!(session.reason.as_deref(), Some("host_restart"));
     assert_eq!(host.admin(&["keys", "list"], "").expect("keys"), key_before);
-    let url = host.entitle_as("alice", "alice's password", "chess").expect("alice signs in");
+    let url = host
+        .entitle_as("alice", "alice's password", "chess")
+        .expect("alice signs in");
     let run = run_headless_viewer(&url, 1.0).expect("viewer runs");
     assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
     // The old entitlement URL died with the restart.
@@ -207,14 +223,28 @@ fn the_entitlement_service_runs_on_its_own_against_the_hosts_api() {
     let dir = scratch_dir("standalone");
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
     let ent_dir = dir.join("entitlement");
-    admin_command(&ent_dir, &["users", "add", "carol", "--password-stdin"], "carol's password\n")
-        .expect("users add");
+    admin_command(
+        &ent_dir,
+        &["users", "add", "carol", "--password-stdin"],
+        "carol's password\n",
+    )
+    .expect("users add");
     admin_command(&ent_dir, &["users", "entitle", "carol", "demo"], "").expect("entitle");
     let mut service = Command::new(binary("host"))
         .arg("--data-dir")
         .arg(&ent_dir)
-        .args(["entitlement", "--listen", "127.0.0.1:0", "--api", &host.base_url])
-        .args(["--api-fingerprint", &hex::encode(host.fingerprint), "--key-file"])
+        .args([
+            "entitlement",
+            "--listen",
+            "127.0.0.1:0",
+            "--api",
+            &host.base_url,
+        ])
+        .args([
+            "--api-fingerprint",
+            &hex::encode(host.fingerprint),
+            "--key-file",
+        ])
         .arg(host.data_dir.join("entitlement.key"))
         .stdout(Stdio::piped())
         .spawn()
@@ -224,7 +254,10 @@ fn the_entitlement_service_runs_on_its_own_against_the_hosts_api() {
     let fingerprint = lines
         .next()
         .and_then(Result::ok)
-        .and_then(|l| l.strip_prefix("certificate fingerprint (SHA-256): ").map(str::to_string))
+        .and_then(|l| {
+            l.strip_prefix("certificate fingerprint (SHA-256): ")
+                .map(str::to_string)
+        })
         .expect("fingerprint line");
     let address = lines
         .next()
@@ -236,7 +269,13 @@ fn the_entitlement_service_runs_on_its_own_against_the_hosts_api() {
         })
         .expect("address line");
     let signin = Command::new(binary("viewer"))
-        .args(["signin", "--service", &address, "--fingerprint", &fingerprint])
+        .args([
+            "signin",
+            "--service",
+            &address,
+            "--fingerprint",
+            &fingerprint,
+        ])
         .args(["--user", "carol", "--password-file", "/dev/stdin", "demo"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -251,7 +290,11 @@ fn the_entitlement_service_runs_on_its_own_against_the_hosts_api() {
         .write_all(b"carol's password\n")
         .unwrap();
     let output = signin.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let url = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let run = run_headless_viewer(&url, 1.5).expect("viewer runs");
     assert_eq!(run.exit_code, Some(0), "{}", run.stderr);

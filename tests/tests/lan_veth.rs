@@ -163,7 +163,13 @@ fn the_sender_settles_under_a_5_mbit_cap_and_climbs_back() {
     let signin = Command::new("ip")
         .args(["netns", "exec", &lan.viewer_ns])
         .arg(binary("viewer"))
-        .args(["signin", "--service", &service, "--fingerprint", &fingerprint])
+        .args([
+            "signin",
+            "--service",
+            &service,
+            "--fingerprint",
+            &fingerprint,
+        ])
         .args(["--user", "demo", "--password-file"])
         .arg(dir.join("host").join("demo.password"))
         .arg("demo")

@@ -39,7 +39,13 @@ fn window_shows_the_test_pattern() {
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let host = HostProcess::start(&dir.join("host"), WIDTH, HEIGHT, 30).expect("host starts");
     let mut viewer = Command::new(binary("viewer"))
-        .args(["stream", "--mute", "--duration", "20", &host.entitle().expect("entitled")])
+        .args([
+            "stream",
+            "--mute",
+            "--duration",
+            "20",
+            &host.entitle().expect("entitled"),
+        ])
         .env("DISPLAY", &xvfb.display)
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
         .stdout(Stdio::null())

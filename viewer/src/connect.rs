@@ -7,9 +7,9 @@ use std::sync::Arc;
 use common::control::{
     ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
+use common::pinned_tls::PinnedCertificate;
 use common::stream_url::StreamUrl;
 use futures_util::{SinkExt, StreamExt};
-use common::pinned_tls::PinnedCertificate;
 use rustls::pki_types::ServerName;
 use thiserror::Error;
 use tokio::net::TcpStream;

@@ -48,7 +48,9 @@ impl ApiClient {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let headers = self.signed_headers(&method, path_and_query, &body, now_s);
-        self.https.send(method, path_and_query, &headers, body).await
+        self.https
+            .send(method, path_and_query, &headers, body)
+            .await
     }
 
     /// The headers that sign a request made at `now_s` (tests vary them).
@@ -109,7 +111,9 @@ impl ApiClient {
         body: Option<&impl Serialize>,
     ) -> Result<T, ClientError> {
         let bytes = match body {
-            Some(body) => serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?,
+            Some(body) => {
+                serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?
+            }
             None => Vec::new(),
         };
         self.send_raw(method, path, bytes).await?.into_result()
@@ -134,8 +138,12 @@ impl ApiClient {
     }
 
     pub async fn application(&self, name: &str) -> Result<Application, ClientError> {
-        self.call(Method::GET, &format!("/api/applications/{name}"), None::<&()>)
-            .await
+        self.call(
+            Method::GET,
+            &format!("/api/applications/{name}"),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn applications(&self) -> Result<Vec<Application>, ClientError> {

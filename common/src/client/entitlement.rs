@@ -66,7 +66,12 @@ impl EntitlementClient {
     ) -> Result<T, ClientError> {
         let token = self.token.clone().unwrap_or_default();
         self.https
-            .send(method, path, &[("authorization", format!("Bearer {token}"))], Vec::new())
+            .send(
+                method,
+                path,
+                &[("authorization", format!("Bearer {token}"))],
+                Vec::new(),
+            )
             .await?
             .into_result()
     }

@@ -12,7 +12,6 @@ mod key_file;
 
 use std::sync::Arc;
 
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
@@ -65,12 +64,19 @@ impl RawResponse {
     /// The body as `T` on 2xx, the API's error otherwise.
     pub fn into_result<T: DeserializeOwned>(self) -> Result<T, ClientError> {
         if (200..300).contains(&self.status) {
-            let body = if self.body.is_empty() { b"null".to_vec() } else { self.body };
+            let body = if self.body.is_empty() {
+                b"null".to_vec()
+            } else {
+                self.body
+            };
             serde_json::from_slice(&body).map_err(|e| ClientError::Decode(e.to_string()))
         } else {
             let error: ErrorBody = serde_json::from_slice(&self.body).unwrap_or(ErrorBody {
                 code: "unknown".into(),
-                reason: String::from_utf8_lossy(&self.body).chars().take(200).collect(),
+                reason: String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(200)
+                    .collect(),
             });
             Err(ClientError::Api {
                 status: self.status,
@@ -131,7 +137,10 @@ impl HttpsClient {
             .http
             .request(method, format!("{}{path_and_query}", self.base_url))
             .body(body);
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
             request = request.header("content-type", "application/json");
         }
         for (name, value) in headers {

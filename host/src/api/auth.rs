@@ -110,13 +110,16 @@ pub async fn authenticate(
         principal: key.principal,
         key_id: key.key_id,
     });
-    let response = next
-        .run(Request::from_parts(parts, Body::from(body)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     finish(&plane, audit, "allow", response)
 }
 
-fn finish(plane: &ControlPlane, mut audit: AuditEntry, decision: &str, response: Response) -> Response {
+fn finish(
+    plane: &ControlPlane,
+    mut audit: AuditEntry,
+    decision: &str,
+    response: Response,
+) -> Response {
     audit.decision = decision.to_string();
     audit.status = response.status().as_u16();
     if let Err(e) = plane.store.audit(&audit) {
@@ -212,9 +215,8 @@ fn verify_signature(
             .and_then(|v| v.to_str().ok());
         // Comparing digests, not the tokens, keeps the timing independent
         // of how much of a guessed token is right.
-        let matches = presented.is_some_and(|p| {
-            crate::store::token_hash(p) == crate::store::token_hash(expected)
-        });
+        let matches = presented
+            .is_some_and(|p| crate::store::token_hash(p) == crate::store::token_hash(expected));
         if !matches {
             return Err(ApiError::unauthorized(
                 "bad_session_token",

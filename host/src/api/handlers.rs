@@ -43,8 +43,14 @@ pub async fn get_api_root() -> ApiResult {
         ("application_error", "/api/applications/{app}/errors/{id}"),
         ("sessions", "/api/applications/{app}/sessions"),
         ("session", "/api/applications/{app}/sessions/{id}"),
-        ("session_status", "/api/applications/{app}/sessions/{id}/status"),
-        ("session_state", "/api/applications/{app}/sessions/{id}/state"),
+        (
+            "session_status",
+            "/api/applications/{app}/sessions/{id}/status",
+        ),
+        (
+            "session_state",
+            "/api/applications/{app}/sessions/{id}/state",
+        ),
     ];
     ok(ApiRoot {
         name: "appstream host".into(),
@@ -129,7 +135,11 @@ pub async fn get_sessions(State(plane): Plane, Path(app): Path<String>) -> ApiRe
     })
 }
 
-pub async fn create_session(State(plane): Plane, Path(app): Path<String>, body: Bytes) -> ApiResult {
+pub async fn create_session(
+    State(plane): Plane,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let new: NewSession = parse_body(&body)?;
     validate_name("user", &new.user).map_err(invalid)?;
     let ttl_s = new.expires_in_s.unwrap_or(DEFAULT_ENTITLEMENT_TTL_S);

@@ -78,7 +78,10 @@ pub fn action_and_resource(
             return ("appstream:GetApplications", "application/*".into());
         }
         ("POST", "/api/applications") => {
-            return ("appstream:CreateApplication", new_application_resource(body));
+            return (
+                "appstream:CreateApplication",
+                new_application_resource(body),
+            );
         }
         ("GET", "/api/applications/{app}") => "appstream:GetApplication",
         ("PATCH", "/api/applications/{app}") => "appstream:UpdateApplication",

@@ -11,16 +11,15 @@ pub mod throttle;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::api::{
-    EntitledApplication, EntitledApplications, Entitlement, SignIn, SignedIn,
-    validate_name,
+    EntitledApplication, EntitledApplications, Entitlement, SignIn, SignedIn, validate_name,
 };
 use common::client::{ApiClient, ClientError};
 use rand::RngCore;
@@ -108,7 +107,13 @@ async fn sign_in(
     let now = service.clock.now_unix_s();
     let user = request.user.clone();
     if let Err(retry_after_s) = service.throttle().check(&user, address, now) {
-        service.audit(&user, address, "/entitlement/signin", "signin_throttled", 429);
+        service.audit(
+            &user,
+            address,
+            "/entitlement/signin",
+            "signin_throttled",
+            429,
+        );
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",
@@ -130,11 +135,10 @@ async fn sign_in(
         .and_then(|c| c.password_hash.clone())
         .unwrap_or_else(|| passwords::dummy_hash().to_string());
     let password = request.password;
-    let password_ok = tokio::task::spawn_blocking(move || {
-        passwords::verify_password(&password, &stored_hash)
-    })
-    .await
-    .unwrap_or(false);
+    let password_ok =
+        tokio::task::spawn_blocking(move || passwords::verify_password(&password, &stored_hash))
+            .await
+            .unwrap_or(false);
     let Some(credentials) = credentials.filter(|_| password_ok) else {
         service.throttle().record_failure(&user, address, now);
         service.audit(&user, address, "/entitlement/signin", "signin_failed", 401);
@@ -151,7 +155,13 @@ async fn sign_in(
         (Some(secret), Some(code)) => {
             if !passwords::verify_totp(secret, code, now) {
                 service.throttle().record_failure(&user, address, now);
-                service.audit(&user, address, "/entitlement/signin", "signin_failed_totp", 401);
+                service.audit(
+                    &user,
+                    address,
+                    "/entitlement/signin",
+                    "signin_failed_totp",
+                    401,
+                );
                 return Err(ApiError::unauthorized(
                     "wrong_totp",
                     "the authenticator code is wrong or too old",
@@ -200,7 +210,11 @@ fn bearer_user(service: &EntitlementService, headers: &HeaderMap) -> Result<Stri
 
 fn api_failure(e: ClientError) -> ApiError {
     match e {
-        ClientError::Api { status, code, reason } if status == 409 || status == 404 => {
+        ClientError::Api {
+            status,
+            code,
+            reason,
+        } if status == 409 || status == 404 => {
             let code = match code.as_str() {
                 "application_disabled" => "application_disabled",
                 "application_full" => "application_full",

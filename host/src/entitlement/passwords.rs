@@ -2,8 +2,8 @@
 //! passes) and TOTP second factors (RFC 6238: SHA-1, 6 digits, 30 s, one
 //! step of skew), through well-kept crates.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use totp_rs::{Algorithm, Secret, TOTP};
 

@@ -231,12 +231,18 @@ pub trait AuditStore {
     fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 }
 
-pub trait Store: ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync {}
+pub trait Store:
+    ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync
+{
+}
 
 impl<T: ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync> Store for T {}
 
 /// SHA-256 hex of a bearer secret (entitlement and sign-in tokens): the
 /// database never holds a usable token.
 pub fn token_hash(token: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }

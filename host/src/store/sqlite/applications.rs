@@ -115,8 +115,8 @@ impl ApplicationStore for SqliteStore {
 
     fn applications(&self) -> StoreResult<Vec<Application>> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare_cached(&format!("SELECT {COLUMNS} FROM applications ORDER BY name"))?;
+        let mut statement = connection
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM applications ORDER BY name"))?;
         let rows = statement.query_map([], application_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -180,7 +180,7 @@ impl ApplicationStore for SqliteStore {
         let transaction = connection.transaction()?;
         load_application(&transaction, name)?;
         let live: u32 = transaction.query_row(
-            "SELECT COUNT(*) FROM sessions WHERE application = ?1 AND state != 'TERMINATED'",
+            "SELECT COUNT(*) FROM sessions WHERE application = ?1 AND state IN ('PENDING', 'ACTIVE')",
             [name],
             |row| row.get(0),
         )?;

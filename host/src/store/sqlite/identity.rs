@@ -38,7 +38,8 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<AccessKey> {
     })
 }
 
-const KEY_COLUMNS: &str = "key_id, principal, secret, active, created_at, expires_at, session_token";
+const KEY_COLUMNS: &str =
+    "key_id, principal, secret, active, created_at, expires_at, session_token";
 
 fn not_found(what: String) -> impl FnOnce(usize) -> StoreResult<()> {
     move |changed| {
@@ -70,7 +71,9 @@ impl IdentityStore for SqliteStore {
             params![name, kind.as_str(), now],
         )?;
         if inserted == 0 {
-            return Err(StoreError::Conflict(format!("principal {name} already exists")));
+            return Err(StoreError::Conflict(format!(
+                "principal {name} already exists"
+            )));
         }
         Ok(())
     }
@@ -232,7 +235,9 @@ impl IdentityStore for SqliteStore {
                  ON CONFLICT DO NOTHING",
                 params![principal, policy],
             )
-            .map_err(|e| missing_reference(e, format!("principal {principal} or policy {policy}")))?;
+            .map_err(|e| {
+                missing_reference(e, format!("principal {principal} or policy {policy}"))
+            })?;
         Ok(())
     }
 

@@ -42,7 +42,8 @@ fn load(connection: &Connection, id: &str) -> StoreResult<Session> {
         .ok_or_else(|| StoreError::NotFound(format!("session {id}")))
 }
 
-/// (pending and not yet expired, active) sessions of an application.
+/// (pending and not yet expired, active) sessions of an application. `IN`
+/// rather than `!=`, so the (application, state) index skips ended sessions.
 pub(super) fn live_counts(
     connection: &Connection,
     application: &str,
@@ -52,7 +53,7 @@ pub(super) fn live_counts(
         "SELECT \
            COALESCE(SUM(state = 'PENDING' AND expires_at > ?2), 0), \
            COALESCE(SUM(state = 'ACTIVE'), 0) \
-         FROM sessions WHERE application = ?1 AND state != 'TERMINATED'",
+         FROM sessions WHERE application = ?1 AND state IN ('PENDING', 'ACTIVE')",
         params![application, now],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?)
@@ -126,18 +127,23 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<Result<(Session, Application), RedeemError>> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: Option<(String, String, i64)> = transaction
+        let found: Option<(String, String, Option<String>, i64)> = transaction
             .query_row(
-                "SELECT id, state, expires_at FROM sessions WHERE token_hash = ?1",
+                "SELECT id, state, reason, expires_at FROM sessions WHERE token_hash = ?1",
                 [token_hash],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
             .optional()?;
-        let Some((id, state, expires_at)) = found else {
+        let Some((id, state, reason, expires_at)) = found else {
             return Ok(Err(RedeemError::Unknown));
         };
         if state != "PENDING" {
-            return Ok(Err(RedeemError::AlreadyUsed));
+            // The sweeper may have ended it first: still say why.
+            return Ok(Err(if reason.as_deref() == Some("expired") {
+                RedeemError::Expired
+            } else {
+                RedeemError::AlreadyUsed
+            }));
         }
         if expires_at <= now {
             transaction.execute(
@@ -187,7 +193,7 @@ impl SessionStore for SqliteStore {
     fn end_sessions_of_previous_run(&self, now: i64) -> StoreResult<usize> {
         Ok(self.lock().execute(
             "UPDATE sessions SET state = 'TERMINATED', reason = 'host_restart', terminated_at = ?1 \
-             WHERE state != 'TERMINATED'",
+             WHERE state IN ('PENDING', 'ACTIVE')",
             [now],
         )?)
     }

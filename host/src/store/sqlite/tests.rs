@@ -17,12 +17,16 @@ fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
     {
         let store = SqliteStore::open_in(&dir).unwrap();
         store.create_application(&app("game", 2), 100).unwrap();
-        store.create_principal("alice", PrincipalKind::User, 100).unwrap();
+        store
+            .create_principal("alice", PrincipalKind::User, 100)
+            .unwrap();
         store.set_password_hash("alice", "hash").unwrap();
         store.entitle("alice", "game").unwrap();
         store.put_policy("p", "{}", 100).unwrap();
         store.attach_policy("alice", "p").unwrap();
-        let s = store.create_session("game", "alice", "t1", 100, 160).unwrap();
+        let s = store
+            .create_session("game", "alice", "t1", 100, 160)
+            .unwrap();
         store.redeem("t1", 101).unwrap().unwrap();
         store
             .audit(&AuditEntry {
@@ -34,7 +38,10 @@ fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(store.session("game", &s.id).unwrap().state, SessionState::Active);
+        assert_eq!(
+            store.session("game", &s.id).unwrap().state,
+            SessionState::Active
+        );
     }
     let store = SqliteStore::open_in(&dir).unwrap();
     assert_eq!(store.end_sessions_of_previous_run(200).unwrap(), 1);
@@ -47,7 +54,10 @@ fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
     assert!(store.credentials("alice").unwrap().password_hash.is_some());
     let mode = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap();
     #[cfg(unix)]
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let _ = mode;
 }
 
@@ -58,9 +68,28 @@ fn entitlement_tokens_are_single_use_and_expire() {
     store.create_session("game", "u", "a", 0, 60).unwrap();
     store.create_session("game", "u", "b", 0, 60).unwrap();
     assert!(store.redeem("a", 10).unwrap().is_ok());
-    assert_eq!(store.redeem("a", 11).unwrap().unwrap_err(), RedeemError::AlreadyUsed);
-    assert_eq!(store.redeem("b", 60).unwrap().unwrap_err(), RedeemError::Expired);
-    assert_eq!(store.redeem("zzz", 10).unwrap().unwrap_err(), RedeemError::Unknown);
+    assert_eq!(
+        store.redeem("a", 11).unwrap().unwrap_err(),
+        RedeemError::AlreadyUsed
+    );
+    assert_eq!(
+        store.redeem("b", 60).unwrap().unwrap_err(),
+        RedeemError::Expired
+    );
+    assert_eq!(
+        store.redeem("b", 61).unwrap().unwrap_err(),
+        RedeemError::Expired
+    );
+    store.create_session("game", "u", "c", 0, 60).unwrap();
+    store.expire_pending(60).unwrap();
+    assert_eq!(
+        store.redeem("c", 61).unwrap().unwrap_err(),
+        RedeemError::Expired
+    );
+    assert_eq!(
+        store.redeem("zzz", 10).unwrap().unwrap_err(),
+        RedeemError::Unknown
+    );
 }
 
 #[test]
@@ -88,7 +117,11 @@ fn concurrent_create_session_never_exceeds_max_sessions() {
     let other = Arc::new(SqliteStore::open_in(&dir).unwrap());
     let threads: Vec<_> = (0..16)
         .map(|i| {
-            let store = if i % 2 == 0 { store.clone() } else { other.clone() };
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
             std::thread::spawn(move || {
                 (0..10)
                     .filter(|j| {
@@ -112,18 +145,35 @@ fn deleting_an_application_with_live_sessions_is_refused() {
     let store = SqliteStore::in_memory().unwrap();
     store.create_application(&app("game", 4), 0).unwrap();
     let s = store.create_session("game", "u", "a", 0, 60).unwrap();
-    assert!(matches!(store.delete_application("game"), Err(StoreError::Conflict(_))));
-    store.terminate_session(&s.id, "admin_terminated", 1).unwrap().unwrap();
-    assert!(store.terminate_session(&s.id, "again", 2).unwrap().is_none());
+    assert!(matches!(
+        store.delete_application("game"),
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .terminate_session(&s.id, "admin_terminated", 1)
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .terminate_session(&s.id, "again", 2)
+            .unwrap()
+            .is_none()
+    );
     store.delete_application("game").unwrap();
-    assert!(matches!(store.application("game"), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.application("game"),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[test]
 fn attaching_to_a_missing_principal_says_so() {
     let store = SqliteStore::in_memory().unwrap();
     store.put_policy("p", "{}", 0).unwrap();
-    assert!(matches!(store.attach_policy("ghost", "p"), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.attach_policy("ghost", "p"),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 fn tempdir() -> std::path::PathBuf {
