@@ -17,6 +17,9 @@ pub enum ControlMessage {
         protocol_version: u32,
         token: String,
         client: String,
+        /// The picture the viewer wants; a virtual display is made this size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<DisplayRequest>,
     },
     /// Host → viewer: the session is open; media keys and parameters.
     Welcome {
@@ -58,6 +61,31 @@ pub enum ControlMessage {
     Input {
         seq: u64,
         event: InputEvent,
+    },
+    /// Host → viewer: input up to `seq` has been injected (at `host_us`);
+    /// sent after each batch, for the viewer's event → injection latency.
+    InputApplied {
+        seq: u64,
+        host_us: u64,
+    },
+    /// Host → viewer after `welcome`: what this host can do for the session.
+    Capabilities {
+        gamepads: bool,
+        /// Why gamepads are unavailable, in words for the viewer to show.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gamepads_note: Option<String>,
+        clipboard: bool,
+    },
+    /// Host → viewer: a game asked a virtual pad to vibrate.
+    Rumble {
+        pad: u8,
+        strong: u16,
+        weak: u16,
+        duration_ms: u32,
+    },
+    /// Either way: clipboard text changed on this side.
+    Clipboard {
+        text: String,
     },
     Goodbye {
         reason: EndReason,
@@ -180,6 +208,8 @@ pub enum ErrorCode {
     EntitlementExpired,
     ApplicationDisabled,
     BadMessage,
+    /// The application could not be started (the reason says why).
+    LaunchFailed,
     Internal,
 }
 
@@ -203,6 +233,65 @@ pub enum InputEvent {
     MouseAbsolute { x: f32, y: f32 },
     MouseRelative { dx: i32, dy: i32 },
     Wheel { dx: f32, dy: f32 },
+    GamepadConnected { pad: u8 },
+    GamepadDisconnected { pad: u8 },
+    GamepadButton { pad: u8, button: GamepadButton, pressed: bool },
+    /// Sticks -1.0..=1.0 (up is positive); triggers 0.0..=1.0.
+    GamepadAxis { pad: u8, axis: GamepadAxis, value: f32 },
+}
+
+/// At most this many pads per session (like an Xbox).
+pub const MAX_GAMEPADS: u8 = 4;
+
+/// Xbox-style names; `South` is A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GamepadButton {
+    South,
+    East,
+    West,
+    North,
+    LeftBumper,
+    RightBumper,
+    Select,
+    Start,
+    Mode,
+    LeftThumb,
+    RightThumb,
+    DpadUp,
+    DpadDown,
+    DpadLeft,
+    DpadRight,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GamepadAxis {
+    LeftX,
+    LeftY,
+    RightX,
+    RightY,
+    LeftTrigger,
+    RightTrigger,
+}
+
+/// The size and rate the viewer asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayRequest {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl InputEvent {
+    /// Key and button events must never be dropped or reordered; moves may
+    /// be coalesced.
+    pub fn is_motion(&self) -> bool {
+        matches!(
+            self,
+            Self::MouseAbsolute { .. } | Self::MouseRelative { .. } | Self::GamepadAxis { .. }
+        )
+    }
 }
 
 #[derive(Debug, Error)]
@@ -237,6 +326,37 @@ mod tests {
                 protocol_version: PROTOCOL_VERSION,
                 token: "abc".into(),
                 client: "viewer/0.1".into(),
+                display: Some(DisplayRequest {
+                    width: 1280,
+                    height: 720,
+                    fps: 60,
+                }),
+            },
+            ControlMessage::Capabilities {
+                gamepads: false,
+                gamepads_note: Some("no /dev/uinput".into()),
+                clipboard: true,
+            },
+            ControlMessage::InputApplied {
+                seq: 41,
+                host_us: 1_700_000_000_000_000,
+            },
+            ControlMessage::Rumble {
+                pad: 0,
+                strong: 40_000,
+                weak: 0,
+                duration_ms: 200,
+            },
+            ControlMessage::Clipboard {
+                text: "héllo".into(),
+            },
+            ControlMessage::Input {
+                seq: 9,
+                event: InputEvent::GamepadAxis {
+                    pad: 1,
+                    axis: GamepadAxis::LeftTrigger,
+                    value: 0.5,
+                },
             },
             ControlMessage::Welcome {
                 protocol_version: PROTOCOL_VERSION,

@@ -16,6 +16,7 @@ pub mod fec;
 pub mod packetizer;
 pub mod pinned_tls;
 pub mod policy;
+pub mod sdk;
 pub mod seal;
 pub mod signing;
 pub mod stats;

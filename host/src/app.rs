@@ -1,5 +1,6 @@
-//! `host serve`: wiring of the control plane (store, API, entitlement
-//! service), the TLS server and the media pipelines, with graceful shutdown.
+//! `host serve` and `host run`: wiring of the control plane (store, API,
+//! entitlement service), the TLS server, the media planner (what sessions
+//! stream), the machine role, with graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,11 +15,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::clock::{Clock, SystemClock};
 use crate::control_plane::ControlPlane;
 use crate::entitlement::EntitlementService;
-use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
-use crate::platform::ffmpeg_audio::OpusEncoder;
-use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
-use crate::platform::synthetic::{TONE_HZ, TestPattern, Tone};
-use crate::store::{SqliteStore, Store};
+use crate::instance::{AppInstance, DisplayChoice, InstanceSpec};
+use crate::launcher::AppExit;
+use crate::media::{AudioChoice, CaptureMode, MediaPlanner};
+use crate::store::{NewApplicationError, SqliteStore, Store};
 use crate::tls::Identity;
 use common::api::StreamDefaults;
 use common::client::{AccessKeyFile, ApiClient, HttpsClient};
@@ -31,8 +31,24 @@ pub struct ServeConfig {
     /// UDP port for media; 0 picks one per session.
     pub media_port: u16,
     pub video: VideoParams,
-    /// Append every input event received to this file, one JSON line each.
+    /// Input of synthetic sessions is appended here, one JSON line each.
     pub input_log: Option<PathBuf>,
+    pub capture: CaptureMode,
+    /// Where launched applications are shown; `None` when there is no X
+    /// display and virtual displays were not asked for.
+    pub display: Option<DisplayChoice>,
+    pub audio: AudioChoice,
+    /// `host run -- COMMAND ARGS`: launched once, right away, for every session.
+    pub run: Option<RunSpec>,
+}
+
+/// The command `host run` streams.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The application's name in the catalog.
+    pub name: String,
+    pub command: String,
+    pub args: Vec<String>,
 }
 
 /// Default bitrate for a resolution at 60 fps (Moonlight-like: 10 Mbps at
@@ -53,52 +69,13 @@ pub fn video_params(width: u32, height: u32, fps: u32, bitrate_kbps: Option<u32>
     }
 }
 
-pub type MakeParts = Box<dyn Fn(&VideoParams) -> PipelineParts + Send + Sync>;
-
 /// Shared by every connection.
 pub struct HostContext {
     pub plane: Arc<ControlPlane>,
     pub listen: SocketAddr,
     pub media_port: u16,
-    pub make_parts: MakeParts,
-    /// Input events received (no injector yet): a log for tests and debugging.
-    pub input_log: Option<std::sync::Mutex<std::fs::File>>,
-}
-
-impl HostContext {
-    /// Records one input event in the input log, if there is one.
-    pub fn log_input(&self, seq: u64, event: &common::control::InputEvent) {
-        use std::io::Write;
-        if let Some(log) = &self.input_log {
-            let line = serde_json::json!({ "seq": seq, "event": event });
-            let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = writeln!(file, "{line}") {
-                tracing::warn!(error = %e, "cannot write the input log");
-            }
-        }
-    }
-}
-
-/// The synthetic test pattern and tone, encoded with FFmpeg.
-pub fn synthetic_parts(video: &VideoParams) -> PipelineParts {
-    let (source_video, encoder_video) = (video.clone(), video.clone());
-    PipelineParts {
-        video: video.clone(),
-        video_source: Box::new(move || {
-            Ok(Box::new(TestPattern::new(
-                source_video.width,
-                source_video.height,
-                source_video.fps,
-            )))
-        }),
-        video_encoder: Box::new(move || {
-            Ok(Box::new(FfmpegVideoEncoder::new(
-                &EncoderSettings::from_params(&encoder_video),
-            )?))
-        }),
-        audio_source: Box::new(|| Ok(Box::new(Tone::new(TONE_HZ, AUDIO_SAMPLE_RATE_HZ)))),
-        audio_encoder: Box::new(|| Ok(Box::new(OpusEncoder::new(AUDIO_SAMPLE_RATE_HZ, 10)?))),
-    }
+    pub media: MediaPlanner,
+    pub gamepads: crate::platform::gamepad::GamepadSupport,
 }
 
 /// How often PENDING sessions past their expiry are ended.
@@ -154,21 +131,36 @@ pub async fn serve(
             fingerprint: identity.fingerprint,
         },
     );
+    let machine_role_file = config.data_dir.join("machine-role").join("credentials");
+    let machine_role = crate::machine_role::MachineRole::new(machine_role_file);
+    let app_env = machine_role.environment();
+    let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
+    let run_dir = config.data_dir.join("run");
+    let mut media = MediaPlanner {
+        capture: config.capture.clone(),
+        display: config.display.clone(),
+        audio: config.audio.clone(),
+        run_dir: run_dir.clone(),
+        app_env,
+        shared: None,
+        input_log: config.input_log.clone(),
+    };
+    let mut app_exit = None;
+    if let Some(run) = &config.run {
+        let instance = start_run(&config, run, &media, store.as_ref(), clock.now_unix_s()).await?;
+        app_exit = Some(instance.exit());
+        media.shared = Some(instance);
+    }
+    let gamepads = crate::platform::gamepad::probe();
+    if let crate::platform::gamepad::GamepadSupport::Unavailable(why) = &gamepads {
+        tracing::warn!("{why}");
+    }
     let ctx = Arc::new(HostContext {
         plane: plane.clone(),
         listen,
         media_port: config.media_port,
-        make_parts: Box::new(synthetic_parts),
-        input_log: match &config.input_log {
-            Some(path) => Some(std::sync::Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .with_context(|| format!("opening the input log {}", path.display()))?,
-            )),
-            None => None,
-        },
+        media,
+        gamepads,
     });
 
     // The embedded entitlement service calls this host's API like a remote
@@ -201,10 +193,36 @@ pub async fn serve(
     tracing::info!(%listen, "host ready");
 
     let sweeper = tokio::spawn(expire_pending_sessions(plane.clone()));
-    crate::server::serve(listener, acceptor, router, shutdown).await;
+    // `host run` ends with its application.
+    let app_ended = async {
+        match app_exit.as_mut() {
+            Some(exit) => {
+                let _ = exit.wait_for(Option::is_some).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let mut ended_by_app = false;
+    crate::server::serve(listener, acceptor, router, async {
+        tokio::select! {
+            () = shutdown => {}
+            () = app_ended => ended_by_app = true,
+        }
+    })
+    .await;
     sweeper.abort();
+    rotation.abort();
     tracing::info!("shutting down");
-    plane.live.end_all(EndReason::HostShutdown);
+    if ended_by_app && let (Some(run), Some(shared)) = (&config.run, &ctx.media.shared) {
+        let exit = shared.exit().borrow().clone();
+        if let Some(exit) = exit {
+            record_app_exit(plane.store.as_ref(), &run.name, None, &exit, plane.now());
+            println!("{}; the host stops", exit.describe());
+        }
+        plane.live.end_all(EndReason::AppExited);
+    } else {
+        plane.live.end_all(EndReason::HostShutdown);
+    }
     // Give running sessions a moment to say goodbye to their viewers.
     for _ in 0..20 {
         if plane.live.count() == 0 {
@@ -213,6 +231,124 @@ pub async fn serve(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// `host run`: puts the command in the catalog (entitling the demo user),
+/// launches it and waits for its window.
+async fn start_run(
+    config: &ServeConfig,
+    run: &RunSpec,
+    media: &MediaPlanner,
+    store: &dyn Store,
+    now: i64,
+) -> anyhow::Result<Arc<AppInstance>> {
+    use common::api::{ApplicationPatch, NewApplication};
+    let stream = StreamDefaults {
+        width: config.video.width,
+        height: config.video.height,
+        fps: config.video.fps,
+        bitrate_kbps: Some(config.video.bitrate_kbps),
+    };
+    let app = match store.application(&run.name) {
+        Ok(_) => store.update_application(
+            &run.name,
+            &ApplicationPatch {
+                command: Some(run.command.clone()),
+                args: Some(run.args.clone()),
+                stream: Some(stream),
+                ..Default::default()
+            },
+            now,
+        )?,
+        Err(_) => store.create_application(
+            &NewApplication {
+                name: run.name.clone(),
+                description: format!("{} (host run)", run.command),
+                command: run.command.clone(),
+                args: run.args.clone(),
+                working_dir: None,
+                icon: None,
+                stream,
+                max_sessions: 4,
+                state: common::api::ApplicationState::Enabled,
+            },
+            now,
+        )?,
+    };
+    store.entitle(crate::bootstrap::DEMO_USER, &run.name)?;
+    let display = media
+        .display
+        .clone()
+        .context("no X display for the application: set DISPLAY or use --display virtual")?;
+    let spec_env = media.app_env.clone();
+    let run_dir = media.run_dir.join(format!("run-{}", run.name));
+    let size = (config.video.width, config.video.height);
+    let instance = tokio::task::spawn_blocking(move || {
+        AppInstance::launch(InstanceSpec {
+            app: &app,
+            size,
+            display: &display,
+            env: spec_env,
+            run_dir,
+        })
+    })
+    .await?;
+    match instance {
+        Ok(instance) => {
+            println!(
+                "streaming {:?} as application {} on display {} (window 0x{:x})",
+                run.command, run.name, instance.display, instance.window
+            );
+            Ok(Arc::new(instance))
+        }
+        Err(e) => {
+            if let Some(exit) = e.exit() {
+                record_app_exit(store, &run.name, None, exit, now);
+            }
+            Err(anyhow::anyhow!("{e}"))
+        }
+    }
+}
+
+/// Records an application's exit as an application error (GetApplicationErrors).
+pub fn record_app_exit(
+    store: &dyn Store,
+    application: &str,
+    session: Option<&str>,
+    exit: &AppExit,
+    now: i64,
+) {
+    let error = NewApplicationError {
+        application: application.to_string(),
+        kind: "app_exited".into(),
+        message: exit.describe(),
+        session: session.map(str::to_string),
+        exit_status: exit.status.or(exit.signal.map(|s| 128 + s)),
+        stderr_tail: Some(exit.stderr_tail.clone()),
+    };
+    if let Err(e) = store.record_application_error(&error, now) {
+        tracing::warn!(error = %e, "cannot record the application error");
+    }
+}
+
+/// Keeps the machine role's credentials fresh (a new set every hour).
+async fn rotate_machine_role(
+    plane: Arc<ControlPlane>,
+    mut role: crate::machine_role::MachineRole,
+) {
+    if let Some(dir) = role.file().parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(error = %e, "no directory for the machine role's credentials");
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = role.poll(plane.store.as_ref(), plane.now()) {
+            tracing::warn!(error = %e, "cannot issue machine role credentials");
+        }
+    }
 }
 
 /// Reads an access key file (`key_id=...`, `secret=...`).

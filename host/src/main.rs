@@ -19,27 +19,120 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Debug)]
+struct ServeOptions {
+    #[arg(long, default_value = "127.0.0.1:47990")]
+    listen: SocketAddr,
+    /// Fixed UDP port for media (one session at a time); 0 picks one per session.
+    #[arg(long, default_value_t = 0)]
+    media_port: u16,
+    #[arg(long, default_value_t = 1280)]
+    width: u32,
+    #[arg(long, default_value_t = 720)]
+    height: u32,
+    #[arg(long, default_value_t = 60)]
+    fps: u32,
+    /// Encoder bitrate; defaults by resolution (10 Mbps at 720p60).
+    #[arg(long)]
+    bitrate_kbps: Option<u32>,
+    /// Append every input event of synthetic sessions to this file (JSON lines).
+    #[arg(long)]
+    input_log: Option<PathBuf>,
+    /// What sessions show: `apps` (launch the application; the synthetic
+    /// pattern for apps without a command), `desktop` (the whole X display),
+    /// `desktop:X,Y,WxH` (a rectangle of it), or `synthetic`.
+    #[arg(long, default_value = "apps")]
+    capture: host::media::CaptureMode,
+    /// Where applications are shown: `shared` (the X display in DISPLAY) or
+    /// `virtual` (a private Xvfb per session, at the viewer's resolution).
+    /// Default: shared when DISPLAY is set, else virtual.
+    #[arg(long)]
+    display: Option<DisplayArg>,
+    /// Audio: `tone` (a test tone) or an input device (part of its name, or
+    /// `default`; on PulseAudio pick the monitor of the app's output).
+    #[arg(long, default_value = "tone")]
+    audio: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum DisplayArg {
+    Shared,
+    Virtual,
+}
+
+impl ServeOptions {
+    fn into_config(
+        self,
+        data_dir: PathBuf,
+        run: Option<host::app::RunSpec>,
+    ) -> anyhow::Result<host::app::ServeConfig> {
+        let ServeOptions {
+            listen,
+            media_port,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+            input_log,
+            capture,
+            display,
+            audio,
+        } = self;
+        anyhow::ensure!(
+            width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
+            "--width and --height must be even and at least 64"
+        );
+        anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
+        let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+        let display = match (display, x_display) {
+            (Some(DisplayArg::Virtual), _) | (None, None) => Some(host::instance::DisplayChoice::Virtual),
+            (Some(DisplayArg::Shared) | None, Some(d)) => Some(host::instance::DisplayChoice::Shared(d)),
+            (Some(DisplayArg::Shared), None) => {
+                anyhow::bail!("--display shared needs DISPLAY to name an X display")
+            }
+        };
+        if matches!(capture, host::media::CaptureMode::Desktop(_))
+            && !matches!(display, Some(host::instance::DisplayChoice::Shared(_)))
+        {
+            anyhow::bail!("--capture desktop needs DISPLAY to name the X display to stream");
+        }
+        let audio = match audio.as_str() {
+            "tone" => host::media::AudioChoice::Tone,
+            device => host::media::AudioChoice::Device(device.to_string()),
+        };
+        Ok(host::app::ServeConfig {
+            data_dir,
+            listen,
+            media_port,
+            input_log,
+            video: host::app::video_params(width, height, fps, bitrate_kbps),
+            capture,
+            display,
+            audio,
+            run,
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve streams (synthetic test pattern and tone) to viewers.
+    /// Serve the catalog's applications (and the synthetic demo) to viewers.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:47990")]
-        listen: SocketAddr,
-        /// Fixed UDP port for media (one session at a time); 0 picks one per session.
-        #[arg(long, default_value_t = 0)]
-        media_port: u16,
-        #[arg(long, default_value_t = 1280)]
-        width: u32,
-        #[arg(long, default_value_t = 720)]
-        height: u32,
-        #[arg(long, default_value_t = 60)]
-        fps: u32,
-        /// Encoder bitrate; defaults by resolution (10 Mbps at 720p60).
+        #[command(flatten)]
+        options: ServeOptions,
+    },
+    /// Stream one command right away: it is launched now, every session
+    /// shows its window, and the host stops when it exits.
+    /// e.g. `host run -- demo-game --input-log game.jsonl`
+    Run {
+        #[command(flatten)]
+        options: ServeOptions,
+        /// The application's name in the catalog (default: the command's file name).
         #[arg(long)]
-        bitrate_kbps: Option<u32>,
-        /// Append every input event received to this file (JSON lines).
-        #[arg(long)]
-        input_log: Option<PathBuf>,
+        name: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
     /// Run the entitlement service alone, in front of a remote host's API.
     /// Uses --data-dir for its own user directory, certificate and audit log.
@@ -70,27 +163,31 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            listen,
-            media_port,
-            width,
-            height,
-            fps,
-            bitrate_kbps,
-            input_log,
+        Command::Serve { options } => {
+            let config = options.into_config(cli.data_dir, None)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(host::app::serve(config, shutdown_signal()))
+        }
+        Command::Run {
+            options,
+            name,
+            command,
         } => {
-            anyhow::ensure!(
-                width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
-                "--width and --height must be even and at least 64"
-            );
-            anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
-            let config = host::app::ServeConfig {
-                data_dir: cli.data_dir,
-                listen,
-                media_port,
-                input_log,
-                video: host::app::video_params(width, height, fps, bitrate_kbps),
+            let (program, args) = command
+                .split_first()
+                .ok_or_else(|| anyhow::anyhow!("host run needs a command after --"))?;
+            let name = match name {
+                Some(name) => name,
+                None => application_name(program),
             };
+            common::api::validate_name("application", &name)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let run = host::app::RunSpec {
+                name,
+                command: program.clone(),
+                args: args.to_vec(),
+            };
+            let config = options.into_config(cli.data_dir, Some(run))?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(host::app::serve(config, shutdown_signal()))
         }
@@ -114,6 +211,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin(command) => host::admin::run(&cli.data_dir, command),
     }
+}
+
+/// A catalog name from a command's file name: `/usr/games/foo.sh` → `foo`.
+fn application_name(program: &str) -> String {
+    let stem = std::path::Path::new(program)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(64)
+        .collect();
+    if name.is_empty() { "run".into() } else { name }
 }
 
 /// Ctrl-C or SIGTERM.

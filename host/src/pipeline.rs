@@ -22,7 +22,9 @@ use common::fec::ParityController;
 use common::seal::{MediaKey, Sealer};
 
 use crate::clock::unix_now_us;
-use crate::platform::{AudioEncoder, AudioSource, BgraFrame, VideoEncoder, VideoSource};
+use crate::platform::{
+    AudioEncoder, AudioSource, BgraFrame, Captured, VideoEncoder, VideoSource,
+};
 pub use crate::sender::MediaOutput;
 use crate::sender::{SendWork, send_loop};
 
@@ -33,6 +35,8 @@ pub const PARITY_FLOOR_PCT: u32 = 10;
 const MIN_BITRATE_KBPS: u32 = 500;
 const PARITY_MAX_PCT: u32 = 60;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
+/// An unchanged picture is still encoded this often.
+const UNCHANGED_REFRESH: Duration = Duration::from_secs(1);
 
 /// What the pipeline is built from; factories run on the pipeline's threads
 /// because FFmpeg contexts are made and used on one thread.
@@ -48,6 +52,8 @@ pub struct PipelineParts {
 pub struct SenderCounters {
     pub frames_sent: AtomicU64,
     pub frames_dropped: AtomicU64,
+    /// Captures skipped because nothing was drawn (XDamage).
+    pub frames_unchanged: AtomicU64,
     pub audio_packets_sent: AtomicU64,
     pub audio_packets_dropped: AtomicU64,
     pub bytes_sent: AtomicU64,
@@ -308,6 +314,8 @@ fn video_loop(
     let start = Instant::now();
     let mut index: u32 = 0;
     let mut encode_errors = 0u64;
+    let mut capture_errors = 0u64;
+    let mut last_encode = Instant::now();
     while !ctx.stopped() {
         let deadline = start + interval * index;
         sleep_until(deadline);
@@ -317,10 +325,29 @@ fn video_loop(
             index = (start.elapsed().as_nanos() / interval.as_nanos()) as u32 + 1;
         }
         let capture_us = unix_now_us();
-        if let Err(e) = source.capture(capture_us, &mut frame) {
-            tracing::warn!(error = %e, "capture failed");
-            continue;
+        match source.capture(capture_us, &mut frame) {
+            Ok(Captured::New) => {}
+            // Nothing drawn: skip the encode, but refresh now and then (and
+            // on request) so a viewer that lost a frame recovers.
+            Ok(Captured::Unchanged)
+                if last_encode.elapsed() < UNCHANGED_REFRESH
+                    && !ctx.force_keyframe.load(Ordering::Relaxed) =>
+            {
+                ctx.counters.frames_unchanged.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Ok(Captured::Unchanged) => {}
+            Err(e) => {
+                capture_errors += 1;
+                if capture_errors == 1 {
+                    tracing::warn!(error = %format!("{e:#}"), "capture failed");
+                }
+                // Do not spin on a source that is gone.
+                std::thread::sleep(interval);
+                continue;
+            }
         }
+        last_encode = Instant::now();
         let wanted_kbps = bitrate_kbps.load(Ordering::Relaxed);
         // Reconfigure only on a real change: x264 restarts rate control.
         if wanted_kbps.abs_diff(current_kbps) * 20 > current_kbps {

@@ -24,10 +24,25 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::app::HostContext;
+use crate::input::InputWorker;
+use crate::launcher::AppExit;
+use crate::media::{AppHandle, SessionMedia};
+use crate::platform::gamepad::GamepadSupport;
 use crate::clock::unix_now_us;
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::store::RedeemError;
-use common::control::VideoParams;
+use common::control::{DisplayRequest, VideoParams};
+
+/// Resolves when the application exits; never when there is none.
+async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<AppExit>>>) -> AppExit {
+    if let Some(exit) = exit
+        && let Ok(value) = exit.wait_for(Option::is_some).await
+        && let Some(value) = value.clone()
+    {
+        return value;
+    }
+    std::future::pending().await
+}
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,6 +102,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         protocol_version,
         token,
         client,
+        display,
     }) = hello
     else {
         bail!("first message was not a hello");
@@ -118,15 +134,43 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             bail!("redeeming an entitlement: {e}");
         }
     };
-    let video = crate::app::video_params(
-        app.stream.width,
-        app.stream.height,
-        app.stream.fps,
-        app.stream.bitrate_kbps,
-    );
+    let video = session_video(&app, display);
     let span = tracing::info_span!("session", id = %session.id, app = %app.name, user = %session.user, %peer, %client);
     let ended = ctx.plane.live.register(&session.id);
-    let reason = stream_session(ws, ctx.clone(), peer, &session.id, video, ended)
+    let planned = {
+        let (ctx, app, id, video) = (ctx.clone(), app.clone(), session.id.clone(), video.clone());
+        tokio::task::spawn_blocking(move || ctx.media.plan(&app, &id, &video))
+            .instrument(span.clone())
+            .await?
+    };
+    let media = match planned {
+        Ok(media) => media,
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "launch failed");
+            let store = ctx.plane.store.as_ref();
+            let error = crate::store::NewApplicationError {
+                application: app.name.clone(),
+                kind: "launch_failed".into(),
+                message: e.to_string(),
+                session: Some(session.id.clone()),
+                exit_status: e.exit().and_then(|x| x.status),
+                stderr_tail: e.exit().map(|x| x.stderr_tail.clone()),
+            };
+            if let Err(e) = store.record_application_error(&error, ctx.plane.now()) {
+                tracing::warn!(error = %e, "cannot record the application error");
+            }
+            ctx.plane.session_ended(&session.id, "launch_failed");
+            refuse(&mut ws, ErrorCode::LaunchFailed, &e.to_string()).await;
+            return Err(e.into());
+        }
+    };
+    if let Some(app) = &media.app {
+        app.session_connected(&session.id, &session.user);
+    }
+    let app_handle = media.app.as_ref().map(|a| (a.exit(), a.name.clone()));
+    let mut media = media;
+    let instance = media.app.take();
+    let reason = stream_session(ws, ctx.clone(), peer, &session.id, video, media, app_handle.map(|(exit, _)| exit), ended)
         .instrument(span)
         .await;
     // A session ended by the API was recorded there; this is a no-op then.
@@ -134,16 +178,59 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(reason) => reason.as_str(),
         Err(_) => EndReason::ProtocolError.as_str(),
     };
+    if let Some(instance) = instance {
+        instance.session_disconnected(&session.id, &session.user, recorded);
+        if let AppHandle::Owned(owned) = instance {
+            if matches!(reason, Ok(EndReason::AppExited))
+                && let Some(exit) = owned.exit().borrow().clone()
+            {
+                crate::app::record_app_exit(
+                    ctx.plane.store.as_ref(),
+                    &app.name,
+                    Some(&session.id),
+                    &exit,
+                    ctx.plane.now(),
+                );
+            }
+            // Ends the process group (may wait for it): off the runtime.
+            tokio::task::spawn_blocking(move || drop(owned)).await?;
+        }
+    }
     ctx.plane.session_ended(&session.id, recorded);
     reason.map(|_| ())
 }
 
+/// The viewer's requested size and rate when it gave one (within limits),
+/// otherwise the application's defaults.
+fn session_video(app: &common::api::Application, request: Option<DisplayRequest>) -> VideoParams {
+    let defaults = &app.stream;
+    match request {
+        Some(r)
+            if (64..=7680).contains(&r.width)
+                && (64..=4320).contains(&r.height)
+                && (1..=240).contains(&r.fps) =>
+        {
+            let (width, height) = (r.width & !1, r.height & !1);
+            crate::app::video_params(width, height, r.fps, None)
+        }
+        _ => crate::app::video_params(
+            defaults.width,
+            defaults.height,
+            defaults.fps,
+            defaults.bitrate_kbps,
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: Ws<S>,
     ctx: Arc<HostContext>,
     peer: SocketAddr,
     session_id: &str,
     video: VideoParams,
+    media: SessionMedia,
+    app_exit: Option<watch::Receiver<Option<AppExit>>>,
     mut ended: watch::Receiver<Option<EndReason>>,
 ) -> anyhow::Result<EndReason> {
     tracing::info!("session opened");
@@ -174,10 +261,24 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
+    let (gamepads, gamepads_note) = match &ctx.gamepads {
+        GamepadSupport::Available => (true, None),
+        GamepadSupport::Unavailable(why) => (false, Some(why.clone())),
+    };
+    send(
+        &mut ws,
+        &ControlMessage::Capabilities {
+            gamepads,
+            gamepads_note,
+            clipboard: false,
+        },
+    )
+    .await?;
+    let mut input = InputWorker::start(media.input)?;
 
     let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
     let mut media = Media {
-        parts: Some((ctx.make_parts)(&video)),
+        parts: Some(media.parts),
         pipeline: None,
         socket: std_socket,
         key: to_viewer,
@@ -187,15 +288,17 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut opener = Opener::new(&to_host);
     let reason = control_loop(
         &mut ws,
-        &ctx,
         &mut media,
         &udp,
         &mut opener,
         &mut ws_media_rx,
         peer,
         &mut ended,
+        &mut input,
+        app_exit,
     )
     .await;
+    input.stop();
     // Nobody drains the WebSocket media queue any more: close it so a sender
     // blocked on it fails fast instead of hanging the pipeline's stop.
     drop(ws_media_rx);
@@ -261,13 +364,14 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
 #[allow(clippy::too_many_arguments)]
 async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
-    ctx: &HostContext,
     media: &mut Media,
     udp: &tokio::net::UdpSocket,
     opener: &mut Opener,
     ws_media: &mut mpsc::Receiver<Vec<u8>>,
     control_peer: SocketAddr,
     ended: &mut watch::Receiver<Option<EndReason>>,
+    input: &mut InputWorker,
+    mut app_exit: Option<watch::Receiver<Option<AppExit>>>,
 ) -> EndReason {
     let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
     let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
@@ -322,8 +426,11 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     ControlMessage::Input { seq, event } => {
-                        tracing::trace!(seq, ?event, "input (no injector in this build)");
-                        ctx.log_input(seq, &event);
+                        // Waits when the injector is behind: input is never dropped.
+                        if input.events.send((seq, event)).await.is_err() {
+                            tracing::error!("the input thread is gone");
+                            return EndReason::ProtocolError;
+                        }
                     }
                     ControlMessage::Goodbye { reason } => return reason,
                     other => tracing::debug!(?other, "ignored control message"),
@@ -355,6 +462,16 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 if ws.send(Message::binary(datagram)).await.is_err() {
                     return EndReason::UserQuit;
                 }
+            }
+            Ok(()) = input.applied.changed() => {
+                let (seq, host_us) = *input.applied.borrow_and_update();
+                if send(ws, &ControlMessage::InputApplied { seq, host_us }).await.is_err() {
+                    return EndReason::UserQuit;
+                }
+            }
+            exited = wait_for_exit(&mut app_exit) => {
+                tracing::info!(status = ?exited.status, signal = ?exited.signal, "the application exited");
+                return EndReason::AppExited;
             }
             _ = report_timer.tick() => {
                 if let Some(pipeline) = &media.pipeline {

@@ -55,7 +55,10 @@ pub struct Welcome {
 }
 
 /// Connects, pins, upgrades and says hello. Returns the open control socket.
-pub async fn connect(url: &StreamUrl) -> Result<(ControlSocket, Welcome), ConnectError> {
+pub async fn connect(
+    url: &StreamUrl,
+    display: Option<common::control::DisplayRequest>,
+) -> Result<(ControlSocket, Welcome), ConnectError> {
     let address = format!("{}:{}", url.host, url.port);
     let tcp = TcpStream::connect(&address)
         .await
@@ -96,6 +99,7 @@ pub async fn connect(url: &StreamUrl) -> Result<(ControlSocket, Welcome), Connec
         protocol_version: PROTOCOL_VERSION,
         token: url.token.clone(),
         client: format!("viewer/{}", env!("CARGO_PKG_VERSION")),
+        display,
     };
     ws.send(Message::text(hello.to_json())).await?;
     loop {

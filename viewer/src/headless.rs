@@ -35,14 +35,16 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Result<serde_json::Valu
 pub fn run(
     url: StreamUrl,
     media_via: Option<std::net::SocketAddr>,
-    synthetic_keys: u64,
+    synthetic: crate::synthetic_input::SyntheticInput,
+    request: Option<common::control::DisplayRequest>,
     duration: Option<Duration>,
     play_audio: bool,
 ) -> i32 {
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
-        synthetic_keys,
+        synthetic,
+        request,
         play_audio,
         display: None,
     }) {

@@ -9,5 +9,6 @@ pub mod net;
 pub mod signin;
 pub mod stats;
 pub mod stream;
+pub mod synthetic_input;
 pub mod video;
 pub mod window;

@@ -56,9 +56,31 @@ enum Command {
         /// release) on the reliable control channel, to test input delivery.
         #[arg(long, default_value_t = 0)]
         send_keys: u64,
+        /// Headless only: send this many synthetic events of every kind
+        /// (keys, absolute and relative moves, clicks, wheel), in order.
+        #[arg(long, default_value_t = 0, conflicts_with = "send_keys")]
+        send_input: u64,
+        /// Ask the host for this picture size (e.g. 1920x1080); a virtual
+        /// display is made this size. Default: the application's.
+        #[arg(long, value_parser = parse_resolution)]
+        resolution: Option<(u32, u32)>,
+        /// Frames per second to ask for (with --resolution).
+        #[arg(long, default_value_t = 60)]
+        fps: u32,
         /// appstream://HOST:PORT/stream?token=...&fp=...
         url: String,
     },
+}
+
+/// `WIDTHxHEIGHT`, even, 64 to 7680 × 64 to 4320.
+fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not a resolution like 1920x1080");
+    let (w, h) = text.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !(64..=7680).contains(&w) || !(64..=4320).contains(&h) || w % 2 == 1 || h % 2 == 1 {
+        return Err(format!("{text:?}: width and height must be even, 64..7680 × 64..4320"));
+    }
+    Ok((w, h))
 }
 
 fn main() {
@@ -100,8 +122,20 @@ fn main() {
             mute,
             media_via,
             send_keys,
+            send_input,
+            resolution,
+            fps,
             url,
         } => {
+            let request = resolution.map(|(width, height)| common::control::DisplayRequest {
+                width,
+                height,
+                fps,
+            });
+            let synthetic = viewer::synthetic_input::SyntheticInput {
+                count: send_keys.max(send_input),
+                mixed: send_input > 0,
+            };
             let url = match StreamUrl::parse(&url) {
                 Ok(url) => url,
                 Err(e) => {
@@ -111,9 +145,9 @@ fn main() {
             };
             let duration = duration.map(Duration::from_secs_f64);
             if headless {
-                viewer::headless::run(url, media_via, send_keys, duration, !mute)
+                viewer::headless::run(url, media_via, synthetic, request, duration, !mute)
             } else {
-                viewer::window::run(url, media_via, duration, !mute)
+                viewer::window::run(url, media_via, request, duration, !mute)
             }
         }
     };

@@ -16,7 +16,7 @@ use anyhow::Context;
 use common::StreamKind;
 use common::clock::ClockSync;
 use common::congestion::DelayTrend;
-use common::control::{ControlMessage, EndReason, InputEvent, ReceiverReport, Transport};
+use common::control::{ControlMessage, DisplayRequest, EndReason, ReceiverReport, Transport};
 use common::datagram::{Flags, Header};
 use common::packetizer::{Depacketizer, DepacketizerEvent, Frame};
 use common::seal::{MediaKey, Opener, Sealer};
@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{ConnectError, ControlSocket, Welcome, connect};
 use crate::stats::StreamStats;
+use crate::synthetic_input::{self, SyntheticInput};
 
 const PING_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
@@ -86,13 +87,14 @@ pub enum StreamEnd {
 pub async fn run(
     url: StreamUrl,
     media_via: Option<SocketAddr>,
-    synthetic_keys: u64,
+    synthetic: SyntheticInput,
+    display: Option<DisplayRequest>,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
     clock: Arc<SharedClock>,
     mut quit: watch::Receiver<bool>,
 ) -> Result<StreamEnd, ConnectError> {
-    let (ws, welcome) = connect(&url).await?;
+    let (ws, welcome) = connect(&url, display).await?;
     tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
     let host_ip: std::net::IpAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await
@@ -116,7 +118,7 @@ pub async fn run(
         media_flowing: false,
         transport: Transport::Udp,
         nacked: Default::default(),
-        synthetic_keys,
+        synthetic,
         input_seq: 0,
         trend: DelayTrend::default(),
         last_udp_media: tokio::time::Instant::now(),
@@ -189,7 +191,7 @@ struct Session {
     transport: Transport,
     trend: DelayTrend,
     /// Synthetic key events still to send (a test of reliable input).
-    synthetic_keys: u64,
+    synthetic: SyntheticInput,
     input_seq: u64,
     /// When each frame was last NACKed.
     nacked: std::collections::BTreeMap<u32, u64>,
@@ -260,7 +262,7 @@ impl Session {
                     Err(e) => { tracing::debug!(error = %e, "UDP receive error"); Step::Continue }
                 },
                 _ = nack_timer.tick() => match self.send_nacks().await {
-                    Step::Continue => self.send_synthetic_keys().await,
+                    Step::Continue => self.send_synthetic_input().await,
                     end => end,
                 },
                 _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
@@ -325,21 +327,19 @@ impl Session {
         }
     }
 
-    /// Types a few synthetic keys per tick once media flows: press and
-    /// release of A..Z in turn, on the reliable control channel.
-    async fn send_synthetic_keys(&mut self) -> Step {
+    /// Sends a few synthetic input events per tick once media flows, on the
+    /// reliable control channel, noting when each left.
+    async fn send_synthetic_input(&mut self) -> Step {
         const PER_TICK: u64 = 5;
         if !self.media_flowing {
             return Step::Continue;
         }
-        for _ in 0..PER_TICK.min(self.synthetic_keys) {
+        for _ in 0..PER_TICK.min(self.synthetic.count) {
             let seq = self.input_seq;
-            let event = InputEvent::Key {
-                usage: 4 + ((seq / 2) % 26) as u16,
-                pressed: seq.is_multiple_of(2),
-            };
+            let event = synthetic_input::event(seq, self.synthetic.mixed);
             self.input_seq += 1;
-            self.synthetic_keys -= 1;
+            self.synthetic.count -= 1;
+            self.stats.input_sent(seq, unix_now_us());
             if let Step::End(end) = self.send(&ControlMessage::Input { seq, event }).await {
                 return Step::End(end);
             }
@@ -439,6 +439,24 @@ impl Session {
                 self.stats
                     .encoder_kbps
                     .store(report.encoder_kbps, Ordering::Relaxed);
+            }
+            ControlMessage::InputApplied { seq, host_us } => {
+                // On our clock: the host's time minus the estimated offset.
+                let offset = self.clock.offset_us.load(Ordering::Relaxed);
+                self.stats
+                    .input_applied(seq, host_us.saturating_add_signed(-offset));
+            }
+            ControlMessage::Capabilities {
+                gamepads,
+                gamepads_note,
+                ..
+            } => {
+                if !gamepads {
+                    let why = gamepads_note.unwrap_or_else(|| "no reason given".into());
+                    tracing::warn!("the host cannot take gamepads: {why}");
+                    *self.stats.gamepads_note.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(why);
+                }
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
             ControlMessage::Error { code, message } => {

@@ -34,6 +34,12 @@ pub struct StreamStats {
     pub fallback_after_ms: Mutex<Option<u64>>,
     latency_ms: Mutex<Vec<f64>>,
     audio_freq_hz: Mutex<Option<f64>>,
+    /// Input sent and not yet reported injected: (seq, sent at, our µs).
+    input_in_flight: Mutex<std::collections::VecDeque<(u64, u64)>>,
+    input_latency_ms: Mutex<Vec<f64>>,
+    pub inputs_applied: AtomicU64,
+    /// Why the host cannot take gamepads, when it cannot.
+    pub gamepads_note: Mutex<Option<String>>,
 }
 
 /// One point-in-time view, as printed in headless mode.
@@ -63,6 +69,10 @@ pub struct Snapshot {
     pub fallback_after_ms: Option<u64>,
     pub latency_ms: Option<Percentiles>,
     pub audio_freq_hz: Option<f64>,
+    pub inputs_applied: u64,
+    /// Input event sent → injected at the host.
+    pub input_latency_ms: Option<Percentiles>,
+    pub gamepads_note: Option<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,6 +86,24 @@ impl StreamStats {
 
     pub fn push_latency_ms(&self, ms: f64) {
         lock(&self.latency_ms).push(ms);
+    }
+
+    pub fn input_sent(&self, seq: u64, sent_us: u64) {
+        lock(&self.input_in_flight).push_back((seq, sent_us));
+    }
+
+    /// Everything up to `seq` was injected at `applied_us` (our clock).
+    pub fn input_applied(&self, seq: u64, applied_us: u64) {
+        let mut in_flight = lock(&self.input_in_flight);
+        let mut latencies = lock(&self.input_latency_ms);
+        while let Some(&(sent_seq, sent_us)) = in_flight.front() {
+            if sent_seq > seq {
+                break;
+            }
+            in_flight.pop_front();
+            latencies.push(applied_us.saturating_sub(sent_us) as f64 / 1000.0);
+            self.inputs_applied.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn set_audio_freq_hz(&self, hz: f64) {
@@ -111,6 +139,9 @@ impl StreamStats {
             fallback_after_ms: *lock(&self.fallback_after_ms),
             latency_ms: Percentiles::of(&lock(&self.latency_ms)),
             audio_freq_hz: *lock(&self.audio_freq_hz),
+            inputs_applied: load(&self.inputs_applied),
+            input_latency_ms: Percentiles::of(&lock(&self.input_latency_ms)),
+            gamepads_note: lock(&self.gamepads_note).clone(),
         }
     }
 }

@@ -25,8 +25,10 @@ pub struct StreamOptions {
     pub url: StreamUrl,
     /// Send UDP here instead of to the host (an impairment relay, say).
     pub media_via: Option<std::net::SocketAddr>,
-    /// Synthetic key events to send (tests of reliable input).
-    pub synthetic_keys: u64,
+    /// Synthetic input to send (tests of reliable input).
+    pub synthetic: crate::synthetic_input::SyntheticInput,
+    /// The size and rate to ask the host for; `None` takes the app's defaults.
+    pub request: Option<common::control::DisplayRequest>,
     pub play_audio: bool,
     /// Pictures for a window, and how to wake it; `None` when headless.
     pub display: Option<Display>,
@@ -72,7 +74,7 @@ impl RunningStream {
             keyframe_requests: keyframe_rx,
         };
         let (net_stats, url, media_via) = (stats.clone(), options.url, options.media_via);
-        let synthetic_keys = options.synthetic_keys;
+        let (synthetic, request) = (options.synthetic, options.request);
         let network = std::thread::Builder::new()
             .name("network".into())
             .spawn(move || {
@@ -83,7 +85,8 @@ impl RunningStream {
                 runtime.block_on(crate::net::run(
                     url,
                     media_via,
-                    synthetic_keys,
+                    synthetic,
+                    request,
                     sinks,
                     net_stats,
                     clock,

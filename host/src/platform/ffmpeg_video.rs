@@ -44,6 +44,8 @@ impl EncoderSettings {
 pub struct FfmpegVideoEncoder {
     encoder: ffmpeg_next::encoder::Video,
     scaler: scaling::Context,
+    /// The stream's size; pictures of another size are scaled to it.
+    output_size: (u32, u32),
     bgra: frame::Video,
     yuv: frame::Video,
     packet: Packet,
@@ -99,6 +101,7 @@ impl FfmpegVideoEncoder {
         Ok(FfmpegVideoEncoder {
             encoder,
             scaler,
+            output_size: (settings.width, settings.height),
             bgra: frame::Video::new(Pixel::BGRA, settings.width, settings.height),
             yuv: frame::Video::new(Pixel::YUV420P, settings.width, settings.height),
             packet: Packet::empty(),
@@ -106,8 +109,22 @@ impl FfmpegVideoEncoder {
         })
     }
 
-    /// BGRA → YUV 4:2:0 into the encoder's input frame.
+    /// BGRA → YUV 4:2:0 into the encoder's input frame, scaling when the
+    /// picture's size is not the stream's (a resized window).
     fn convert(&mut self, input: &BgraFrame) -> anyhow::Result<()> {
+        if (self.bgra.width(), self.bgra.height()) != (input.width, input.height) {
+            let (width, height) = self.output_size;
+            self.scaler = scaling::Context::get(
+                Pixel::BGRA,
+                input.width,
+                input.height,
+                Pixel::YUV420P,
+                width,
+                height,
+                scaling::Flags::BILINEAR,
+            )?;
+            self.bgra = frame::Video::new(Pixel::BGRA, input.width, input.height);
+        }
         let stride = self.bgra.stride(0);
         let row_bytes = input.width as usize * 4;
         let plane = self.bgra.data_mut(0);

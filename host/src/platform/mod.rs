@@ -2,9 +2,15 @@
 //! implementation of each for tests, and the real backends. Every
 //! `#[cfg(target_os)]` of the host lives under this module.
 
+pub mod cpal_audio;
 pub mod ffmpeg_audio;
 pub mod ffmpeg_video;
+pub mod gamepad;
 pub mod synthetic;
+#[cfg(target_os = "linux")]
+pub mod x11;
+#[cfg(target_os = "linux")]
+pub mod xvfb;
 
 use std::path::Path;
 
@@ -32,11 +38,30 @@ impl BgraFrame {
     }
 }
 
+/// Whether a capture produced a new picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Captured {
+    New,
+    /// Nothing was drawn since the last capture; `frame` is as it was.
+    Unchanged,
+}
+
 /// Something that produces pictures to stream.
 pub trait VideoSource: Send {
+    /// The stream's size; a source may hand out frames of another size
+    /// (a resized window) and the encoder scales them.
     fn size(&self) -> (u32, u32);
     /// Fills `frame` with the picture at `capture_us` (host clock).
-    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<()>;
+    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<Captured>;
+}
+
+/// Where the viewer's input goes (XTest, uinput, or a log in tests). Runs
+/// on the session's input thread.
+pub trait InputSink: Send {
+    /// `seq` is the viewer's sequence number of the event.
+    fn apply(&mut self, seq: u64, event: &common::control::InputEvent) -> anyhow::Result<()>;
+    /// Returns once everything applied so far has reached its destination.
+    fn flush(&mut self) -> anyhow::Result<()>;
 }
 
 /// One encoded access unit, and how long producing it took.

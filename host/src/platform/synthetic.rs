@@ -1,7 +1,7 @@
 //! Synthetic sources: a moving test pattern that paints its capture time as a
 //! barcode, and a sine tone. They are what tests and benchmarks stream.
 
-use super::{AudioSource, BgraFrame, VideoSource};
+use super::{AudioSource, BgraFrame, Captured, InputSink, VideoSource};
 
 /// The static colour bars across the bottom third, left to right, as RGB.
 pub const BARS_RGB: [[u8; 3]; 8] = [
@@ -115,7 +115,7 @@ impl VideoSource for TestPattern {
         (self.width, self.height)
     }
 
-    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<()> {
+    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<Captured> {
         if frame.width != self.width || frame.height != self.height {
             *frame = BgraFrame::new(self.width, self.height);
         }
@@ -128,7 +128,43 @@ impl VideoSource for TestPattern {
             fill(&mut frame.data, frame.stride, rect, rgb);
         }
         self.frames += 1;
+        Ok(Captured::New)
+    }
+}
+
+/// Input that goes nowhere but a JSON-lines log (the synthetic source has
+/// nothing to drive); tests read the log.
+pub struct LoggedInput {
+    log: Option<std::fs::File>,
+}
+
+impl LoggedInput {
+    pub fn new(log: Option<std::fs::File>) -> Self {
+        LoggedInput { log }
+    }
+}
+
+impl InputSink for LoggedInput {
+    fn apply(&mut self, seq: u64, event: &common::control::InputEvent) -> anyhow::Result<()> {
+        use std::io::Write;
+        if let Some(file) = &mut self.log {
+            let line = serde_json::json!({ "seq": seq, "event": event });
+            writeln!(file, "{line}")?;
+        }
         Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Silence, where no audio device could be opened.
+pub struct Silence;
+
+impl AudioSource for Silence {
+    fn read(&mut self, interleaved: &mut [f32]) {
+        interleaved.fill(0.0);
     }
 }
 

@@ -85,6 +85,7 @@ struct StreamWindow {
 pub fn run(
     url: StreamUrl,
     media_via: Option<std::net::SocketAddr>,
+    request: Option<common::control::DisplayRequest>,
     duration: Option<Duration>,
     play_audio: bool,
 ) -> i32 {
@@ -103,7 +104,8 @@ pub fn run(
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
-        synthetic_keys: 0,
+        synthetic: Default::default(),
+        request,
         play_audio,
         display: Some((slot.clone(), wake)),
     }) {
