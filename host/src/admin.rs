@@ -22,7 +22,7 @@ use crate::store::{AuditStore, PrincipalKind, SqliteStore, Store};
 #[derive(Subcommand, Debug)]
 pub enum AppsCommand {
     List,
-    /// Adds an application (launched per session once the launcher exists).
+    /// Adds an application (its command is launched for each session).
     Add {
         name: String,
         #[arg(long, default_value = "")]

@@ -71,18 +71,44 @@ impl HostProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        let size = [
+            "--width".to_string(),
+            width.to_string(),
+            "--height".to_string(),
+            height.to_string(),
+            "--fps".to_string(),
+            fps.to_string(),
+        ];
+        let mut args: Vec<&str> = vec!["serve"];
+        args.extend(size.iter().map(String::as_str));
+        args.extend(extra);
+        Self::spawn(data_dir, &args, env)
+    }
+
+    /// `host run [OPTIONS] -- COMMAND...` (the options go before `--`).
+    pub fn start_run(
+        data_dir: &Path,
+        options: &[&str],
+        command: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut args = vec!["run"];
+        args.extend(options);
+        args.push("--");
+        args.extend(command);
+        Self::spawn(data_dir, &args, env)
+    }
+
+    /// Starts `host ARGS... --listen 127.0.0.1:0 --data-dir DIR` and waits
+    /// until it says where its API is.
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         let mut child = Command::new(binary("host"))
             .envs(env.iter().copied())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(&args[..split])
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args([
-                "--width",
-                &width.to_string(),
-                "--height",
-                &height.to_string(),
-            ])
-            .args(["--fps", &fps.to_string()])
-            .args(extra)
+            .args(&args[split..])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
