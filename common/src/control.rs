@@ -228,16 +228,43 @@ pub enum MouseButton {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InputEvent {
-    Key { usage: u16, pressed: bool },
-    MouseButton { button: MouseButton, pressed: bool },
-    MouseAbsolute { x: f32, y: f32 },
-    MouseRelative { dx: i32, dy: i32 },
-    Wheel { dx: f32, dy: f32 },
-    GamepadConnected { pad: u8 },
-    GamepadDisconnected { pad: u8 },
-    GamepadButton { pad: u8, button: GamepadButton, pressed: bool },
+    Key {
+        usage: u16,
+        pressed: bool,
+    },
+    MouseButton {
+        button: MouseButton,
+        pressed: bool,
+    },
+    MouseAbsolute {
+        x: f32,
+        y: f32,
+    },
+    MouseRelative {
+        dx: i32,
+        dy: i32,
+    },
+    Wheel {
+        dx: f32,
+        dy: f32,
+    },
+    GamepadConnected {
+        pad: u8,
+    },
+    GamepadDisconnected {
+        pad: u8,
+    },
+    GamepadButton {
+        pad: u8,
+        button: GamepadButton,
+        pressed: bool,
+    },
     /// Sticks -1.0..=1.0 (up is positive); triggers 0.0..=1.0.
-    GamepadAxis { pad: u8, axis: GamepadAxis, value: f32 },
+    GamepadAxis {
+        pad: u8,
+        axis: GamepadAxis,
+        value: f32,
+    },
 }
 
 /// At most this many pads per session (like an Xbox).

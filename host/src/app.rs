@@ -332,10 +332,7 @@ pub fn record_app_exit(
 }
 
 /// Keeps the machine role's credentials fresh (a new set every hour).
-async fn rotate_machine_role(
-    plane: Arc<ControlPlane>,
-    mut role: crate::machine_role::MachineRole,
-) {
+async fn rotate_machine_role(plane: Arc<ControlPlane>, mut role: crate::machine_role::MachineRole) {
     if let Some(dir) = role.file().parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {

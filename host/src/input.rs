@@ -91,7 +91,10 @@ pub fn coalesce(events: Vec<(u64, InputEvent)>) -> Vec<(u64, InputEvent)> {
     let mut out: Vec<(u64, InputEvent)> = Vec::with_capacity(events.len());
     for (seq, event) in events {
         match (out.last_mut(), event) {
-            (Some((last_seq, InputEvent::MouseAbsolute { x, y })), InputEvent::MouseAbsolute { x: nx, y: ny }) => {
+            (
+                Some((last_seq, InputEvent::MouseAbsolute { x, y })),
+                InputEvent::MouseAbsolute { x: nx, y: ny },
+            ) => {
                 (*last_seq, *x, *y) = (seq, nx, ny);
             }
             (

@@ -97,7 +97,9 @@ impl Process {
                     for line in BufReader::new(stderr).lines() {
                         let Ok(line) = line else { break };
                         tracing::debug!(pid, %line, "application stderr");
-                        tail.lock().unwrap_or_else(|e| e.into_inner()).push_line(&line);
+                        tail.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push_line(&line);
                     }
                     drop(read_all_tx);
                 })?;

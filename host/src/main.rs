@@ -85,8 +85,12 @@ impl ServeOptions {
         anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
         let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
         let display = match (display, x_display) {
-            (Some(DisplayArg::Virtual), _) | (None, None) => Some(host::instance::DisplayChoice::Virtual),
-            (Some(DisplayArg::Shared) | None, Some(d)) => Some(host::instance::DisplayChoice::Shared(d)),
+            (Some(DisplayArg::Virtual), _) | (None, None) => {
+                Some(host::instance::DisplayChoice::Virtual)
+            }
+            (Some(DisplayArg::Shared) | None, Some(d)) => {
+                Some(host::instance::DisplayChoice::Shared(d))
+            }
             (Some(DisplayArg::Shared), None) => {
                 anyhow::bail!("--display shared needs DISPLAY to name an X display")
             }
@@ -222,7 +226,13 @@ fn application_name(program: &str) -> String {
         .unwrap_or_default();
     let name: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
     if name.is_empty() { "run".into() } else { name }

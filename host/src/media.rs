@@ -204,16 +204,20 @@ impl MediaPlanner {
 
     fn audio_source(&self) -> Factory<Box<dyn AudioSource>> {
         match &self.audio {
-            AudioChoice::Tone => Box::new(|| Ok(Box::new(Tone::new(TONE_HZ, AUDIO_SAMPLE_RATE_HZ)))),
+            AudioChoice::Tone => {
+                Box::new(|| Ok(Box::new(Tone::new(TONE_HZ, AUDIO_SAMPLE_RATE_HZ))))
+            }
             AudioChoice::Device(name) => {
                 let name = name.clone();
-                Box::new(move || match CpalCapture::open(&name, AUDIO_SAMPLE_RATE_HZ) {
-                    Ok(capture) => Ok(Box::new(capture) as Box<dyn AudioSource>),
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "no audio capture; streaming silence");
-                        Ok(Box::new(Silence))
-                    }
-                })
+                Box::new(
+                    move || match CpalCapture::open(&name, AUDIO_SAMPLE_RATE_HZ) {
+                        Ok(capture) => Ok(Box::new(capture) as Box<dyn AudioSource>),
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "no audio capture; streaming silence");
+                            Ok(Box::new(Silence))
+                        }
+                    },
+                )
             }
         }
     }

@@ -22,9 +22,7 @@ use common::fec::ParityController;
 use common::seal::{MediaKey, Sealer};
 
 use crate::clock::unix_now_us;
-use crate::platform::{
-    AudioEncoder, AudioSource, BgraFrame, Captured, VideoEncoder, VideoSource,
-};
+use crate::platform::{AudioEncoder, AudioSource, BgraFrame, Captured, VideoEncoder, VideoSource};
 pub use crate::sender::MediaOutput;
 use crate::sender::{SendWork, send_loop};
 
@@ -333,7 +331,9 @@ fn video_loop(
                 if last_encode.elapsed() < UNCHANGED_REFRESH
                     && !ctx.force_keyframe.load(Ordering::Relaxed) =>
             {
-                ctx.counters.frames_unchanged.fetch_add(1, Ordering::Relaxed);
+                ctx.counters
+                    .frames_unchanged
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             Ok(Captured::Unchanged) => {}

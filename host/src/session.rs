@@ -24,12 +24,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::app::HostContext;
+use crate::clock::unix_now_us;
 use crate::input::InputWorker;
 use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
-use crate::platform::gamepad::GamepadSupport;
-use crate::clock::unix_now_us;
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
+use crate::platform::gamepad::GamepadSupport;
 use crate::store::RedeemError;
 use common::control::{DisplayRequest, VideoParams};
 
@@ -170,9 +170,18 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let app_handle = media.app.as_ref().map(|a| (a.exit(), a.name.clone()));
     let mut media = media;
     let instance = media.app.take();
-    let reason = stream_session(ws, ctx.clone(), peer, &session.id, video, media, app_handle.map(|(exit, _)| exit), ended)
-        .instrument(span)
-        .await;
+    let reason = stream_session(
+        ws,
+        ctx.clone(),
+        peer,
+        &session.id,
+        video,
+        media,
+        app_handle.map(|(exit, _)| exit),
+        ended,
+    )
+    .instrument(span)
+    .await;
     // A session ended by the API was recorded there; this is a no-op then.
     let recorded = match &reason {
         Ok(reason) => reason.as_str(),

@@ -62,12 +62,20 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
     let host = HostProcess::start_run(
         &dir.join("host"),
         &["--width", "1280", "--height", "720", "--fps", "30"],
-        &[&path_str(&binary("demo-game")), "--input-log", &path_str(&log)],
+        &[
+            &path_str(&binary("demo-game")),
+            "--input-log",
+            &path_str(&log),
+        ],
         &[("DISPLAY", &xvfb.display), ("XDG_RUNTIME_DIR", &runtime)],
     )
     .expect("host runs the game");
     let url = host
-        .entitle_as("demo", &host.demo_password().expect("password"), "demo-game")
+        .entitle_as(
+            "demo",
+            &host.demo_password().expect("password"),
+            "demo-game",
+        )
         .expect("entitled to the game");
     let run = run_headless_viewer_with(&url, 20.0, &["--send-input", "1000"]).expect("viewer");
     let summary = run.summary();
@@ -108,7 +116,11 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
         .map(|seq| viewer::synthetic_input::event(seq, true))
         .collect();
     let expected: Vec<Value> = events.iter().filter_map(expected_entry).collect();
-    assert_eq!(discrete.len(), expected.len(), "every key, click and notch arrived once");
+    assert_eq!(
+        discrete.len(),
+        expected.len(),
+        "every key, click and notch arrived once"
+    );
     for (i, (got, want)) in discrete.iter().zip(&expected).enumerate() {
         assert_eq!(got, want, "entry {i} out of order or wrong");
     }
@@ -116,7 +128,12 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
     let moves: Vec<(f64, f64)> = entries
         .iter()
         .filter(|e| e["kind"] == "mouse_move")
-        .map(|e| (e["x"].as_f64().unwrap_or(-1.0), e["y"].as_f64().unwrap_or(-1.0)))
+        .map(|e| {
+            (
+                e["x"].as_f64().unwrap_or(-1.0),
+                e["y"].as_f64().unwrap_or(-1.0),
+            )
+        })
         .collect();
     let mut next = 0;
     for event in &events {
@@ -155,8 +172,20 @@ fn host_with_game(label: &str, title: &str) -> (HostProcess, std::path::PathBuf)
     let game = path_str(&binary("demo-game"));
     host.admin(
         &[
-            "apps", "add", "game", "--command", &game, "--arg=--title", "--arg", title,
-            "--width", "640", "--height", "360", "--fps", "30",
+            "apps",
+            "add",
+            "game",
+            "--command",
+            &game,
+            "--arg=--title",
+            "--arg",
+            title,
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
         ],
         "",
     )
@@ -280,5 +309,62 @@ fn two_virtual_display_sessions_each_show_only_their_own_app() {
         assert!(decoded >= 10, "{summary}");
         assert!(summary["barcode_misses"].as_u64().unwrap_or(u64::MAX) * 10 <= decoded);
     }
+    host.stop().expect("host stops");
+}
+
+#[test]
+fn desktop_mode_streams_a_rectangle_of_the_display_and_drives_it() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("apps-desktop");
+    let xvfb = Xvfb::start(WIDTH, 800).expect("Xvfb starts");
+    let runtime = path_str(&runtime_dir(&dir));
+    let log = dir.join("game.jsonl");
+    // A game the host did not launch, in the top-left corner of the display.
+    let mut game = std::process::Command::new(binary("demo-game"))
+        .args([
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--input-log",
+            &path_str(&log),
+        ])
+        .env("DISPLAY", &xvfb.display)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("game starts");
+    let host = HostProcess::start_with_env(
+        &dir.join("host"),
+        640,
+        360,
+        30,
+        &["--capture", "desktop:0,0,640x360"],
+        &[("DISPLAY", &xvfb.display), ("XDG_RUNTIME_DIR", &runtime)],
+    )
+    .expect("host starts");
+    let run = run_headless_viewer_with(
+        &host.entitle().expect("entitled"),
+        10.0,
+        &["--send-input", "100"],
+    )
+    .expect("viewer");
+    let summary = run.summary();
+    eprintln!("summary: {summary}");
+    let decoded = summary["frames_decoded"].as_u64().unwrap_or(0);
+    assert!(decoded >= 10, "{summary}");
+    assert!(
+        summary["barcode_misses"].as_u64().unwrap_or(u64::MAX) * 10 <= decoded,
+        "the game's barcode reads back from the desktop stream: {summary}"
+    );
+    assert_eq!(summary["inputs_applied"], 100);
+    let entries = read_log(&log);
+    assert!(
+        entries.iter().any(|e| e["kind"] == "key"),
+        "keys reached the game"
+    );
+    assert!(entries.iter().any(|e| e["kind"] == "mouse_button"));
+    let _ = game.kill();
+    let _ = game.wait();
     host.stop().expect("host stops");
 }

@@ -78,7 +78,9 @@ fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
     if !(64..=7680).contains(&w) || !(64..=4320).contains(&h) || w % 2 == 1 || h % 2 == 1 {
-        return Err(format!("{text:?}: width and height must be even, 64..7680 × 64..4320"));
+        return Err(format!(
+            "{text:?}: width and height must be even, 64..7680 × 64..4320"
+        ));
     }
     Ok((w, h))
 }

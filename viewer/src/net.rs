@@ -454,8 +454,11 @@ impl Session {
                 if !gamepads {
                     let why = gamepads_note.unwrap_or_else(|| "no reason given".into());
                     tracing::warn!("the host cannot take gamepads: {why}");
-                    *self.stats.gamepads_note.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(why);
+                    *self
+                        .stats
+                        .gamepads_note
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(why);
                 }
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),

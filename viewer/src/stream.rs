@@ -83,14 +83,7 @@ impl RunningStream {
                     .build()
                     .map_err(|e| ConnectError::Protocol(format!("tokio runtime: {e}")))?;
                 runtime.block_on(crate::net::run(
-                    url,
-                    media_via,
-                    synthetic,
-                    request,
-                    sinks,
-                    net_stats,
-                    clock,
-                    quit_rx,
+                    url, media_via, synthetic, request, sinks, net_stats, clock, quit_rx,
                 ))
             })?;
         Ok(RunningStream {

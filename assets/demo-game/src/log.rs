@@ -19,7 +19,9 @@ impl EventLog {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|e| anyhow::anyhow!("opening the input log {}: {e}", path.display()))?,
+                    .map_err(|e| {
+                        anyhow::anyhow!("opening the input log {}: {e}", path.display())
+                    })?,
             ),
             None => None,
         };

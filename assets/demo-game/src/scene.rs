@@ -57,7 +57,16 @@ impl Scene {
             colour,
         );
         if let Some((x, y)) = self.cursor {
-            fill(rgba, width, height, x as i64 - 3, y as i64 - 3, 7, 7, [0xff; 4]);
+            fill(
+                rgba,
+                width,
+                height,
+                x as i64 - 3,
+                y as i64 - 3,
+                7,
+                7,
+                [0xff; 4],
+            );
         }
         for cell in common::barcode::cells(drawn_us, width, height) {
             let level = if cell.white { 0xff } else { 0x00 };
@@ -76,16 +85,7 @@ impl Scene {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fill(
-    rgba: &mut [u8],
-    width: u32,
-    height: u32,
-    x: i64,
-    y: i64,
-    w: u32,
-    h: u32,
-    colour: [u8; 4],
-) {
+fn fill(rgba: &mut [u8], width: u32, height: u32, x: i64, y: i64, w: u32, h: u32, colour: [u8; 4]) {
     let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
     let x1 = (x + i64::from(w)).clamp(0, i64::from(width)) as u32;
     let y1 = (y + i64::from(h)).clamp(0, i64::from(height)) as u32;
@@ -108,6 +108,9 @@ mod tests {
         let mut scene = Scene::new(width, height);
         scene.draw(&mut rgba, width, height, 987_654_321);
         let luma = |x: u32, y: u32| rgba[((y * width + x) * 4) as usize];
-        assert_eq!(common::barcode::read(width, height, luma), Some(987_654_321));
+        assert_eq!(
+            common::barcode::read(width, height, luma),
+            Some(987_654_321)
+        );
     }
 }

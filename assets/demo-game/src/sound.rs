@@ -1,8 +1,8 @@
 //! A short beep on key presses, through cpal; without an output device the
 //! game says so once and stays silent.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const SAMPLE_RATE_HZ: u32 = 48_000;
 const BEEP_HZ: f32 = 660.0;

@@ -16,7 +16,15 @@ impl Xvfb {
     /// tells us which (`-displayfd`), so concurrent starts never collide.
     pub fn start(width: u32, height: u32) -> anyhow::Result<Xvfb> {
         let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-screen", "0"])
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "0",
+            ])
             .arg(format!("{width}x{height}x24"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

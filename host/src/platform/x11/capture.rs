@@ -138,7 +138,11 @@ impl X11Capture {
                 Event::DamageNotify(_) => self.dirty = true,
                 Event::ConfigureNotify(e) if e.window == self.drawable => {
                     if (e.width, e.height) != self.size && e.width > 0 && e.height > 0 {
-                        tracing::info!(width = e.width, height = e.height, "captured window resized");
+                        tracing::info!(
+                            width = e.width,
+                            height = e.height,
+                            "captured window resized"
+                        );
                         self.size = (e.width, e.height);
                         self.resize_segment()?;
                         self.dirty = true;

@@ -95,8 +95,14 @@ fn x_button(button: MouseButton) -> u8 {
 fn wheel_clicks(dx: f32, dy: f32) -> Vec<u8> {
     let notches = |v: f32| (v.abs().round() as usize).max(usize::from(v != 0.0));
     let mut clicks = Vec::new();
-    clicks.extend(std::iter::repeat_n(if dy > 0.0 { 4 } else { 5 }, notches(dy)));
-    clicks.extend(std::iter::repeat_n(if dx > 0.0 { 7 } else { 6 }, notches(dx)));
+    clicks.extend(std::iter::repeat_n(
+        if dy > 0.0 { 4 } else { 5 },
+        notches(dy),
+    ));
+    clicks.extend(std::iter::repeat_n(
+        if dx > 0.0 { 7 } else { 6 },
+        notches(dx),
+    ));
     clicks
 }
 
@@ -119,7 +125,9 @@ impl InputSink for XTestInjector {
                     }
                 }
             },
-            InputEvent::MouseButton { button, pressed } => self.button(x_button(button), pressed)?,
+            InputEvent::MouseButton { button, pressed } => {
+                self.button(x_button(button), pressed)?
+            }
             InputEvent::MouseAbsolute { x, y } => {
                 let area = self.area()?;
                 let to = |origin: i16, size: u16, v: f32| {

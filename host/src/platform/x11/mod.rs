@@ -46,7 +46,9 @@ impl std::str::FromStr for Rect {
             height: height.trim().parse().map_err(|_| bad())?,
         };
         if rect.width < 16 || rect.height < 16 || rect.x < 0 || rect.y < 0 {
-            return Err(format!("{text:?}: the rectangle must be at least 16x16 and on screen"));
+            return Err(format!(
+                "{text:?}: the rectangle must be at least 16x16 and on screen"
+            ));
         }
         Ok(rect)
     }
@@ -67,7 +69,15 @@ mod tests {
                 height: 360
             })
         );
-        for bad in ["", "1,2", "1,2,3", "1,2,3x", "a,2,3x4", "0,0,8x8", "1,2,3x4,5"] {
+        for bad in [
+            "",
+            "1,2",
+            "1,2,3",
+            "1,2,3x",
+            "a,2,3x4",
+            "0,0,8x8",
+            "1,2,3x4,5",
+        ] {
             assert!(bad.parse::<Rect>().is_err(), "{bad}");
         }
     }
