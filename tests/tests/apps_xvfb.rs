@@ -250,7 +250,7 @@ fn killing_the_app_ends_the_session_with_app_exited_and_an_error_the_api_returns
 }
 
 /// Windows mapped at the top of `display`.
-fn top_level_windows(display: &str) -> usize {
+fn top_level_windows(display: &str) -> Vec<u32> {
     use x11rb::connection::Connection as _;
     use x11rb::protocol::xproto::{ConnectionExt as _, MapState};
     let (conn, screen) = x11rb::connect(Some(display)).expect("display reachable");
@@ -269,7 +269,20 @@ fn top_level_windows(display: &str) -> usize {
                 .and_then(|c| c.reply().ok())
                 .is_some_and(|a| a.map_state == MapState::VIEWABLE)
         })
-        .count()
+        .collect()
+}
+
+/// Gives `window` the keyboard focus, as a window manager would on a click.
+fn focus(display: &str, window: u32) {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConnectionExt as _, InputFocus};
+    let (conn, _) = x11rb::connect(Some(display)).expect("display reachable");
+    conn.set_input_focus(InputFocus::POINTER_ROOT, window, x11rb::CURRENT_TIME)
+        .expect("focus request");
+    conn.get_input_focus()
+        .expect("round trip")
+        .reply()
+        .expect("focus set");
 }
 
 #[test]
@@ -299,7 +312,11 @@ fn two_virtual_display_sessions_each_show_only_their_own_app() {
         std::thread::sleep(Duration::from_millis(200));
     };
     for display in &displays {
-        assert_eq!(top_level_windows(display), 1, "{display} shows one window");
+        assert_eq!(
+            top_level_windows(display).len(),
+            1,
+            "{display} shows one window"
+        );
     }
     for viewer in viewers {
         let run = viewer.join().expect("viewer thread").expect("viewer ran");
@@ -334,6 +351,16 @@ fn desktop_mode_streams_a_rectangle_of_the_display_and_drives_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("game starts");
+    // No window manager on Xvfb: give the game the focus, as a desktop's would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let window = loop {
+        if let Some(&window) = top_level_windows(&xvfb.display).first() {
+            break window;
+        }
+        assert!(Instant::now() < deadline, "the game showed no window");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    focus(&xvfb.display, window);
     let host = HostProcess::start_with_env(
         &dir.join("host"),
         640,
