@@ -274,7 +274,6 @@ fn top_level_windows(display: &str) -> Vec<u32> {
 
 /// Gives `window` the keyboard focus, as a window manager would on a click.
 fn focus(display: &str, window: u32) {
-    use x11rb::connection::Connection as _;
     use x11rb::protocol::xproto::{ConnectionExt as _, InputFocus};
     let (conn, _) = x11rb::connect(Some(display)).expect("display reachable");
     conn.set_input_focus(InputFocus::POINTER_ROOT, window, x11rb::CURRENT_TIME)

@@ -84,6 +84,7 @@ pub enum StreamEnd {
 
 /// Connects and streams until the host ends the session or `quit` turns true.
 /// `media_via` sends UDP somewhere else than the host (a relay in front of it).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     url: StreamUrl,
     media_via: Option<SocketAddr>,

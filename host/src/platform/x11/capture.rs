@@ -136,17 +136,20 @@ impl X11Capture {
         while let Some(event) = self.conn.poll_for_event()? {
             match event {
                 Event::DamageNotify(_) => self.dirty = true,
-                Event::ConfigureNotify(e) if e.window == self.drawable => {
-                    if (e.width, e.height) != self.size && e.width > 0 && e.height > 0 {
-                        tracing::info!(
-                            width = e.width,
-                            height = e.height,
-                            "captured window resized"
-                        );
-                        self.size = (e.width, e.height);
-                        self.resize_segment()?;
-                        self.dirty = true;
-                    }
+                Event::ConfigureNotify(e)
+                    if e.window == self.drawable
+                        && (e.width, e.height) != self.size
+                        && e.width > 0
+                        && e.height > 0 =>
+                {
+                    tracing::info!(
+                        width = e.width,
+                        height = e.height,
+                        "captured window resized"
+                    );
+                    self.size = (e.width, e.height);
+                    self.resize_segment()?;
+                    self.dirty = true;
                 }
                 Event::DestroyNotify(e) if e.window == self.drawable => self.window_gone = true,
                 Event::UnmapNotify(e) if e.window == self.drawable => self.window_gone = true,
