@@ -120,7 +120,8 @@ impl AppInstance {
             tracing::warn!(error = %e, "cannot resize or focus the application's window");
         }
         let ready_deadline = Instant::now() + READY_TIMEOUT;
-        while !sdk.is_ready() && sdk_connected(&sdk) && Instant::now() < ready_deadline {
+        // An app that connected to the SDK is waited for until it says `ready`.
+        while !sdk.is_ready() && sdk.client_count() > 0 && Instant::now() < ready_deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         let x_display = display.as_str();
@@ -147,10 +148,6 @@ impl AppInstance {
         Target::Window(self.window)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.process.pid
-    }
-
     /// Becomes `Some` when the process exits.
     pub fn exit(&self) -> watch::Receiver<Option<AppExit>> {
         self.process.exit()
@@ -170,11 +167,6 @@ impl AppInstance {
             reason: reason.into(),
         });
     }
-}
-
-/// An app that connected to the SDK is waited for until it says `ready`.
-fn sdk_connected(sdk: &SdkServer) -> bool {
-    sdk.client_count() > 0
 }
 
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {

@@ -143,7 +143,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             .instrument(span.clone())
             .await?
     };
-    let media = match planned {
+    let mut media = match planned {
         Ok(media) => media,
         Err(e) => {
             tracing::error!(session = %session.id, error = %e, "launch failed");
@@ -164,12 +164,12 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             return Err(e.into());
         }
     };
-    if let Some(app) = &media.app {
+    // The instance outlives the stream: it is told and ended afterwards.
+    let instance = media.app.take();
+    if let Some(app) = &instance {
         app.session_connected(&session.id, &session.user);
     }
-    let app_handle = media.app.as_ref().map(|a| (a.exit(), a.name.clone()));
-    let mut media = media;
-    let instance = media.app.take();
+    let app_exit = instance.as_ref().map(|app| app.exit());
     let reason = stream_session(
         ws,
         ctx.clone(),
@@ -177,7 +177,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &session.id,
         video,
         media,
-        app_handle.map(|(exit, _)| exit),
+        app_exit,
         ended,
     )
     .instrument(span)

@@ -308,31 +308,18 @@ pub fn run_headless_viewer_with(
     })
 }
 
-/// A private X server, killed on drop.
+/// A private X server (the host's own Xvfb helper), stopped on drop.
 pub struct Xvfb {
-    child: Child,
+    _server: host::platform::xvfb::Xvfb,
     pub display: String,
 }
 
 impl Xvfb {
     pub fn start(width: u32, height: u32) -> anyhow::Result<Self> {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
-            .arg(format!("{width}x{height}x24"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting Xvfb (scripts/setup installs it)")?;
-        let stdout = child.stdout.take().context("Xvfb stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let number: u32 = line
-            .trim()
-            .parse()
-            .context("Xvfb did not report its display")?;
+        let server = host::platform::xvfb::Xvfb::start(width, height)?;
         Ok(Xvfb {
-            child,
-            display: format!(":{number}"),
+            display: server.display.clone(),
+            _server: server,
         })
     }
 
@@ -348,13 +335,6 @@ impl Xvfb {
     }
 }
 
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A private 0700 runtime directory for wgpu/winit under Xvfb.
 pub fn runtime_dir(base: &Path) -> PathBuf {
     let dir = base.join("xdg-runtime");
@@ -365,4 +345,18 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
     }
     dir
+}
+
+/// Helpers of the benchmark binaries.
+pub mod bench {
+    use std::time::Instant;
+
+    pub fn micros(since: Instant) -> f64 {
+        since.elapsed().as_secs_f64() * 1e6
+    }
+
+    pub fn median(values: &mut [f64]) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
 }

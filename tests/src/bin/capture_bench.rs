@@ -14,6 +14,7 @@ use common::StreamKind;
 use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
 use common::seal::{MediaKey, Sealer};
 use common::stats::Percentiles;
+use e2e::bench::{median, micros};
 use e2e::{Xvfb, binary, runtime_dir};
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::x11::Rect;
@@ -36,10 +37,6 @@ const STAGES: [&str; 5] = [
     "pipeline",
 ];
 const WARM_UP: usize = 10;
-
-fn micros(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e6
-}
 
 fn run_once(
     display: &str,
@@ -96,11 +93,6 @@ fn run_once(
         }
     }
     Ok(samples)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() -> anyhow::Result<()> {

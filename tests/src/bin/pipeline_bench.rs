@@ -12,6 +12,7 @@ use common::StreamKind;
 use common::packetizer::{DEFAULT_MAX_PAYLOAD, Depacketizer, DepacketizerEvent, Packetizer};
 use common::seal::{MediaKey, Opener, Sealer};
 use common::stats::Percentiles;
+use e2e::bench::{median, micros};
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::synthetic::TestPattern;
 use host::platform::{BgraFrame, VideoEncoder, VideoSource};
@@ -36,10 +37,6 @@ const STAGES: [&str; 7] = [
     "present",
 ];
 const WARM_UP: usize = 30;
-
-fn micros(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e6
-}
 
 /// One run: per-stage samples in microseconds, and the mean frame size.
 fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f64>>, f64)> {
@@ -111,11 +108,6 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
         }
     }
     Ok((samples, bytes as f64 / frames as f64))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() -> anyhow::Result<()> {
