@@ -66,6 +66,8 @@ pub struct SessionMedia {
     /// Made on the session's input thread.
     pub input: Factory<Box<dyn InputSink>>,
     pub app: Option<AppHandle>,
+    /// The X display whose clipboard is shared with the viewer.
+    pub clipboard_display: Option<String>,
 }
 
 /// The application a session shows: its own, or the shared one.
@@ -153,7 +155,7 @@ impl MediaPlanner {
                 (instance.display.clone(), instance.target(), Some(instance))
             }
         };
-        let (capture_display, input_display) = (display.clone(), display);
+        let (capture_display, input_display) = (display.clone(), display.clone());
         let parts = PipelineParts {
             video: video.clone(),
             video_source: Box::new(move || {
@@ -167,6 +169,7 @@ impl MediaPlanner {
             parts,
             input: Box::new(move || Ok(Box::new(XTestInjector::open(&input_display, target)?))),
             app: handle,
+            clipboard_display: Some(display),
         })
     }
 
@@ -199,6 +202,7 @@ impl MediaPlanner {
                 Ok(Box::new(LoggedInput::new(file)))
             }),
             app: None,
+            clipboard_display: None,
         }
     }
 

@@ -30,8 +30,25 @@ use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::platform::gamepad::GamepadSupport;
+use crate::platform::x11::clipboard::X11Clipboard;
 use crate::store::RedeemError;
 use common::control::{DisplayRequest, VideoParams};
+
+/// What the viewer drives besides media: input, the application's end,
+/// the clipboard.
+struct Desk {
+    input: InputWorker,
+    app_exit: Option<watch::Receiver<Option<AppExit>>>,
+    clipboard: Option<X11Clipboard>,
+}
+
+/// Text copied on the host; never resolves without a clipboard.
+async fn clipboard_change(clipboard: &mut Option<X11Clipboard>) -> Option<String> {
+    match clipboard {
+        Some(clipboard) => clipboard.changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Resolves when the application exits; never when there is none.
 async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<AppExit>>>) -> AppExit {
@@ -274,16 +291,28 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         GamepadSupport::Available => (true, None),
         GamepadSupport::Unavailable(why) => (false, Some(why.clone())),
     };
+    let clipboard = match media.clipboard_display.as_deref().map(X11Clipboard::start) {
+        Some(Ok(clipboard)) => Some(clipboard),
+        Some(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "no clipboard sharing");
+            None
+        }
+        None => None,
+    };
     send(
         &mut ws,
         &ControlMessage::Capabilities {
             gamepads,
             gamepads_note,
-            clipboard: false,
+            clipboard: clipboard.is_some(),
         },
     )
     .await?;
-    let mut input = InputWorker::start(media.input)?;
+    let mut desk = Desk {
+        input: InputWorker::start(media.input)?,
+        app_exit,
+        clipboard,
+    };
 
     let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
     let mut media = Media {
@@ -303,11 +332,10 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         &mut ws_media_rx,
         peer,
         &mut ended,
-        &mut input,
-        app_exit,
+        &mut desk,
     )
     .await;
-    input.stop();
+    desk.input.stop();
     // Nobody drains the WebSocket media queue any more: close it so a sender
     // blocked on it fails fast instead of hanging the pipeline's stop.
     drop(ws_media_rx);
@@ -379,9 +407,13 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     ws_media: &mut mpsc::Receiver<Vec<u8>>,
     control_peer: SocketAddr,
     ended: &mut watch::Receiver<Option<EndReason>>,
-    input: &mut InputWorker,
-    mut app_exit: Option<watch::Receiver<Option<AppExit>>>,
+    desk: &mut Desk,
 ) -> EndReason {
+    let Desk {
+        input,
+        app_exit,
+        clipboard,
+    } = desk;
     let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
     let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
     let mut buffer = vec![0u8; 2048];
@@ -441,6 +473,10 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                             return EndReason::ProtocolError;
                         }
                     }
+                    ControlMessage::Clipboard { text } => match clipboard {
+                        Some(clipboard) => clipboard.set(text),
+                        None => tracing::debug!("clipboard text from the viewer ignored: no clipboard here"),
+                    },
                     ControlMessage::Goodbye { reason } => return reason,
                     other => tracing::debug!(?other, "ignored control message"),
                 }
@@ -478,7 +514,12 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     return EndReason::UserQuit;
                 }
             }
-            exited = wait_for_exit(&mut app_exit) => {
+            Some(text) = clipboard_change(clipboard) => {
+                if send(ws, &ControlMessage::Clipboard { text }).await.is_err() {
+                    return EndReason::UserQuit;
+                }
+            }
+            exited = wait_for_exit(app_exit) => {
                 tracing::info!(status = ?exited.status, signal = ?exited.signal, "the application exited");
                 return EndReason::AppExited;
             }

@@ -394,3 +394,67 @@ fn desktop_mode_streams_a_rectangle_of_the_display_and_drives_it() {
     let _ = game.wait();
     host.stop().expect("host stops");
 }
+
+fn xclip_output(display: &str) -> String {
+    std::process::Command::new("xclip")
+        .args(["-o", "-selection", "clipboard", "-display", display])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn clipboard_text_travels_both_ways() {
+    let dir = scratch_dir("apps-clipboard");
+    let xvfb = Xvfb::start(640, 360).expect("Xvfb starts");
+    let host = HostProcess::start_with_env(
+        &dir.join("host"),
+        640,
+        360,
+        30,
+        &["--capture", "desktop"],
+        &[("DISPLAY", &xvfb.display)],
+    )
+    .expect("host starts");
+    let url = host.entitle().expect("entitled");
+    let viewer = std::thread::spawn(move || {
+        run_headless_viewer_with(&url, 10.0, &["--clipboard", "héllo from the viewer"])
+    });
+    // Viewer → host: a program on the host's display pastes the viewer's text.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while xclip_output(&xvfb.display) != "héllo from the viewer" {
+        assert!(
+            Instant::now() < deadline,
+            "the viewer's text never reached the host's clipboard"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Host → viewer: a program on the host copies; the viewer receives it.
+    let mut copy = std::process::Command::new("xclip")
+        .args([
+            "-i",
+            "-selection",
+            "clipboard",
+            "-loops",
+            "1",
+            "-display",
+            &xvfb.display,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("xclip runs");
+    {
+        use std::io::Write;
+        let mut stdin = copy.stdin.take().expect("stdin");
+        stdin
+            .write_all("copied on the host ✓".as_bytes())
+            .expect("written");
+    }
+    let run = viewer.join().expect("viewer thread").expect("viewer ran");
+    let _ = copy.kill();
+    let _ = copy.wait();
+    let summary = run.summary();
+    eprintln!("summary: {summary}");
+    assert_eq!(summary["clipboard_received"], "copied on the host ✓");
+    host.stop().expect("host stops");
+}

@@ -64,6 +64,9 @@ enum Command {
         /// display is made this size. Default: the application's.
         #[arg(long, value_parser = parse_resolution)]
         resolution: Option<(u32, u32)>,
+        /// Headless only: put this text on the host's clipboard once media flows.
+        #[arg(long)]
+        clipboard: Option<String>,
         /// Frames per second to ask for (with --resolution).
         #[arg(long, default_value_t = 60)]
         fps: u32,
@@ -128,6 +131,7 @@ fn main() {
             send_input,
             resolution,
             fps,
+            clipboard,
             url,
         } => {
             let request = resolution.map(|(width, height)| common::control::DisplayRequest {
@@ -138,6 +142,7 @@ fn main() {
             let synthetic = viewer::synthetic_input::SyntheticInput {
                 count: send_keys.max(send_input),
                 mixed: send_input > 0,
+                clipboard,
             };
             let url = match StreamUrl::parse(&url) {
                 Ok(url) => url,

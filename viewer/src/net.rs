@@ -335,6 +335,11 @@ impl Session {
         if !self.media_flowing {
             return Step::Continue;
         }
+        if let Some(text) = self.synthetic.clipboard.take()
+            && let Step::End(end) = self.send(&ControlMessage::Clipboard { text }).await
+        {
+            return Step::End(end);
+        }
         for _ in 0..PER_TICK.min(self.synthetic.count) {
             let seq = self.input_seq;
             let event = synthetic_input::event(seq, self.synthetic.mixed);
@@ -461,6 +466,13 @@ impl Session {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()) = Some(why);
                 }
+            }
+            ControlMessage::Clipboard { text } => {
+                *self
+                    .stats
+                    .clipboard_received
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(text);
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
             ControlMessage::Error { code, message } => {

@@ -40,6 +40,8 @@ pub struct StreamStats {
     pub inputs_applied: AtomicU64,
     /// Why the host cannot take gamepads, when it cannot.
     pub gamepads_note: Mutex<Option<String>>,
+    /// The last clipboard text the host sent.
+    pub clipboard_received: Mutex<Option<String>>,
 }
 
 /// One point-in-time view, as printed in headless mode.
@@ -73,6 +75,7 @@ pub struct Snapshot {
     /// Input event sent → injected at the host.
     pub input_latency_ms: Option<Percentiles>,
     pub gamepads_note: Option<String>,
+    pub clipboard_received: Option<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -142,6 +145,7 @@ impl StreamStats {
             inputs_applied: load(&self.inputs_applied),
             input_latency_ms: Percentiles::of(&lock(&self.input_latency_ms)),
             gamepads_note: lock(&self.gamepads_note).clone(),
+            clipboard_received: lock(&self.clipboard_received).clone(),
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Synthetic input for tests of reliable delivery: typed keys (A..Z press and
 //! release), or a mixed pattern of keys, absolute and relative pointer
-//! moves, clicks and wheel notches.
+//! moves, clicks and wheel notches; and text for the host's clipboard.
 
 use common::control::{InputEvent, MouseButton};
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SyntheticInput {
     pub count: u64,
     pub mixed: bool,
+    /// Sent once as clipboard text when media flows.
+    pub clipboard: Option<String>,
 }
 
 /// HID usages of A..Z and 1..0.

@@ -3,6 +3,7 @@
 //! injection, and finding an application's window.
 
 pub mod capture;
+pub mod clipboard;
 pub mod inject;
 pub mod window;
 
