@@ -22,7 +22,7 @@ pub struct InputWorker {
     thread: Option<JoinHandle<()>>,
 }
 
-type SinkFactory = Box<dyn FnOnce() -> anyhow::Result<Box<dyn InputSink>> + Send>;
+pub type SinkFactory = Box<dyn FnOnce() -> anyhow::Result<Box<dyn InputSink>> + Send>;
 
 impl InputWorker {
     pub fn start(make_sink: SinkFactory) -> anyhow::Result<InputWorker> {
@@ -82,6 +82,28 @@ impl InputWorker {
             // Joining from async code: the thread only has the queue left to drain.
             let _ = thread.join();
         }
+    }
+}
+
+/// Routes gamepad events to the session's virtual pads, the rest to `inner`.
+pub struct WithGamepads {
+    pub inner: Box<dyn InputSink>,
+    pub pads: crate::platform::uinput_pads::VirtualPads,
+}
+
+impl InputSink for WithGamepads {
+    fn apply(&mut self, seq: u64, event: &InputEvent) -> anyhow::Result<()> {
+        match event {
+            InputEvent::GamepadConnected { .. }
+            | InputEvent::GamepadDisconnected { .. }
+            | InputEvent::GamepadButton { .. }
+            | InputEvent::GamepadAxis { .. } => self.pads.apply(event),
+            _ => self.inner.apply(seq, event),
+        }
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -25,11 +25,12 @@ use tracing::Instrument;
 
 use crate::app::HostContext;
 use crate::clock::unix_now_us;
-use crate::input::InputWorker;
+use crate::input::{InputWorker, SinkFactory, WithGamepads};
 use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::platform::gamepad::GamepadSupport;
+use crate::platform::uinput_pads::{Rumble, VirtualPads};
 use crate::platform::x11::clipboard::X11Clipboard;
 use crate::store::RedeemError;
 use common::control::{DisplayRequest, VideoParams};
@@ -40,12 +41,32 @@ struct Desk {
     input: InputWorker,
     app_exit: Option<watch::Receiver<Option<AppExit>>>,
     clipboard: Option<X11Clipboard>,
+    /// Rumble of the virtual pads, for the viewer.
+    rumble: Option<mpsc::Receiver<Rumble>>,
 }
 
-/// Text copied on the host; never resolves without a clipboard.
-async fn clipboard_change(clipboard: &mut Option<X11Clipboard>) -> Option<String> {
-    match clipboard {
-        Some(clipboard) => clipboard.changes.recv().await,
+/// Adds virtual pads to the session's input when the host can make them.
+fn with_gamepads(
+    make_sink: SinkFactory,
+    available: bool,
+) -> (SinkFactory, Option<mpsc::Receiver<Rumble>>) {
+    if !available {
+        return (make_sink, None);
+    }
+    let (rumble_tx, rumble) = mpsc::channel(32);
+    let factory: SinkFactory = Box::new(move || {
+        Ok(Box::new(WithGamepads {
+            inner: make_sink()?,
+            pads: VirtualPads::new(rumble_tx),
+        }))
+    });
+    (factory, Some(rumble))
+}
+
+/// The next item of an optional channel; never resolves without one.
+async fn next_from<T>(channel: Option<&mut mpsc::Receiver<T>>) -> Option<T> {
+    match channel {
+        Some(channel) => channel.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -308,10 +329,12 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
+    let (input, rumble) = with_gamepads(media.input, gamepads);
     let mut desk = Desk {
-        input: InputWorker::start(media.input)?,
+        input: InputWorker::start(input)?,
         app_exit,
         clipboard,
+        rumble,
     };
 
     let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
@@ -413,6 +436,7 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
         input,
         app_exit,
         clipboard,
+        rumble,
     } = desk;
     let mut report_timer = tokio::time::interval(REPORT_INTERVAL);
     let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
@@ -514,8 +538,19 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     return EndReason::UserQuit;
                 }
             }
-            Some(text) = clipboard_change(clipboard) => {
+            Some(text) = next_from(clipboard.as_mut().map(|c| &mut c.changes)) => {
                 if send(ws, &ControlMessage::Clipboard { text }).await.is_err() {
+                    return EndReason::UserQuit;
+                }
+            }
+            Some(r) = next_from(rumble.as_mut()) => {
+                let message = ControlMessage::Rumble {
+                    pad: r.pad,
+                    strong: r.strong,
+                    weak: r.weak,
+                    duration_ms: r.duration_ms,
+                };
+                if send(ws, &message).await.is_err() {
                     return EndReason::UserQuit;
                 }
             }

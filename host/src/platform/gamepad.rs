@@ -1,6 +1,6 @@
-//! Virtual gamepads on the host. They need `/dev/uinput` (writable by the
-//! host's user); where it is missing the host says so once, and the viewer
-//! is told gamepads are unavailable.
+//! Whether virtual gamepads (`uinput_pads`) can be made here. They need
+//! `/dev/uinput` (writable by the host's user); where it is missing the host
+//! says so once, and the viewer is told gamepads are unavailable.
 
 use std::path::Path;
 
@@ -26,10 +26,7 @@ fn probe_path(path: &Path) -> GamepadSupport {
         ));
     }
     match std::fs::OpenOptions::new().write(true).open(path) {
-        // Creating devices is not built yet: say so rather than pretend.
-        Ok(_) => GamepadSupport::Unavailable(
-            "virtual gamepads are not implemented in this host build yet".into(),
-        ),
+        Ok(_) => GamepadSupport::Available,
         Err(e) => GamepadSupport::Unavailable(format!(
             "the host cannot open {} ({e}); add its user to the input group",
             path.display()

@@ -8,6 +8,8 @@ pub mod ffmpeg_video;
 pub mod gamepad;
 pub mod synthetic;
 #[cfg(target_os = "linux")]
+pub mod uinput_pads;
+#[cfg(target_os = "linux")]
 pub mod x11;
 #[cfg(target_os = "linux")]
 pub mod xvfb;
