@@ -34,9 +34,8 @@ pub struct ServeConfig {
     /// Input of synthetic sessions is appended here, one JSON line each.
     pub input_log: Option<PathBuf>,
     pub capture: CaptureMode,
-    /// Where launched applications are shown; `None` when there is no X
-    /// display and virtual displays were not asked for.
-    pub display: Option<DisplayChoice>,
+    /// Where launched applications are shown.
+    pub display: DisplayChoice,
     pub audio: AudioChoice,
     /// `host run -- COMMAND ARGS`: launched once, right away, for every session.
     pub run: Option<RunSpec>,
@@ -135,12 +134,11 @@ pub async fn serve(
     let machine_role = crate::machine_role::MachineRole::new(machine_role_file);
     let app_env = machine_role.environment();
     let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
-    let run_dir = config.data_dir.join("run");
     let mut media = MediaPlanner {
         capture: config.capture.clone(),
         display: config.display.clone(),
         audio: config.audio.clone(),
-        run_dir: run_dir.clone(),
+        run_dir: config.data_dir.join("run"),
         app_env,
         shared: None,
         input_log: config.input_log.clone(),
@@ -276,10 +274,7 @@ async fn start_run(
         )?,
     };
     store.entitle(crate::bootstrap::DEMO_USER, &run.name)?;
-    let display = media
-        .display
-        .clone()
-        .context("no X display for the application: set DISPLAY or use --display virtual")?;
+    let display = media.display.clone();
     let spec_env = media.app_env.clone();
     let run_dir = media.run_dir.join(format!("run-{}", run.name));
     let size = (config.video.width, config.video.height);
@@ -302,9 +297,12 @@ async fn start_run(
             Ok(Arc::new(instance))
         }
         Err(e) => {
-            if let Some(exit) = e.exit() {
-                record_app_exit(store, &run.name, None, exit, now);
-            }
+            let failure = AppFailure {
+                kind: "launch_failed",
+                message: e.to_string(),
+                exit: e.exit(),
+            };
+            record_app_error(store, &run.name, None, &failure, now);
             Err(anyhow::anyhow!("{e}"))
         }
     }
@@ -318,13 +316,39 @@ pub fn record_app_exit(
     exit: &AppExit,
     now: i64,
 ) {
+    let failure = AppFailure {
+        kind: "app_exited",
+        message: exit.describe(),
+        exit: Some(exit),
+    };
+    record_app_error(store, application, session, &failure, now);
+}
+
+/// What went wrong with an application, for its error record.
+pub struct AppFailure<'a> {
+    /// `app_exited` or `launch_failed`.
+    pub kind: &'a str,
+    pub message: String,
+    pub exit: Option<&'a AppExit>,
+}
+
+/// Records an application error; the exit status is 128 + the signal for a
+/// killed process, as shells report it.
+pub fn record_app_error(
+    store: &dyn Store,
+    application: &str,
+    session: Option<&str>,
+    failure: &AppFailure<'_>,
+    now: i64,
+) {
+    let exit = failure.exit;
     let error = NewApplicationError {
         application: application.to_string(),
-        kind: "app_exited".into(),
-        message: exit.describe(),
+        kind: failure.kind.to_string(),
+        message: failure.message.clone(),
         session: session.map(str::to_string),
-        exit_status: exit.status.or(exit.signal.map(|s| 128 + s)),
-        stderr_tail: Some(exit.stderr_tail.clone()),
+        exit_status: exit.and_then(|x| x.status.or(x.signal.map(|s| 128 + s))),
+        stderr_tail: exit.map(|x| x.stderr_tail.clone()),
     };
     if let Err(e) = store.record_application_error(&error, now) {
         tracing::warn!(error = %e, "cannot record the application error");

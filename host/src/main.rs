@@ -85,18 +85,14 @@ impl ServeOptions {
         anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
         let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
         let display = match (display, x_display) {
-            (Some(DisplayArg::Virtual), _) | (None, None) => {
-                Some(host::instance::DisplayChoice::Virtual)
-            }
-            (Some(DisplayArg::Shared) | None, Some(d)) => {
-                Some(host::instance::DisplayChoice::Shared(d))
-            }
+            (Some(DisplayArg::Virtual), _) | (None, None) => host::instance::DisplayChoice::Virtual,
+            (Some(DisplayArg::Shared) | None, Some(d)) => host::instance::DisplayChoice::Shared(d),
             (Some(DisplayArg::Shared), None) => {
                 anyhow::bail!("--display shared needs DISPLAY to name an X display")
             }
         };
         if matches!(capture, host::media::CaptureMode::Desktop(_))
-            && !matches!(display, Some(host::instance::DisplayChoice::Shared(_)))
+            && !matches!(display, host::instance::DisplayChoice::Shared(_))
         {
             anyhow::bail!("--capture desktop needs DISPLAY to name the X display to stream");
         }

@@ -89,7 +89,7 @@ impl std::ops::Deref for AppHandle {
 
 pub struct MediaPlanner {
     pub capture: CaptureMode,
-    pub display: Option<DisplayChoice>,
+    pub display: DisplayChoice,
     pub audio: AudioChoice,
     /// Sessions' private directories go here.
     pub run_dir: PathBuf,
@@ -102,18 +102,6 @@ pub struct MediaPlanner {
 }
 
 impl MediaPlanner {
-    pub fn synthetic() -> MediaPlanner {
-        MediaPlanner {
-            capture: CaptureMode::Synthetic,
-            display: None,
-            audio: AudioChoice::Tone,
-            run_dir: std::env::temp_dir(),
-            app_env: Vec::new(),
-            shared: None,
-            input_log: None,
-        }
-    }
-
     /// Decides and prepares a session's media; may launch its application
     /// (blocking: call off the async runtime).
     pub fn plan(
@@ -137,20 +125,13 @@ impl MediaPlanner {
                 let instance = match &self.shared {
                     Some(shared) if shared.name == app.name => AppHandle::Shared(shared.clone()),
                     _ if app.command.is_empty() => return Ok(self.synthetic_media(video)),
-                    _ => {
-                        let display = self.display.clone().ok_or_else(|| {
-                            LaunchError::Display(anyhow::anyhow!(
-                                "no X display: set DISPLAY or use --display virtual"
-                            ))
-                        })?;
-                        AppHandle::Owned(AppInstance::launch(InstanceSpec {
-                            app,
-                            size,
-                            display: &display,
-                            env: self.app_env.clone(),
-                            run_dir: self.run_dir.join(session_id),
-                        })?)
-                    }
+                    _ => AppHandle::Owned(AppInstance::launch(InstanceSpec {
+                        app,
+                        size,
+                        display: &self.display,
+                        env: self.app_env.clone(),
+                        run_dir: self.run_dir.join(session_id),
+                    })?),
                 };
                 (instance.display.clone(), instance.target(), Some(instance))
             }
@@ -175,7 +156,7 @@ impl MediaPlanner {
 
     fn shared_display(&self) -> Result<String, LaunchError> {
         match &self.display {
-            Some(DisplayChoice::Shared(display)) => Ok(display.clone()),
+            DisplayChoice::Shared(display) => Ok(display.clone()),
             _ => Err(LaunchError::Display(anyhow::anyhow!(
                 "desktop capture needs an X display: set DISPLAY"
             ))),

@@ -185,18 +185,18 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(media) => media,
         Err(e) => {
             tracing::error!(session = %session.id, error = %e, "launch failed");
-            let store = ctx.plane.store.as_ref();
-            let error = crate::store::NewApplicationError {
-                application: app.name.clone(),
-                kind: "launch_failed".into(),
+            let failure = crate::app::AppFailure {
+                kind: "launch_failed",
                 message: e.to_string(),
-                session: Some(session.id.clone()),
-                exit_status: e.exit().and_then(|x| x.status),
-                stderr_tail: e.exit().map(|x| x.stderr_tail.clone()),
+                exit: e.exit(),
             };
-            if let Err(e) = store.record_application_error(&error, ctx.plane.now()) {
-                tracing::warn!(error = %e, "cannot record the application error");
-            }
+            crate::app::record_app_error(
+                ctx.plane.store.as_ref(),
+                &app.name,
+                Some(&session.id),
+                &failure,
+                ctx.plane.now(),
+            );
             ctx.plane.session_ended(&session.id, "launch_failed");
             refuse(&mut ws, ErrorCode::LaunchFailed, &e.to_string()).await;
             return Err(e.into());

@@ -458,3 +458,62 @@ fn clipboard_text_travels_both_ways() {
     assert_eq!(summary["clipboard_received"], "copied on the host ✓");
     host.stop().expect("host stops");
 }
+
+#[test]
+fn an_app_that_cannot_start_refuses_the_viewer_and_records_why() {
+    let dir = scratch_dir("apps-launch-failed");
+    let host = HostProcess::start_with_env(
+        &dir.join("host"),
+        320,
+        180,
+        30,
+        &["--display", "virtual"],
+        &[],
+    )
+    .expect("host starts");
+    host.admin(
+        &[
+            "apps",
+            "add",
+            "broken",
+            "--command",
+            "sh",
+            "--arg=-c",
+            "--arg",
+            "echo missing assets >&2; exit 3",
+        ],
+        "",
+    )
+    .expect("app added");
+    host.admin(&["users", "entitle", "demo", "broken"], "")
+        .expect("entitled");
+    let url = host
+        .entitle_as("demo", &host.demo_password().expect("password"), "broken")
+        .expect("entitled");
+    let run = run_headless_viewer_with(&url, 10.0, &[]).expect("viewer");
+    let summary = run.summary();
+    eprintln!("summary: {summary}");
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("LaunchFailed") && error.contains("status 3"),
+        "{summary}"
+    );
+
+    let api = host.admin_api().expect("admin key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let list: common::api::ApplicationErrorList = runtime
+        .block_on(api.call(
+            common::client::Method::GET,
+            "/api/applications/broken/errors",
+            None::<&()>,
+        ))
+        .expect("GetApplicationErrors");
+    let recorded = list.errors.first().expect("an error was recorded");
+    assert_eq!(recorded.kind, "launch_failed");
+    assert_eq!(recorded.exit_status, Some(3));
+    assert_eq!(recorded.stderr_tail.as_deref(), Some("missing assets\n"));
+    host.stop().expect("host stops");
+}
