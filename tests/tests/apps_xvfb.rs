@@ -148,6 +148,11 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
             }
         }
     }
+    // No /dev/uinput here: the viewer was told gamepads are unavailable, and why.
+    if !std::path::Path::new("/dev/uinput").exists() {
+        let note = summary["gamepads_note"].as_str().unwrap_or_default();
+        assert!(note.contains("/dev/uinput"), "{summary}");
+    }
     // The game heard about the session through the SDK.
     assert!(entries.iter().any(|e| e["kind"] == "sdk"
         && e["message"]["type"] == "session_connected"
@@ -515,5 +520,34 @@ fn an_app_that_cannot_start_refuses_the_viewer_and_records_why() {
     assert_eq!(recorded.kind, "launch_failed");
     assert_eq!(recorded.exit_status, Some(3));
     assert_eq!(recorded.stderr_tail.as_deref(), Some("missing assets\n"));
+    host.stop().expect("host stops");
+}
+
+#[test]
+fn audio_is_captured_from_the_chosen_cpal_device() {
+    // ALSA's `null` device: the only capture device a machine without a
+    // sound card has (it gives silence, as fast as it is read).
+    let dir = scratch_dir("apps-audio");
+    let xvfb = Xvfb::start(320, 180).expect("Xvfb starts");
+    let host = HostProcess::start_with_env(
+        &dir.join("host"),
+        320,
+        180,
+        30,
+        &["--capture", "desktop", "--audio", "null"],
+        &[("DISPLAY", &xvfb.display)],
+    )
+    .expect("host starts");
+    let run =
+        run_headless_viewer_with(&host.entitle().expect("entitled"), 4.0, &[]).expect("viewer");
+    let summary = run.summary();
+    eprintln!("summary: {summary}");
+    assert!(summary["audio_packets"].as_u64() >= Some(200), "{summary}");
+    assert_eq!(summary["audio_decode_errors"], 0);
+    let log = host.log();
+    assert!(
+        !log.contains("no audio capture"),
+        "the device opened: {log}"
+    );
     host.stop().expect("host stops");
 }

@@ -24,19 +24,34 @@ pub struct CpalCapture {
     pub underruns: u64,
 }
 
-/// Names of the input devices cpal sees (for `--audio-device` and errors).
+/// The input devices cpal sees, as `id (name)` (for `--audio` and errors).
 pub fn input_devices() -> Vec<String> {
     let Ok(devices) = cpal::default_host().input_devices() else {
         return Vec::new();
     };
     devices
-        .filter_map(|d| d.description().ok().map(|d| d.name().to_string()))
+        .map(|d| {
+            let id = d.id().map(|id| id.id().to_string()).unwrap_or_default();
+            let name = d
+                .description()
+                .map(|d| d.name().to_string())
+                .unwrap_or_default();
+            format!("{id} ({name})")
+        })
         .collect()
 }
 
+/// `wanted` is the device's id (`null`, `pulse`, `hw:0,0`) or part of its name.
+fn device_matches(device: &cpal::Device, wanted: &str) -> bool {
+    device.id().is_ok_and(|id| id.id() == wanted)
+        || device
+            .description()
+            .is_ok_and(|description| description.name().contains(wanted))
+}
+
 impl CpalCapture {
-    /// Opens the input device whose name contains `name` (`default` for the
-    /// default input), 48 kHz stereo f32.
+    /// Opens the input device with the id `name`, or whose name contains it
+    /// (`default` for the default input), 48 kHz stereo f32.
     pub fn open(name: &str, sample_rate_hz: u32) -> anyhow::Result<CpalCapture> {
         let queue: Queue = Arc::default();
         let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
@@ -76,10 +91,7 @@ fn open_stream(name: &str, sample_rate_hz: u32, queue: Queue) -> anyhow::Result<
             .ok_or_else(|| anyhow!("no default audio input device"))?
     } else {
         host.input_devices()?
-            .find(|d| {
-                d.description()
-                    .is_ok_and(|description| description.name().contains(name))
-            })
+            .find(|d| device_matches(d, name))
             .ok_or_else(|| {
                 anyhow!(
                     "no audio input device named like {name:?}; there are: {}",
