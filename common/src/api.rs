@@ -325,6 +325,9 @@ pub struct SignIn {
     /// The current TOTP code, for users who have a second factor.
     #[serde(default)]
     pub totp: Option<String>,
+    /// "Remember me": also issue a refresh token (see `Refresh`).
+    #[serde(default)]
+    pub remember: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +337,41 @@ pub struct SignedIn {
     pub expires_at: String,
     pub user: String,
     pub mfa: bool,
+    /// With `remember`: a single-use token that `POST /entitlement/refresh`
+    /// trades for a new sign-in (and a new refresh token). Keep it secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<String>,
+}
+
+/// Body of `POST /entitlement/refresh`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    pub refresh_token: String,
+}
+
+/// Optional body of `POST /entitlement/signout`: the refresh token to forget too.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOut {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresh").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SignOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignOut")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "..."))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,5 +424,37 @@ mod tests {
             serde_json::from_str(r#"{"state":"DISABLED"}"#).unwrap();
         assert_eq!(change.state, ApplicationState::Disabled);
         assert!(serde_json::from_str::<ApplicationStateChange>(r#"{"state":"off"}"#).is_err());
+    }
+
+    #[test]
+    fn remember_me_fields_are_optional_on_the_wire() {
+        let old: SignIn = serde_json::from_str(r#"{"user":"a","password":"p"}"#).unwrap();
+        assert!(!old.remember);
+        let signed_in = SignedIn {
+            token: "t".into(),
+            expires_at: "x".into(),
+            user: "a".into(),
+            mfa: false,
+            refresh_token: None,
+            refresh_expires_at: None,
+        };
+        let json = serde_json::to_string(&signed_in).unwrap();
+        assert!(!json.contains("refresh"), "{json}");
+        let back: SignedIn =
+            serde_json::from_str(r#"{"token":"t","expires_at":"x","user":"a","mfa":false}"#)
+                .unwrap();
+        assert_eq!(back, signed_in);
+        assert!(serde_json::from_str::<Refresh>(r#"{"refresh_token":"r","x":1}"#).is_err());
+        let forget: SignOut = serde_json::from_str("{}").unwrap();
+        assert_eq!(forget.refresh_token, None);
+        assert!(
+            !format!(
+                "{:?}",
+                Refresh {
+                    refresh_token: "secret".into()
+                }
+            )
+            .contains("secret")
+        );
     }
 }

@@ -8,6 +8,9 @@ use thiserror::Error;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Control frames larger than this are refused before parsing.
 pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
+/// How long a host keeps a session whose viewer dropped, waiting for it to
+/// resume.
+pub const RESUME_WINDOW_S: u64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -29,6 +32,25 @@ pub enum ControlMessage {
         keys: MediaKeys,
         video: VideoParams,
         audio: AudioParams,
+        /// Lets this viewer take the session up again after a dropped
+        /// connection (`resume`), within `RESUME_WINDOW_S`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_token: Option<String>,
+    },
+    /// Viewer → host, first message on a new connection after the old one
+    /// dropped: the same session goes on, without a new sign-in.
+    Resume {
+        protocol_version: u32,
+        session_id: String,
+        resume_token: String,
+    },
+    /// Host → viewer: the session goes on on this connection; input the
+    /// host never applied should be sent again (the host skips repeats).
+    Resumed {
+        session_id: String,
+        /// The last input sequence number the host received.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_input_seq: Option<u64>,
     },
     /// Clock sync: the viewer's send time, echoed with the host's time.
     Ping {
@@ -210,10 +232,12 @@ pub enum ErrorCode {
     BadMessage,
     /// The application could not be started (the reason says why).
     LaunchFailed,
+    /// A resume for a session that is over, unknown, or with the wrong token.
+    CannotResume,
     Internal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MouseButton {
     Left,
@@ -302,12 +326,17 @@ pub enum GamepadAxis {
     RightTrigger,
 }
 
-/// The size and rate the viewer asks for.
+/// The size, rate, bitrate and codec the viewer asks for. A width or
+/// height of 0 keeps the application's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisplayRequest {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<VideoCodec>,
 }
 
 impl InputEvent {
@@ -406,6 +435,16 @@ mod tests {
                     channels: 2,
                     frame_ms: 10,
                 },
+                resume_token: None,
+            },
+            ControlMessage::Resume {
+                protocol_version: PROTOCOL_VERSION,
+                session_id: "s-1".into(),
+                resume_token: "t".into(),
+            },
+            ControlMessage::Resumed {
+                session_id: "s-1".into(),
+                last_input_seq: Some(7),
             },
             ControlMessage::Ping {
                 id: 1,

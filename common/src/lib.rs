@@ -12,6 +12,7 @@ pub mod clock;
 pub mod congestion;
 pub mod control;
 pub mod datagram;
+pub mod discovery;
 pub mod fec;
 pub mod packetizer;
 pub mod pinned_tls;

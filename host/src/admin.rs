@@ -31,6 +31,7 @@ pub enum AppsCommand {
         command: String,
         #[arg(long = "arg")]
         args: Vec<String>,
+        /// A PNG file (copied into DATA_DIR/icons/) or an https URL.
         #[arg(long)]
         icon: Option<String>,
         #[arg(long, default_value_t = 4)]
@@ -184,7 +185,7 @@ pub fn run(data_dir: &Path, command: AdminCommand) -> anyhow::Result<()> {
     let store = SqliteStore::open_in(data_dir).context("opening the control plane database")?;
     let now = SystemClock.now_unix_s();
     match command {
-        AdminCommand::Apps(c) => apps(&store, c, now),
+        AdminCommand::Apps(c) => apps(&store, data_dir, c, now),
         AdminCommand::Users(c) => users(&store, c, now),
         AdminCommand::Roles(c) => roles(&store, c, now),
         AdminCommand::Keys(c) => keys(&store, c, now),
@@ -209,7 +210,7 @@ pub fn run(data_dir: &Path, command: AdminCommand) -> anyhow::Result<()> {
     }
 }
 
-fn apps(store: &dyn Store, command: AppsCommand, now: i64) -> anyhow::Result<()> {
+fn apps(store: &dyn Store, data_dir: &Path, command: AppsCommand, now: i64) -> anyhow::Result<()> {
     match command {
         AppsCommand::List => {
             for app in store.applications()? {
@@ -241,6 +242,14 @@ fn apps(store: &dyn Store, command: AppsCommand, now: i64) -> anyhow::Result<()>
             fps,
             bitrate_kbps,
         } => {
+            validate_name("application", &name).map_err(anyhow::Error::msg)?;
+            let icon = match icon {
+                Some(value) => Some(
+                    crate::icons::import(data_dir, &name, &value)
+                        .map_err(|e| anyhow::anyhow!("--icon: {e}"))?,
+                ),
+                None => None,
+            };
             let new = NewApplication {
                 name,
                 description,

@@ -1,6 +1,6 @@
 //! `host serve` and `host run`: wiring of the control plane (store, API,
 //! entitlement service), the TLS server, the media planner (what sessions
-//! stream), the machine role, with graceful shutdown.
+//! stream), the machine role, the LAN advertisement, with graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub audio: AudioChoice,
     /// `host run -- COMMAND ARGS`: launched once, right away, for every session.
     pub run: Option<RunSpec>,
+    /// Where the host is advertised on the LAN (mDNS).
+    pub mdns: crate::discovery::MdnsMode,
 }
 
 /// The command `host run` streams.
@@ -48,6 +50,8 @@ pub struct RunSpec {
     pub name: String,
     pub command: String,
     pub args: Vec<String>,
+    /// `--icon`: a PNG file (copied into the data directory) or an https URL.
+    pub icon: Option<String>,
 }
 
 /// Default bitrate for a resolution at 60 fps (Moonlight-like: 10 Mbps at
@@ -75,6 +79,8 @@ pub struct HostContext {
     pub media_port: u16,
     pub media: MediaPlanner,
     pub gamepads: crate::platform::gamepad::GamepadSupport,
+    /// Sessions whose viewer may come back after a dropped connection.
+    pub resume: crate::resume::ResumeDesk,
 }
 
 /// How often PENDING sessions past their expiry are ended.
@@ -120,7 +126,7 @@ pub async fn serve(
         .with_context(|| format!("listening on {}", config.listen))?;
     let listen = listener.local_addr()?;
     let host = connect_host(listen);
-    let plane = ControlPlane::new(
+    let plane = ControlPlane::with_data_dir(
         store.clone(),
         clock.clone(),
         StreamUrl {
@@ -129,6 +135,7 @@ pub async fn serve(
             token: String::new(),
             fingerprint: identity.fingerprint,
         },
+        config.data_dir.clone(),
     );
     let machine_role_file = config.data_dir.join("machine-role").join("credentials");
     let machine_role = crate::machine_role::MachineRole::new(machine_role_file);
@@ -159,6 +166,7 @@ pub async fn serve(
         media_port: config.media_port,
         media,
         gamepads,
+        resume: Default::default(),
     });
 
     // The embedded entitlement service calls this host's API like a remote
@@ -189,6 +197,20 @@ pub async fn serve(
             .display()
     );
     tracing::info!(%listen, "host ready");
+    let advert = common::discovery::HostAdvert {
+        name: crate::discovery::default_name(),
+        port: listen.port(),
+        fingerprint_hex: hex::encode(identity.fingerprint),
+        protocol_version: common::control::PROTOCOL_VERSION,
+    };
+    let advertiser = crate::discovery::Advertiser::start(&config.mdns, &advert, listen);
+    if let Some(advertiser) = &advertiser {
+        println!(
+            "mDNS: advertising {:?} as {}",
+            advert.name,
+            advertiser.fullname()
+        );
+    }
 
     let sweeper = tokio::spawn(expire_pending_sessions(plane.clone()));
     // `host run` ends with its application.
@@ -211,6 +233,9 @@ pub async fn serve(
     sweeper.abort();
     rotation.abort();
     tracing::info!("shutting down");
+    if let Some(advertiser) = advertiser {
+        let _ = tokio::task::spawn_blocking(move || advertiser.stop()).await;
+    }
     if ended_by_app && let (Some(run), Some(shared)) = (&config.run, &ctx.media.shared) {
         let exit = shared.exit().borrow().clone();
         if let Some(exit) = exit {
@@ -247,6 +272,13 @@ async fn start_run(
         fps: config.video.fps,
         bitrate_kbps: Some(config.video.bitrate_kbps),
     };
+    let icon = match &run.icon {
+        Some(value) => Some(
+            crate::icons::import(&config.data_dir, &run.name, value)
+                .map_err(|e| anyhow::anyhow!("--icon: {e}"))?,
+        ),
+        None => None,
+    };
     let app = match store.application(&run.name) {
         Ok(_) => store.update_application(
             &run.name,
@@ -254,6 +286,7 @@ async fn start_run(
                 command: Some(run.command.clone()),
                 args: Some(run.args.clone()),
                 stream: Some(stream),
+                icon: icon.clone(),
                 ..Default::default()
             },
             now,
@@ -265,7 +298,7 @@ async fn start_run(
                 command: run.command.clone(),
                 args: run.args.clone(),
                 working_dir: None,
-                icon: None,
+                icon,
                 stream,
                 max_sessions: 4,
                 state: common::api::ApplicationState::Enabled,

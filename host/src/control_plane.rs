@@ -4,6 +4,7 @@
 //! "redeem this entitlement".
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use common::api::{Application, Session};
@@ -26,6 +27,9 @@ pub struct ControlPlane {
     /// Where entitlement URLs point (host, port, certificate fingerprint);
     /// the token is minted per session.
     pub stream_base: StreamUrl,
+    /// The host's data directory, where application icon paths point;
+    /// None: no icon files are served.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -46,12 +50,32 @@ pub struct CallContext {
 
 impl ControlPlane {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, stream_base: StreamUrl) -> Arc<Self> {
+        Self::build(store, clock, stream_base, None)
+    }
+
+    /// The same, serving application icons from `data_dir`.
+    pub fn with_data_dir(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        stream_base: StreamUrl,
+        data_dir: PathBuf,
+    ) -> Arc<Self> {
+        Self::build(store, clock, stream_base, Some(data_dir))
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        stream_base: StreamUrl,
+        data_dir: Option<PathBuf>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             clock,
             nonces: Mutex::new(NonceCache::new(NONCE_CAPACITY)),
             live: LiveSessions::default(),
             stream_base,
+            data_dir,
         })
     }
 

@@ -52,6 +52,10 @@ struct ServeOptions {
     /// `default`; on PulseAudio pick the monitor of the app's output).
     #[arg(long, default_value = "tone")]
     audio: String,
+    /// Advertise this host to viewers on the LAN (mDNS): `all` interfaces,
+    /// `off`, or one interface by name (e.g. `eth0`).
+    #[arg(long, default_value = "all")]
+    mdns: host::discovery::MdnsMode,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -77,6 +81,7 @@ impl ServeOptions {
             capture,
             display,
             audio,
+            mdns,
         } = self;
         anyhow::ensure!(
             width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
@@ -110,6 +115,7 @@ impl ServeOptions {
             display,
             audio,
             run,
+            mdns,
         })
     }
 }
@@ -130,6 +136,10 @@ enum Command {
         /// The application's name in the catalog (default: the command's file name).
         #[arg(long)]
         name: Option<String>,
+        /// Its icon for the launcher: a PNG file (copied into DATA_DIR/icons/)
+        /// or an https URL.
+        #[arg(long)]
+        icon: Option<String>,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -172,6 +182,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run {
             options,
             name,
+            icon,
             command,
         } => {
             let (program, args) = command
@@ -187,6 +198,7 @@ fn main() -> anyhow::Result<()> {
                 name,
                 command: program.clone(),
                 args: args.to_vec(),
+                icon,
             };
             let config = options.into_config(cli.data_dir, Some(run))?;
             let runtime = tokio::runtime::Runtime::new()?;

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use common::StreamKind;
 use common::control::{
     AudioParams, ControlMessage, EndReason, ErrorCode, MAX_CONTROL_MESSAGE_BYTES, MediaKeys,
-    PROTOCOL_VERSION, Transport,
+    PROTOCOL_VERSION, RESUME_WINDOW_S, Transport,
 };
 use common::seal::{MediaKey, Opener};
 use futures_util::{SinkExt, StreamExt};
@@ -32,6 +32,7 @@ use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts
 use crate::platform::gamepad::GamepadSupport;
 use crate::platform::uinput_pads::{Rumble, VirtualPads};
 use crate::platform::x11::clipboard::X11Clipboard;
+use crate::resume::{ControlWs, Takeover};
 use crate::store::RedeemError;
 use common::control::{DisplayRequest, VideoParams};
 
@@ -128,22 +129,23 @@ fn random_key() -> MediaKey {
 }
 
 /// Runs one session to its end. Errors are the session's, logged by the caller.
-pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    mut ws: Ws<S>,
-    ctx: Arc<HostContext>,
-    peer: SocketAddr,
-) -> anyhow::Result<()> {
+pub async fn run(mut ws: ControlWs, ctx: Arc<HostContext>, peer: SocketAddr) -> anyhow::Result<()> {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, receive(&mut ws))
         .await
         .context("no hello within 10 s")??;
-    let Some(ControlMessage::Hello {
-        protocol_version,
-        token,
-        client,
-        display,
-    }) = hello
-    else {
-        bail!("first message was not a hello");
+    let (protocol_version, token, client, display) = match hello {
+        Some(ControlMessage::Hello {
+            protocol_version,
+            token,
+            client,
+            display,
+        }) => (protocol_version, token, client, display),
+        Some(ControlMessage::Resume {
+            protocol_version,
+            session_id,
+            resume_token,
+        }) => return resume(ws, &ctx, peer, protocol_version, &session_id, &resume_token).await,
+        _ => bail!("first message was neither a hello nor a resume"),
     };
     if protocol_version != PROTOCOL_VERSION {
         let message =
@@ -247,31 +249,72 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     reason.map(|_| ())
 }
 
-/// The viewer's requested size and rate when it gave one (within limits),
-/// otherwise the application's defaults.
+/// Hands a new connection to the session it resumes, or refuses it.
+async fn resume(
+    ws: ControlWs,
+    ctx: &HostContext,
+    peer: SocketAddr,
+    protocol_version: u32,
+    session_id: &str,
+    resume_token: &str,
+) -> anyhow::Result<()> {
+    let mut ws = ws;
+    if protocol_version != PROTOCOL_VERSION {
+        let message =
+            format!("this host speaks protocol {PROTOCOL_VERSION}, the viewer {protocol_version}");
+        refuse(&mut ws, ErrorCode::VersionMismatch, &message).await;
+        bail!(message);
+    }
+    match ctx
+        .resume
+        .hand_over(session_id, resume_token, Takeover { ws, peer })
+    {
+        Ok(()) => {
+            tracing::info!(session = %session_id, %peer, "viewer resumes its session");
+            Ok(())
+        }
+        Err((why, Takeover { mut ws, .. })) => {
+            refuse(&mut ws, ErrorCode::CannotResume, why).await;
+            bail!("refused a resume of {session_id} from {peer}: {why}");
+        }
+    }
+}
+
+/// The viewer's requested size, rate and bitrate where it gave them (within
+/// limits), otherwise the application's defaults. Video is H.264 for now: a
+/// request for another codec is answered with H.264 in the welcome.
 fn session_video(app: &common::api::Application, request: Option<DisplayRequest>) -> VideoParams {
     let defaults = &app.stream;
-    match request {
-        Some(r)
-            if (64..=7680).contains(&r.width)
-                && (64..=4320).contains(&r.height)
-                && (1..=240).contains(&r.fps) =>
-        {
-            let (width, height) = (r.width & !1, r.height & !1);
-            crate::app::video_params(width, height, r.fps, None)
-        }
-        _ => crate::app::video_params(
+    let Some(r) = request else {
+        return crate::app::video_params(
             defaults.width,
             defaults.height,
             defaults.fps,
             defaults.bitrate_kbps,
-        ),
-    }
+        );
+    };
+    let (width, height) = if (64..=7680).contains(&r.width) && (64..=4320).contains(&r.height) {
+        (r.width & !1, r.height & !1)
+    } else {
+        (defaults.width, defaults.height)
+    };
+    let fps = if (1..=240).contains(&r.fps) {
+        r.fps
+    } else {
+        defaults.fps
+    };
+    let bitrate_kbps = r
+        .bitrate_kbps
+        .filter(|kbps| (100..=500_000).contains(kbps))
+        .or(defaults
+            .bitrate_kbps
+            .filter(|_| (width, height) == (defaults.width, defaults.height)));
+    crate::app::video_params(width, height, fps, bitrate_kbps)
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
-    mut ws: Ws<S>,
+async fn stream_session(
+    mut ws: ControlWs,
     ctx: Arc<HostContext>,
     peer: SocketAddr,
     session_id: &str,
@@ -283,6 +326,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
     tracing::info!("session opened");
 
     let (to_viewer, to_host) = (random_key(), random_key());
+    let (resume_token, mut takeovers) = ctx.resume.register(session_id);
     let std_socket = std::net::UdpSocket::bind(SocketAddr::new(ctx.listen.ip(), ctx.media_port))
         .with_context(|| format!("binding the media port {}", ctx.media_port))?;
     std_socket.set_nonblocking(true)?;
@@ -305,6 +349,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
                 channels: 2,
                 frame_ms: 10,
             },
+            resume_token: Some(resume_token),
         },
     )
     .await?;
@@ -347,17 +392,45 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin>(
         websocket: ws_media_tx,
     };
     let mut opener = Opener::new(&to_host);
-    let reason = control_loop(
-        &mut ws,
-        &mut media,
-        &udp,
-        &mut opener,
-        &mut ws_media_rx,
+    let mut channel = Channel {
+        ws,
         peer,
-        &mut ended,
-        &mut desk,
-    )
-    .await;
+        last_input_seq: None,
+    };
+    let reason = loop {
+        let lost = control_loop(
+            &mut channel,
+            &mut media,
+            &udp,
+            &mut opener,
+            &mut ws_media_rx,
+            &mut ended,
+            &mut desk,
+            &mut takeovers,
+        )
+        .await;
+        let why = match lost {
+            LoopEnd::Ended(reason) => break reason,
+            LoopEnd::Lost(why) => why,
+        };
+        tracing::warn!(%why, "control connection lost; the viewer has {RESUME_WINDOW_S} s to resume");
+        match park(
+            &mut takeovers,
+            &mut ended,
+            &mut desk.app_exit,
+            &mut ws_media_rx,
+        )
+        .await
+        {
+            Parked::Resumed(takeover) => channel.take_over(takeover).await,
+            Parked::Ended(reason) => {
+                ctx.resume.unregister(session_id);
+                break reason;
+            }
+        }
+    };
+    ctx.resume.unregister(session_id);
+    let mut ws = channel.ws;
     desk.input.stop();
     // Nobody drains the WebSocket media queue any more: close it so a sender
     // blocked on it fails fast instead of hanging the pipeline's stop.
@@ -421,17 +494,86 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
     let _ = ws.close(None).await;
 }
 
+/// The viewer's control connection, which a resume replaces.
+struct Channel {
+    ws: ControlWs,
+    peer: SocketAddr,
+    /// The last input sequence number received: a viewer resending after a
+    /// resume may repeat some, which are skipped.
+    last_input_seq: Option<u64>,
+}
+
+impl Channel {
+    async fn take_over(&mut self, takeover: Takeover) {
+        tracing::info!(peer = %takeover.peer, "session resumed on a new connection");
+        let _ = self.ws.close(None).await;
+        self.ws = takeover.ws;
+        self.peer = takeover.peer;
+        let resumed = ControlMessage::Resumed {
+            session_id: String::new(),
+            last_input_seq: self.last_input_seq,
+        };
+        // A failure shows up as a lost connection in the loop.
+        let _ = send(&mut self.ws, &resumed).await;
+    }
+}
+
+/// Why the control loop stopped.
+enum LoopEnd {
+    Ended(EndReason),
+    /// The connection broke without a goodbye: the viewer may resume.
+    Lost(String),
+}
+
+enum Parked {
+    Resumed(Takeover),
+    Ended(EndReason),
+}
+
+/// Waits for the viewer to come back on a new connection. The pipeline keeps
+/// running meanwhile (the application does not notice a short outage).
+async fn park(
+    takeovers: &mut mpsc::Receiver<Takeover>,
+    ended: &mut watch::Receiver<Option<EndReason>>,
+    app_exit: &mut Option<watch::Receiver<Option<AppExit>>>,
+    ws_media: &mut mpsc::Receiver<Vec<u8>>,
+) -> Parked {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(RESUME_WINDOW_S);
+    loop {
+        tokio::select! {
+            Some(takeover) = takeovers.recv() => return Parked::Resumed(takeover),
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::info!("the viewer did not resume in time");
+                return Parked::Ended(EndReason::Timeout);
+            }
+            changed = ended.changed() => {
+                let reason = match changed {
+                    Ok(()) => *ended.borrow(),
+                    Err(_) => Some(EndReason::HostShutdown),
+                };
+                if let Some(reason) = reason {
+                    return Parked::Ended(reason);
+                }
+            }
+            _ = wait_for_exit(app_exit) => return Parked::Ended(EndReason::AppExited),
+            // Media meant for the WebSocket has nowhere to go: drop it
+            // rather than stall the pipeline.
+            Some(_) = ws_media.recv() => {}
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut Ws<S>,
+async fn control_loop(
+    channel: &mut Channel,
     media: &mut Media,
     udp: &tokio::net::UdpSocket,
     opener: &mut Opener,
     ws_media: &mut mpsc::Receiver<Vec<u8>>,
-    control_peer: SocketAddr,
     ended: &mut watch::Receiver<Option<EndReason>>,
     desk: &mut Desk,
-) -> EndReason {
+    takeovers: &mut mpsc::Receiver<Takeover>,
+) -> LoopEnd {
     let Desk {
         input,
         app_exit,
@@ -442,23 +584,25 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
     let probe_deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
     let mut buffer = vec![0u8; 2048];
     let mut dropped_datagrams = 0u64;
+    let lost = |what: &str| LoopEnd::Lost(what.to_string());
     loop {
+        let ws = &mut channel.ws;
         tokio::select! {
             message = tokio::time::timeout(IDLE_TIMEOUT, receive(ws)) => {
                 let message = match message {
-                    Err(_) => return EndReason::Timeout,
+                    Err(_) => return lost("no control traffic for 10 s"),
                     Ok(Ok(Some(message))) => message,
-                    Ok(Ok(None)) => return EndReason::UserQuit,
+                    Ok(Ok(None)) => return lost("the viewer closed the connection without a goodbye"),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "control channel error");
-                        return EndReason::ProtocolError;
+                        return lost("control channel error");
                     }
                 };
                 match message {
                     ControlMessage::Ping { id, viewer_us } => {
                         let pong = ControlMessage::Pong { id, viewer_us, host_us: unix_now_us() };
                         if send(ws, &pong).await.is_err() {
-                            return EndReason::UserQuit;
+                            return lost("sending failed");
                         }
                     }
                     ControlMessage::Nack { frame_index, shards } => {
@@ -487,23 +631,32 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                             pipeline.request_keyframe();
                         } else if websocket && let Err(e) = media.start(None).await {
                             tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
-                            return EndReason::ProtocolError;
+                            return LoopEnd::Ended(EndReason::ProtocolError);
                         }
                     }
                     ControlMessage::Input { seq, event } => {
+                        if channel.last_input_seq.is_some_and(|last| seq <= last) {
+                            continue; // resent after a resume; applied already
+                        }
+                        channel.last_input_seq = Some(seq);
                         // Waits when the injector is behind: input is never dropped.
                         if input.events.send((seq, event)).await.is_err() {
                             tracing::error!("the input thread is gone");
-                            return EndReason::ProtocolError;
+                            return LoopEnd::Ended(EndReason::ProtocolError);
                         }
                     }
                     ControlMessage::Clipboard { text } => match clipboard {
                         Some(clipboard) => clipboard.set(text),
                         None => tracing::debug!("clipboard text from the viewer ignored: no clipboard here"),
                     },
-                    ControlMessage::Goodbye { reason } => return reason,
+                    ControlMessage::Goodbye { reason } => return LoopEnd::Ended(reason),
                     other => tracing::debug!(?other, "ignored control message"),
                 }
+            }
+            Some(takeover) = takeovers.recv() => {
+                // The viewer came back on a new connection before this one
+                // looked broken from here.
+                channel.take_over(takeover).await;
             }
             received = udp.recv_from(&mut buffer) => {
                 let Ok((len, from)) = received else { continue };
@@ -511,11 +664,11 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     // Only the control connection's address may open the media path.
                     Ok((header, _)) if header.stream == StreamKind::Probe
                         && media.pipeline.is_none()
-                        && from.ip() == control_peer.ip() =>
+                        && from.ip() == channel.peer.ip() =>
                     {
                         if let Err(e) = media.start(Some(from)).await {
                             tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
-                            return EndReason::ProtocolError;
+                            return LoopEnd::Ended(EndReason::ProtocolError);
                         }
                     }
                     Ok(_) => {}
@@ -529,18 +682,18 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Some(datagram) = ws_media.recv() => {
                 if ws.send(Message::binary(datagram)).await.is_err() {
-                    return EndReason::UserQuit;
+                    return lost("sending media failed");
                 }
             }
             Ok(()) = input.applied.changed() => {
                 let (seq, host_us) = *input.applied.borrow_and_update();
                 if send(ws, &ControlMessage::InputApplied { seq, host_us }).await.is_err() {
-                    return EndReason::UserQuit;
+                    return lost("sending failed");
                 }
             }
             Some(text) = next_from(clipboard.as_mut().map(|c| &mut c.changes)) => {
                 if send(ws, &ControlMessage::Clipboard { text }).await.is_err() {
-                    return EndReason::UserQuit;
+                    return lost("sending failed");
                 }
             }
             Some(r) = next_from(rumble.as_mut()) => {
@@ -551,18 +704,18 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     duration_ms: r.duration_ms,
                 };
                 if send(ws, &message).await.is_err() {
-                    return EndReason::UserQuit;
+                    return lost("sending failed");
                 }
             }
             exited = wait_for_exit(app_exit) => {
                 tracing::info!(status = ?exited.status, signal = ?exited.signal, "the application exited");
-                return EndReason::AppExited;
+                return LoopEnd::Ended(EndReason::AppExited);
             }
             _ = report_timer.tick() => {
                 if let Some(pipeline) = &media.pipeline {
                     let report = ControlMessage::SenderReport(pipeline.counters.report());
                     if send(ws, &report).await.is_err() {
-                        return EndReason::UserQuit;
+                        return lost("sending failed");
                     }
                 }
             }
@@ -574,12 +727,12 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     Err(_) => Some(EndReason::HostShutdown),
                 };
                 if let Some(reason) = reason {
-                    return reason;
+                    return LoopEnd::Ended(reason);
                 }
             }
             () = tokio::time::sleep_until(probe_deadline), if media.pipeline.is_none() => {
                 tracing::warn!("no media path within 10 s: neither a UDP probe nor a switch to the WebSocket");
-                return EndReason::Timeout;
+                return LoopEnd::Ended(EndReason::Timeout);
             }
         }
     }

@@ -99,14 +99,15 @@ impl HostProcess {
         Self::spawn(data_dir, &args, env)
     }
 
-    /// Starts `host ARGS... --listen 127.0.0.1:0 --data-dir DIR` and waits
-    /// until it says where its API is.
+    /// Starts `host ARGS... --listen 127.0.0.1:0 --mdns off --data-dir DIR`
+    /// and waits until it says where its API is. Never advertised on the
+    /// machine's network (tests run many hosts; mDNS is tested in namespaces).
     fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         let mut child = Command::new(binary("host"))
             .envs(env.iter().copied())
             .args(&args[..split])
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--mdns", "off", "--data-dir"])
             .arg(data_dir)
             .args(&args[split..])
             .stdout(Stdio::piped())
@@ -359,4 +360,47 @@ pub mod bench {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     }
+}
+
+/// Runs `xdotool ARGS...` on an X display; its stdout.
+pub fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .context("running xdotool")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "xdotool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits for a window whose title matches `name`; its id.
+pub fn wait_for_window(display: &str, name: &str, timeout: Duration) -> anyhow::Result<String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(found) = xdotool(display, &["search", "--name", name])
+            && let Some(id) = found.lines().next()
+        {
+            return Ok(id.trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("no window named {name:?} within {timeout:?}")
+}
+
+/// A window's size as xdotool reports it.
+pub fn window_size(display: &str, window: &str) -> anyhow::Result<(u32, u32)> {
+    let text = xdotool(display, &["getwindowgeometry", "--shell", window])?;
+    let field = |key: &str| -> anyhow::Result<u32> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .context("geometry field")?
+            .trim()
+            .parse()
+            .context("geometry number")
+    };
+    Ok((field("WIDTH=")?, field("HEIGHT=")?))
 }

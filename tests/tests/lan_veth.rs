@@ -138,7 +138,14 @@ fn the_sender_settles_under_a_5_mbit_cap_and_climbs_back() {
     let mut host = Command::new("ip")
         .args(["netns", "exec", &lan.host_ns])
         .arg(binary("host"))
-        .args(["serve", "--listen", "10.77.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "10.77.0.1:0",
+            "--mdns",
+            "off",
+            "--data-dir",
+        ])
         .arg(dir.join("host"))
         .stdout(Stdio::piped())
         .spawn()

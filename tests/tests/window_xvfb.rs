@@ -42,6 +42,7 @@ fn window_shows_the_test_pattern() {
         .args([
             "stream",
             "--mute",
+            "--no-overlay",
             "--duration",
             "20",
             &host.entitle().expect("entitled"),

@@ -52,6 +52,8 @@ pub struct Welcome {
     pub keys: common::control::MediaKeys,
     pub video: common::control::VideoParams,
     pub audio: common::control::AudioParams,
+    /// Present when the host lets this session resume after a drop.
+    pub resume_token: Option<String>,
 }
 
 /// Connects, pins, upgrades and says hello. Returns the open control socket.
@@ -59,6 +61,87 @@ pub async fn connect(
     url: &StreamUrl,
     display: Option<common::control::DisplayRequest>,
 ) -> Result<(ControlSocket, Welcome), ConnectError> {
+    let mut ws = open(url).await?;
+    let hello = ControlMessage::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        token: url.token.clone(),
+        client: format!("viewer/{}", env!("CARGO_PKG_VERSION")),
+        display,
+    };
+    ws.send(Message::text(hello.to_json())).await?;
+    match first_answer(&mut ws).await? {
+        ControlMessage::Welcome {
+            protocol_version,
+            session_id,
+            udp_port,
+            keys,
+            video,
+            audio,
+            resume_token,
+        } if protocol_version == PROTOCOL_VERSION => Ok((
+            ws,
+            Welcome {
+                session_id,
+                udp_port,
+                keys,
+                video,
+                audio,
+                resume_token,
+            },
+        )),
+        other => Err(ConnectError::Protocol(format!(
+            "expected welcome, got {other:?}"
+        ))),
+    }
+}
+
+/// Takes a session up again on a new connection after the old one dropped.
+/// Returns the socket and the last input sequence number the host received.
+pub async fn resume(
+    url: &StreamUrl,
+    session_id: &str,
+    resume_token: &str,
+) -> Result<(ControlSocket, Option<u64>), ConnectError> {
+    let mut ws = open(url).await?;
+    let resume = ControlMessage::Resume {
+        protocol_version: PROTOCOL_VERSION,
+        session_id: session_id.to_string(),
+        resume_token: resume_token.to_string(),
+    };
+    ws.send(Message::text(resume.to_json())).await?;
+    match first_answer(&mut ws).await? {
+        ControlMessage::Resumed { last_input_seq, .. } => Ok((ws, last_input_seq)),
+        other => Err(ConnectError::Protocol(format!(
+            "expected resumed, got {other:?}"
+        ))),
+    }
+}
+
+/// The host's first message; its refusals and goodbyes become errors.
+async fn first_answer(ws: &mut ControlSocket) -> Result<ControlMessage, ConnectError> {
+    loop {
+        let Some(message) = ws.next().await else {
+            return Err(ConnectError::Protocol("host closed before answering".into()));
+        };
+        let text = match message? {
+            Message::Text(text) => text,
+            Message::Close(_) => {
+                return Err(ConnectError::Protocol("host closed before answering".into()));
+            }
+            _ => continue,
+        };
+        let parsed = ControlMessage::from_json(text.as_str())
+            .map_err(|e| ConnectError::Protocol(e.to_string()))?;
+        return match parsed {
+            ControlMessage::Error { code, message } => Err(ConnectError::Refused { code, message }),
+            ControlMessage::Goodbye { reason } => Err(ConnectError::Ended(reason)),
+            other => Ok(other),
+        };
+    }
+}
+
+/// TCP, TLS pinned to the URL's fingerprint, and the WebSocket upgrade.
+async fn open(url: &StreamUrl) -> Result<ControlSocket, ConnectError> {
     let address = format!("{}:{}", url.host, url.port);
     let tcp = TcpStream::connect(&address)
         .await
@@ -92,52 +175,8 @@ pub async fn connect(
         .max_message_size(Some(MAX_CONTROL_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_CONTROL_MESSAGE_BYTES));
     let request = format!("wss://{address}/stream");
-    let (mut ws, _) =
+    let (ws, _) =
         tokio_tungstenite::client_async_with_config(request, tls, Some(ws_config)).await?;
 
-    let hello = ControlMessage::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        token: url.token.clone(),
-        client: format!("viewer/{}", env!("CARGO_PKG_VERSION")),
-        display,
-    };
-    ws.send(Message::text(hello.to_json())).await?;
-    loop {
-        let Some(message) = ws.next().await else {
-            return Err(ConnectError::Protocol("host closed before welcome".into()));
-        };
-        let text = match message? {
-            Message::Text(text) => text,
-            Message::Close(_) => {
-                return Err(ConnectError::Protocol("host closed before welcome".into()));
-            }
-            _ => continue,
-        };
-        let parsed = ControlMessage::from_json(text.as_str())
-            .map_err(|e| ConnectError::Protocol(e.to_string()))?;
-        return match parsed {
-            ControlMessage::Welcome {
-                protocol_version,
-                session_id,
-                udp_port,
-                keys,
-                video,
-                audio,
-            } if protocol_version == PROTOCOL_VERSION => Ok((
-                ws,
-                Welcome {
-                    session_id,
-                    udp_port,
-                    keys,
-                    video,
-                    audio,
-                },
-            )),
-            ControlMessage::Error { code, message } => Err(ConnectError::Refused { code, message }),
-            ControlMessage::Goodbye { reason } => Err(ConnectError::Ended(reason)),
-            other => Err(ConnectError::Protocol(format!(
-                "expected welcome, got {other:?}"
-            ))),
-        };
-    }
+    Ok(ws)
 }

@@ -38,15 +38,17 @@ pub fn run(
     synthetic: crate::synthetic_input::SyntheticInput,
     request: Option<common::control::DisplayRequest>,
     duration: Option<Duration>,
-    play_audio: bool,
+    audio: crate::stream::AudioOutput,
 ) -> i32 {
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
         synthetic,
         request,
-        play_audio,
+        audio,
         display: None,
+        input: None,
+        gamepads: None,
     }) {
         Ok(stream) => stream,
         Err(e) => {

@@ -42,6 +42,47 @@ pub struct StreamStats {
     pub gamepads_note: Mutex<Option<String>>,
     /// The last clipboard text the host sent.
     pub clipboard_received: Mutex<Option<String>>,
+    /// Control connections lost, and sessions resumed after one.
+    pub connection_drops: AtomicU64,
+    pub resumes: AtomicU64,
+    pub last_resume_ms: AtomicU64,
+    /// Per-stage times of recent frames (window mode).
+    pub stages: Mutex<StageTimes>,
+}
+
+/// Recent per-frame stage times, in ms; the newest `STAGE_WINDOW` kept.
+#[derive(Debug, Default)]
+pub struct StageTimes {
+    /// Capture at the host → last shard here (host, encode and network).
+    pub network: std::collections::VecDeque<f64>,
+    pub decode: std::collections::VecDeque<f64>,
+    /// Last shard received → frame presented (the viewer's whole pipeline).
+    pub shard_to_present: std::collections::VecDeque<f64>,
+}
+
+const STAGE_WINDOW: usize = 1200;
+
+impl StageTimes {
+    pub fn push(&mut self, network_ms: f64, decode_ms: f64, shard_to_present_ms: f64) {
+        for (times, ms) in [
+            (&mut self.network, network_ms),
+            (&mut self.decode, decode_ms),
+            (&mut self.shard_to_present, shard_to_present_ms),
+        ] {
+            if times.len() == STAGE_WINDOW {
+                times.pop_front();
+            }
+            times.push_back(ms);
+        }
+    }
+}
+
+/// Median and 99th percentile of each stage, for the overlay and JSON lines.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StagePercentiles {
+    pub network_ms: Option<Percentiles>,
+    pub decode_ms: Option<Percentiles>,
+    pub shard_to_present_ms: Option<Percentiles>,
 }
 
 /// One point-in-time view, as printed in headless mode.
@@ -76,6 +117,10 @@ pub struct Snapshot {
     pub input_latency_ms: Option<Percentiles>,
     pub gamepads_note: Option<String>,
     pub clipboard_received: Option<String>,
+    pub connection_drops: u64,
+    pub resumes: u64,
+    pub last_resume_ms: u64,
+    pub stages: StagePercentiles,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,6 +191,20 @@ impl StreamStats {
             input_latency_ms: Percentiles::of(&lock(&self.input_latency_ms)),
             gamepads_note: lock(&self.gamepads_note).clone(),
             clipboard_received: lock(&self.clipboard_received).clone(),
+            connection_drops: load(&self.connection_drops),
+            resumes: load(&self.resumes),
+            last_resume_ms: load(&self.last_resume_ms),
+            stages: {
+                let stages = lock(&self.stages);
+                let of = |times: &std::collections::VecDeque<f64>| {
+                    Percentiles::of(&times.iter().copied().collect::<Vec<_>>())
+                };
+                StagePercentiles {
+                    network_ms: of(&stages.network),
+                    decode_ms: of(&stages.decode),
+                    shard_to_present_ms: of(&stages.shard_to_present),
+                }
+            },
         }
     }
 }

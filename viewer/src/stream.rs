@@ -29,9 +29,21 @@ pub struct StreamOptions {
     pub synthetic: crate::synthetic_input::SyntheticInput,
     /// The size and rate to ask the host for; `None` takes the app's defaults.
     pub request: Option<common::control::DisplayRequest>,
-    pub play_audio: bool,
+    pub audio: AudioOutput,
     /// Pictures for a window, and how to wake it; `None` when headless.
     pub display: Option<Display>,
+    /// Input from the window and gamepads; `None` when headless.
+    pub input: Option<crate::input::InputReceiver>,
+    /// Start the gamepad thread, sending here; `None` when headless.
+    pub gamepads: Option<crate::input::InputSender>,
+}
+
+/// Where sound goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioOutput {
+    Muted,
+    /// An output device by name; `None` for the default one.
+    Device(Option<String>),
 }
 
 pub struct RunningStream {
@@ -62,7 +74,7 @@ impl RunningStream {
         let audio = AudioThread {
             packets: audio_rx,
             stats: stats.clone(),
-            play: options.play_audio,
+            play: options.audio != AudioOutput::Muted,
         };
         let decoders = vec![
             spawn_logged("video-decode", move || video.run())?,
@@ -73,8 +85,15 @@ impl RunningStream {
             audio: audio_tx,
             keyframe_requests: keyframe_rx,
         };
-        let (net_stats, url, media_via) = (stats.clone(), options.url, options.media_via);
-        let (synthetic, request) = (options.synthetic, options.request);
+        let net_options = crate::net::NetOptions {
+            url: options.url,
+            media_via: options.media_via,
+            synthetic: options.synthetic,
+            display: options.request,
+            input: options.input,
+            rumble: None,
+        };
+        let net_stats = stats.clone();
         let network = std::thread::Builder::new()
             .name("network".into())
             .spawn(move || {
@@ -83,7 +102,11 @@ impl RunningStream {
                     .build()
                     .map_err(|e| ConnectError::Protocol(format!("tokio runtime: {e}")))?;
                 runtime.block_on(crate::net::run(
-                    url, media_via, synthetic, request, sinks, net_stats, clock, quit_rx,
+                    net_options,
+                    sinks,
+                    net_stats,
+                    clock,
+                    quit_rx,
                 ))
             })?;
         Ok(RunningStream {

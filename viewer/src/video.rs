@@ -28,6 +28,11 @@ pub struct RgbaFrame {
     pub height: u32,
     pub data: Vec<u8>,
     pub capture_us: u64,
+    /// When the frame's last shard arrived (our clock, µs).
+    pub last_shard_us: u64,
+    /// Capture at the host → last shard here.
+    pub network_ms: f64,
+    pub decode_ms: f64,
 }
 
 /// Newest picture wins: the window takes whatever is there when it draws.
@@ -187,11 +192,20 @@ impl VideoThread {
                     None => StreamStats::add(&self.stats.barcode_misses, 1),
                 }
                 if self.display.is_some() {
+                    let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    let host_last_shard_us = frame
+                        .last_shard_us
+                        .saturating_add_signed(self.clock.offset_us());
+                    let network_ms =
+                        host_last_shard_us.saturating_sub(frame.capture_us) as f64 / 1000.0;
                     shown = Some(converter.convert(picture).map(|data| RgbaFrame {
                         width: picture.width(),
                         height: picture.height(),
                         data,
                         capture_us: frame.capture_us,
+                        last_shard_us: frame.last_shard_us,
+                        network_ms,
+                        decode_ms,
                     }));
                 }
             });

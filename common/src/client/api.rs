@@ -146,6 +146,18 @@ impl ApiClient {
         .await
     }
 
+    /// GetApplication's icon: the PNG bytes. 404 `no_icon` when it has none,
+    /// `icon_remote` when it is an https URL (in the reason).
+    pub async fn application_icon(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        self.send_raw(
+            Method::GET,
+            &format!("/api/applications/{name}/icon"),
+            Vec::new(),
+        )
+        .await?
+        .into_bytes()
+    }
+
     pub async fn applications(&self) -> Result<Vec<Application>, ClientError> {
         let list: ApplicationList = self
             .call(Method::GET, "/api/applications", None::<&()>)

@@ -71,18 +71,31 @@ impl RawResponse {
             };
             serde_json::from_slice(&body).map_err(|e| ClientError::Decode(e.to_string()))
         } else {
-            let error: ErrorBody = serde_json::from_slice(&self.body).unwrap_or(ErrorBody {
-                code: "unknown".into(),
-                reason: String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
-            });
-            Err(ClientError::Api {
-                status: self.status,
-                code: error.code,
-                reason: error.reason,
-            })
+            Err(self.api_error())
+        }
+    }
+
+    /// The body as is on 2xx (an icon, ...), the API's error otherwise.
+    pub fn into_bytes(self) -> Result<Vec<u8>, ClientError> {
+        if (200..300).contains(&self.status) {
+            Ok(self.body)
+        } else {
+            Err(self.api_error())
+        }
+    }
+
+    fn api_error(self) -> ClientError {
+        let error: ErrorBody = serde_json::from_slice(&self.body).unwrap_or(ErrorBody {
+            code: "unknown".into(),
+            reason: String::from_utf8_lossy(&self.body)
+                .chars()
+                .take(200)
+                .collect(),
+        });
+        ClientError::Api {
+            status: self.status,
+            code: error.code,
+            reason: error.reason,
         }
     }
 }

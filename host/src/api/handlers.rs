@@ -1,5 +1,6 @@
-//! Handlers of the 15 operations. Authentication and authorization happened
-//! in `auth`; these validate the body, call the store and answer JSON.
+//! Handlers of the 15 operations and of the icon route. Authentication and
+//! authorization happened in `auth`; these validate the body, call the store
+//! and answer JSON (the icon: PNG bytes).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub async fn get_api_root() -> ApiResult {
         ("applications", "/api/applications"),
         ("application", "/api/applications/{app}"),
         ("application_status", "/api/applications/{app}/status"),
+        ("application_icon", "/api/applications/{app}/icon"),
         ("application_state", "/api/applications/{app}/state"),
         ("application_errors", "/api/applications/{app}/errors"),
         ("application_error", "/api/applications/{app}/errors/{id}"),
@@ -98,6 +100,49 @@ pub async fn delete_application(State(plane): Plane, Path(app): Path<String>) ->
 
 pub async fn get_application_status(State(plane): Plane, Path(app): Path<String>) -> ApiResult {
     ok(plane.store.application_status(&app, plane.now())?)
+}
+
+/// The application's icon file (PNG), or 404 with why there is none.
+pub async fn get_application_icon(State(plane): Plane, Path(app): Path<String>) -> ApiResult {
+    let icon = plane.store.application(&app)?.icon;
+    let Some(data_dir) = plane.data_dir.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_icon",
+            "this host serves no icon files",
+        ));
+    };
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::icons::load(&data_dir, icon.as_deref()))
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the icon failed: {e}")))?;
+    match loaded {
+        Ok(png) => Ok(png_response(png)),
+        Err(e) => {
+            if matches!(e.code(), "icon_refused" | "icon_missing") {
+                tracing::warn!(application = %app, error = %e, "icon not served");
+            }
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                e.code(),
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+/// PNG bytes for one signed-in person: private caches only.
+pub fn png_response(png: Vec<u8>) -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        png,
+    )
+        .into_response()
 }
 
 pub async fn update_application_state(

@@ -1,4 +1,6 @@
-//! The 15 operations: which route is which IAM action on which resource.
+//! The 15 operations, and the icon route: which route is which IAM action on
+//! which resource. Reading an application's icon is reading the application
+//! (`appstream:GetApplication`), so the seed's policies cover it as they are.
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             "/api/applications/{app}/status",
             get(h::get_application_status),
         )
+        .route("/api/applications/{app}/icon", get(h::get_application_icon))
         .route(
             "/api/applications/{app}/state",
             axum::routing::put(h::update_application_state),
@@ -83,7 +86,9 @@ pub fn action_and_resource(
                 new_application_resource(body),
             );
         }
-        ("GET", "/api/applications/{app}") => "appstream:GetApplication",
+        ("GET", "/api/applications/{app}" | "/api/applications/{app}/icon") => {
+            "appstream:GetApplication"
+        }
         ("PATCH", "/api/applications/{app}") => "appstream:UpdateApplication",
         ("DELETE", "/api/applications/{app}") => "appstream:DeleteApplication",
         ("GET", "/api/applications/{app}/status") => "appstream:GetApplicationStatus",

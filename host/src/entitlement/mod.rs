@@ -2,10 +2,14 @@
 //! optional TOTP, who may start what), sign-in with throttling, and
 //! "entitle me": it calls the host's CreateSession with its own access key
 //! (least privilege) and hands the viewer the single-use entitlement URL.
+//! "Remember me" refresh tokens and sign-out are in `remember`, application
+//! icons (proxied from the host's API) in `icon`.
 //! Embedded in `host serve` by default; `host entitlement` runs it alone
 //! against a remote host's API.
 
+mod icon;
 pub mod passwords;
+mod remember;
 pub mod throttle;
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,19 +22,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::api::{
-    EntitledApplication, EntitledApplications, Entitlement, SignIn, SignedIn, validate_name,
-};
+use common::api::{EntitledApplication, EntitledApplications, Entitlement, SignIn, validate_name};
 use common::client::{ApiClient, ClientError};
-use rand::RngCore;
 
 use crate::api::error::{ApiError, parse_body};
 use crate::clock::Clock;
 use crate::store::{AuditEntry, Store, StoreError, token_hash};
 use throttle::Throttle;
 
-/// How long a sign-in lasts ("remember me" keeps this token, never the password).
+/// How long a sign-in lasts.
 pub const SIGNIN_TOKEN_TTL_S: i64 = 12 * 3600;
+/// How long a "remember me" refresh token lasts; each use issues a new one
+/// valid this long again.
+pub const REFRESH_TOKEN_TTL_S: i64 = 30 * 24 * 3600;
 
 pub struct EntitlementService {
     pub directory: Arc<dyn Store>,
@@ -61,14 +65,28 @@ impl EntitlementService {
         self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn audit(&self, user: &str, address: Option<IpAddr>, path: &str, outcome: &str, status: u16) {
+    /// One audit line per sign-in, refresh or sign-out attempt (`outcome`
+    /// like `signin_ok`, `refresh_failed`); `user` when known.
+    fn audit(
+        &self,
+        user: Option<&str>,
+        address: Option<IpAddr>,
+        path: &str,
+        outcome: &str,
+        status: u16,
+    ) {
+        let action = match path {
+            "/entitlement/refresh" => "entitlement:Refresh",
+            "/entitlement/signout" => "entitlement:SignOut",
+            _ => "entitlement:SignIn",
+        };
         let entry = AuditEntry {
             at: self.clock.now_unix_s(),
-            principal: Some(user.to_string()),
+            principal: user.map(str::to_string),
             source_ip: address.map(|a| a.to_string()),
             method: "POST".into(),
             path: path.into(),
-            action: Some("entitlement:SignIn".into()),
+            action: Some(action.into()),
             decision: outcome.into(),
             status,
             ..Default::default()
@@ -82,8 +100,11 @@ impl EntitlementService {
 pub fn router(service: Arc<EntitlementService>) -> Router {
     Router::new()
         .route("/entitlement/signin", post(sign_in))
+        .route("/entitlement/refresh", post(remember::refresh))
+        .route("/entitlement/signout", post(remember::sign_out))
         .route("/entitlement/applications", get(applications))
         .route("/entitlement/applications/{app}/entitle", post(entitle))
+        .route("/entitlement/applications/{app}/icon", get(icon::icon))
         .with_state(service)
 }
 
@@ -108,7 +129,7 @@ async fn sign_in(
     let user = request.user.clone();
     if let Err(retry_after_s) = service.throttle().check(&user, address, now) {
         service.audit(
-            &user,
+            Some(&user),
             address,
             "/entitlement/signin",
             "signin_throttled",
@@ -141,7 +162,13 @@ async fn sign_in(
             .unwrap_or(false);
     let Some(credentials) = credentials.filter(|_| password_ok) else {
         service.throttle().record_failure(&user, address, now);
-        service.audit(&user, address, "/entitlement/signin", "signin_failed", 401);
+        service.audit(
+            Some(&user),
+            address,
+            "/entitlement/signin",
+            "signin_failed",
+            401,
+        );
         return Err(wrong_credentials());
     };
     let mfa = match (&credentials.totp_secret_base32, &request.totp) {
@@ -156,7 +183,7 @@ async fn sign_in(
             if !passwords::verify_totp(secret, code, now) {
                 service.throttle().record_failure(&user, address, now);
                 service.audit(
-                    &user,
+                    Some(&user),
                     address,
                     "/entitlement/signin",
                     "signin_failed_totp",
@@ -171,34 +198,35 @@ async fn sign_in(
         }
     };
     service.throttle().record_success(&user);
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let expires_at = now + SIGNIN_TOKEN_TTL_S;
-    service
-        .directory
-        .store_signin_token(&token_hash(&token), &user, mfa, expires_at)?;
-    service.audit(&user, address, "/entitlement/signin", "signin_ok", 200);
-    tracing::info!(%user, mfa, "signed in");
-    Ok(Json(SignedIn {
-        token,
-        expires_at: common::signing::format_date(expires_at),
-        user,
-        mfa,
-    })
-    .into_response())
+    let signed_in = remember::issue(&service, user, mfa, request.remember, now)?;
+    service.audit(
+        Some(&signed_in.user),
+        address,
+        "/entitlement/signin",
+        "signin_ok",
+        200,
+    );
+    tracing::info!(user = %signed_in.user, mfa, remember = request.remember, "signed in");
+    Ok(Json(signed_in).into_response())
+}
+
+/// The `Bearer` token of a request, if it has one.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The signed-in user behind a `Bearer` token.
 fn bearer_user(service: &EntitlementService, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let token = bearer_token(headers)
         .ok_or_else(|| ApiError::unauthorized("not_signed_in", "sign in first"))?;
     match service
         .directory
-        .signin_token(&token_hash(token.trim()), service.clock.now_unix_s())?
+        .signin_token(&token_hash(token), service.clock.now_unix_s())?
     {
         Some((user, _mfa)) => Ok(user),
         None => Err(ApiError::unauthorized(
@@ -255,18 +283,30 @@ async fn applications(State(service): Service, headers: HeaderMap) -> Result<Res
     Ok(Json(EntitledApplications { applications }).into_response())
 }
 
+/// Refuses users not entitled to `app`.
+fn check_entitled(service: &EntitlementService, user: &str, app: &str) -> Result<(), ApiError> {
+    if service
+        .directory
+        .entitlements(user)?
+        .iter()
+        .any(|a| a == app)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "not_entitled",
+            format!("{user} is not entitled to {app}"),
+        ))
+    }
+}
+
 async fn entitle(
     State(service): Service,
     headers: HeaderMap,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = bearer_user(&service, &headers)?;
-    if !service.directory.entitlements(&user)?.contains(&app) {
-        return Err(ApiError::forbidden(
-            "not_entitled",
-            format!("{user} is not entitled to {app}"),
-        ));
-    }
+    check_entitled(&service, &user, &app)?;
     let created = service
         .api
         .create_session(&app, &user, None)

@@ -27,21 +27,37 @@ pub struct Throttle {
 impl Throttle {
     /// `Err(retry_after_s)` while the user or the address must wait.
     pub fn check(&mut self, user: &str, address: Option<IpAddr>, now: i64) -> Result<(), i64> {
-        let wait = self
-            .subjects(user, address)
-            .into_iter()
-            .map(|s| self.wait_s(&s, now))
+        self.check_subjects(subjects(Some(user), address), now)
+    }
+
+    /// For attempts that name no user (a refresh token): the address alone.
+    pub fn check_address(&mut self, address: Option<IpAddr>, now: i64) -> Result<(), i64> {
+        self.check_subjects(subjects(None, address), now)
+    }
+
+    pub fn record_failure(&mut self, user: &str, address: Option<IpAddr>, now: i64) {
+        self.record_subjects(subjects(Some(user), address), now);
+    }
+
+    pub fn record_address_failure(&mut self, address: Option<IpAddr>, now: i64) {
+        self.record_subjects(subjects(None, address), now);
+    }
+
+    fn check_subjects(&self, subjects: Vec<Subject>, now: i64) -> Result<(), i64> {
+        let wait = subjects
+            .iter()
+            .map(|s| self.wait_s(s, now))
             .max()
             .unwrap_or(0);
         if wait > 0 { Err(wait) } else { Ok(()) }
     }
 
-    pub fn record_failure(&mut self, user: &str, address: Option<IpAddr>, now: i64) {
+    fn record_subjects(&mut self, subjects: Vec<Subject>, now: i64) {
         if self.failures.len() >= MAX_SUBJECTS {
             self.failures
                 .retain(|_, times| times.back().is_some_and(|t| now - t < WINDOW_S));
         }
-        for subject in self.subjects(user, address) {
+        for subject in subjects {
             let times = self.failures.entry(subject).or_default();
             times.push_back(now);
             while times.front().is_some_and(|t| now - t >= WINDOW_S) {
@@ -54,12 +70,6 @@ impl Throttle {
     /// one good account must not unlock guessing at others).
     pub fn record_success(&mut self, user: &str) {
         self.failures.remove(&Subject::User(user.to_string()));
-    }
-
-    fn subjects(&self, user: &str, address: Option<IpAddr>) -> Vec<Subject> {
-        let mut subjects = vec![Subject::User(user.to_string())];
-        subjects.extend(address.map(Subject::Address));
-        subjects
     }
 
     fn wait_s(&self, subject: &Subject, now: i64) -> i64 {
@@ -75,6 +85,15 @@ impl Throttle {
         let last = times.back().copied().unwrap_or(now);
         (last + delay - now).max(0)
     }
+}
+
+fn subjects(user: Option<&str>, address: Option<IpAddr>) -> Vec<Subject> {
+    let mut subjects: Vec<Subject> = user
+        .map(|u| Subject::User(u.to_string()))
+        .into_iter()
+        .collect();
+    subjects.extend(address.map(Subject::Address));
+    subjects
 }
 
 #[cfg(test)]
@@ -120,5 +139,18 @@ mod tests {
             t.record_failure("bob", None, i);
         }
         assert!(t.check("bob", None, WINDOW_S + 5).is_ok());
+    }
+
+    #[test]
+    fn address_only_failures_throttle_the_address_not_the_users() {
+        let mut t = Throttle::default();
+        for i in 0..5 {
+            assert!(t.check_address(IP, i).is_ok());
+            t.record_address_failure(IP, i);
+        }
+        assert_eq!(t.check_address(IP, 5), Err(29));
+        assert!(t.check("alice", IP, 5).is_err());
+        assert!(t.check("alice", OTHER_IP, 5).is_ok());
+        assert!(t.check_address(None, 5).is_ok());
     }
 }

@@ -207,6 +207,23 @@ pub trait IdentityStore {
     ) -> StoreResult<()>;
     /// (user, mfa) for a live token.
     fn signin_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<(String, bool)>>;
+    /// Sign-out: the token stops working (no error when it is unknown).
+    fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    /// "Remember me" refresh tokens (hashes only).
+    fn store_refresh_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        mfa: bool,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Uses up a refresh token: (user, mfa) when it was live; it is gone
+    /// either way, so a second use finds nothing.
+    fn take_refresh_token(&self, token_hash: &str, now: i64)
+    -> StoreResult<Option<(String, bool)>>;
+    /// Sign-out: the refresh token is forgotten (no error when it is unknown).
+    fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,11 +1,17 @@
 //! `viewer stream URL` with a window: winit event loop, the picture drawn
-//! with pixels (aspect-correct, letterboxed), an egui stats overlay, and
-//! the stream running on its own threads behind a frame slot.
+//! with pixels (aspect-correct, letterboxed), an egui stats overlay, local
+//! keyboard and mouse sent to the host, and the stream running on its own
+//! threads behind a frame slot.
 //!
-//! Shortcuts (Moonlight's): Ctrl+Alt+Shift+Q quit, +S toggle the overlay,
-//! +X toggle fullscreen; F11 toggles fullscreen too.
+//! Shortcuts (Moonlight's, see `shortcuts`): Ctrl+Alt+Shift+Q quit, +S
+//! overlay, +X (or F11) fullscreen, +Z release/capture the mouse, +M mouse mode.
 
+mod input;
 mod overlay;
+mod overlay_ui;
+pub mod shortcuts;
+
+pub use input::MouseMode;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,16 +20,29 @@ use common::stream_url::StreamUrl;
 use pixels::{Pixels, PixelsBuilder, ScalingMode, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
-use winit::event::{ElementState, WindowEvent};
+use common::control::InputEvent;
+use winit::event::{DeviceEvent, DeviceId, ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
-use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
-use winit::window::{Fullscreen, Window, WindowId};
+use winit::keyboard::{ModifiersState, PhysicalKey};
+use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
 
-use crate::net::StreamEnd;
+use crate::input::InputSender;
 use crate::stats::{Rates, Snapshot, StreamStats};
-use crate::stream::{RunningStream, StreamOptions};
+use crate::stream::{AudioOutput, RunningStream, StreamOptions};
 use crate::video::FrameSlot;
+use input::{LocalInput, PictureRect};
 use overlay::Overlay;
+use shortcuts::{Chord, Shortcut};
+
+/// How the window starts, from the launcher's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowOptions {
+    pub fullscreen: bool,
+    pub vsync: bool,
+    pub mouse: MouseMode,
+    pub overlay: bool,
+    pub chord: Chord,
+}
 
 #[derive(Debug, Clone, Copy)]
 enum UserEvent {
@@ -32,10 +51,10 @@ enum UserEvent {
 
 /// What the overlay shows, refreshed once a second.
 #[derive(Debug, Default)]
-struct OverlayStats {
+pub(crate) struct OverlayStats {
     at: Option<Instant>,
-    last: Snapshot,
-    rates: Rates,
+    pub last: Snapshot,
+    pub rates: Rates,
 }
 
 struct Graphics {
@@ -74,11 +93,14 @@ struct StreamWindow {
     overlay_stats: OverlayStats,
     show_overlay: bool,
     modifiers: ModifiersState,
+    options: WindowOptions,
+    input: InputSender,
+    local: LocalInput,
     sized_to_stream: bool,
     started: Instant,
     duration: Option<Duration>,
     quit_sent: bool,
-    end: Option<Result<StreamEnd, crate::connect::ConnectError>>,
+    end: Option<Result<crate::net::StreamEnd, crate::connect::ConnectError>>,
 }
 
 /// Runs the window until the stream ends; returns the process exit code.
@@ -87,7 +109,8 @@ pub fn run(
     media_via: Option<std::net::SocketAddr>,
     request: Option<common::control::DisplayRequest>,
     duration: Option<Duration>,
-    play_audio: bool,
+    audio: AudioOutput,
+    options: WindowOptions,
 ) -> i32 {
     let event_loop = match EventLoop::<UserEvent>::with_user_event().build() {
         Ok(event_loop) => event_loop,
@@ -101,17 +124,21 @@ pub fn run(
     let wake = Box::new(move || {
         let _ = proxy.send_event(UserEvent::FrameReady);
     });
+    let (input, input_rx) = crate::input::channel();
     let stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
         synthetic: Default::default(),
         request,
-        play_audio,
+        audio,
         display: Some((slot.clone(), wake)),
+        input: Some(input_rx),
+        gamepads: Some(input.clone()),
     }) {
         Ok(stream) => stream,
         Err(e) => {
             eprintln!("viewer: {e:#}");
+            crate::ending::print_end_line("protocol_error", &format!("The stream could not start: {e:#}"));
             return 2;
         }
     };
@@ -121,8 +148,11 @@ pub fn run(
         slot,
         graphics: None,
         overlay_stats: OverlayStats::default(),
-        show_overlay: true,
+        show_overlay: options.overlay,
         modifiers: ModifiersState::empty(),
+        input,
+        local: LocalInput::new(options.mouse),
+        options,
         sized_to_stream: false,
         started: Instant::now(),
         duration,
@@ -144,34 +174,39 @@ pub fn run(
         snapshot.frames_lost,
         snapshot.latency_ms.map_or(f64::NAN, |p| p.p50)
     );
-    match app.end {
-        Some(Ok(StreamEnd::Ended(reason))) => {
-            eprintln!("viewer: session ended ({reason:?})");
-            0
-        }
-        Some(Ok(StreamEnd::ConnectionLost(why))) => {
-            eprintln!("viewer: connection lost: {why}");
-            1
-        }
-        Some(Err(e)) => {
-            eprintln!("viewer: {e}");
-            2
-        }
-        None => 0,
+    let mut summary = serde_json::json!({ "type": "summary" });
+    if let (Some(summary), Ok(serde_json::Value::Object(fields))) =
+        (summary.as_object_mut(), serde_json::to_value(&snapshot))
+    {
+        summary.extend(fields);
     }
+    println!("{summary}");
+    let ending = match &app.end {
+        Some(end) => crate::ending::of_result(end),
+        None => crate::ending::of_reason(common::control::EndReason::UserQuit),
+    };
+    eprintln!("viewer: {}", ending.words);
+    crate::ending::print_end_line(ending.code, &ending.words);
+    ending.exit_code()
 }
 
 impl StreamWindow {
     fn create_graphics(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let fullscreen = self
+            .options
+            .fullscreen
+            .then_some(Fullscreen::Borderless(None));
         let attributes = Window::default_attributes()
-            .with_title("appstream viewer")
+            .with_title("AppStream stream")
             .with_inner_size(PhysicalSize::new(1280, 720))
-            .with_min_inner_size(PhysicalSize::new(160, 90));
+            .with_min_inner_size(PhysicalSize::new(160, 90))
+            .with_fullscreen(fullscreen);
         let window = Arc::new(event_loop.create_window(attributes)?);
         let size = window.inner_size();
         let surface = SurfaceTexture::new(size.width, size.height, window.clone());
         let mut pixels = PixelsBuilder::new(16, 9, surface)
             .clear_color(pixels::wgpu::Color::BLACK)
+            .enable_vsync(self.options.vsync)
             .build()?;
         pixels.set_scaling_mode(ScalingMode::Fill);
         let overlay = Overlay::new(&window, &pixels);
@@ -190,6 +225,7 @@ impl StreamWindow {
         let Some(graphics) = self.graphics.as_mut() else {
             return;
         };
+        let mut presented = None;
         if let Some(frame) = self.slot.take() {
             if graphics.buffer_size != (frame.width, frame.height) {
                 if let Err(e) = graphics.pixels.resize_buffer(frame.width, frame.height) {
@@ -206,13 +242,14 @@ impl StreamWindow {
                 }
             }
             graphics.pixels.frame_mut().copy_from_slice(&frame.data);
-            StreamStats::add(&self.stats.frames_presented, 1);
+            presented = Some((frame.last_shard_us, frame.network_ms, frame.decode_ms));
         }
         graphics.fit_surface();
         let (show, stats) = (self.show_overlay, &self.overlay_stats);
+        let (local, chord) = (&self.local, &self.options.chord);
         graphics.overlay.prepare(&graphics.window, |ui| {
             if show {
-                stats_ui(ui, stats);
+                overlay_ui::stats_ui(ui, stats, local, chord);
             }
         });
         let Graphics {
@@ -223,8 +260,20 @@ impl StreamWindow {
             overlay.render(encoder, target, context);
             Ok(())
         });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "render failed");
+        match result {
+            Err(e) => tracing::error!(error = %e, "render failed"),
+            Ok(()) => {
+                if let Some((last_shard_us, network_ms, decode_ms)) = presented {
+                    let present_ms =
+                        crate::net::unix_now_us().saturating_sub(last_shard_us) as f64 / 1000.0;
+                    StreamStats::add(&self.stats.frames_presented, 1);
+                    self.stats
+                        .stages
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(network_ms, decode_ms, present_ms);
+                }
+            }
         }
     }
 
@@ -267,62 +316,131 @@ impl StreamWindow {
         }
     }
 
-    fn handle_shortcut(&mut self, code: KeyCode) -> bool {
-        let chord =
-            self.modifiers.control_key() && self.modifiers.alt_key() && self.modifiers.shift_key();
-        match (chord, code) {
-            (true, KeyCode::KeyQ) => self.quit(),
-            (true, KeyCode::KeyS) => self.show_overlay = !self.show_overlay,
-            (true, KeyCode::KeyX) | (_, KeyCode::F11) => self.toggle_fullscreen(),
-            _ => return false,
-        }
-        true
-    }
-}
-
-fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats) {
-    // Below the latency barcode band, so the picture's timestamp stays readable.
-    egui::Window::new("Stream")
-        .fixed_pos([8.0, 32.0])
-        .resizable(false)
-        .collapsible(false)
-        .show(ui.ctx(), |ui| {
-            let s = &stats.last;
-            ui.label(format!(
-                "{:.0} fps   {:.1} Mbit/s",
-                stats.rates.fps,
-                stats.rates.bitrate_kbps / 1000.0
-            ));
-            ui.label(format!(
-                "loss {:.2} %   lost frames {}",
-                stats.rates.loss_pct, s.frames_lost
-            ));
-            ui.label(format!(
-                "round trip {:.1} ms   transport {}",
-                s.rtt_ms, s.transport
-            ));
-            if let Some(latency) = s.latency_ms {
-                ui.label(format!(
-                    "latency p50 {:.1} ms   p99 {:.1} ms",
-                    latency.p50, latency.p99
-                ));
+    fn run_shortcut(&mut self, shortcut: Shortcut) {
+        // The chord's keys went to the host on the way down: let them go.
+        let released = self.local.release_all();
+        self.send_all(released);
+        match shortcut {
+            Shortcut::Quit => self.quit(),
+            Shortcut::ToggleOverlay => self.show_overlay = !self.show_overlay,
+            Shortcut::ToggleFullscreen => self.toggle_fullscreen(),
+            Shortcut::ToggleCapture => {
+                let capture = !self.local.captured;
+                self.set_capture(capture);
             }
-            ui.label(format!(
-                "decoded {}   decode errors {}",
-                s.frames_decoded, s.decode_errors
-            ));
-            ui.small("Ctrl+Alt+Shift+S overlay · +X fullscreen · +Q quit");
-        });
+            Shortcut::ToggleMouseMode => {
+                self.local.mode = match self.local.mode {
+                    MouseMode::Absolute => MouseMode::Relative,
+                    MouseMode::Relative => MouseMode::Absolute,
+                };
+                let capture = self.local.mode == MouseMode::Relative;
+                self.set_capture(capture);
+            }
+        }
+        if let Some(graphics) = &self.graphics {
+            graphics.window.request_redraw();
+        }
+    }
+
+    /// Relative mode: locks (or at least confines) and hides the pointer;
+    /// motion then comes as raw device deltas.
+    fn set_capture(&mut self, capture: bool) {
+        let Some(graphics) = &self.graphics else {
+            return;
+        };
+        let window = &graphics.window;
+        if capture {
+            let grabbed = window
+                .set_cursor_grab(CursorGrabMode::Locked)
+                .or_else(|_| window.set_cursor_grab(CursorGrabMode::Confined));
+            if let Err(e) = grabbed {
+                tracing::warn!(error = %e, "cannot capture the pointer");
+            }
+            window.set_cursor_visible(false);
+        } else {
+            let _ = window.set_cursor_grab(CursorGrabMode::None);
+            window.set_cursor_visible(true);
+        }
+        self.local.captured = capture;
+        tracing::info!(captured = capture, mode = ?self.local.mode, "pointer");
+    }
+
+    fn send(&self, event: Option<InputEvent>) {
+        if let Some(event) = event {
+            self.input.send(event);
+        }
+    }
+
+    fn send_all(&self, events: Vec<InputEvent>) {
+        for event in events {
+            self.input.send(event);
+        }
+    }
+
+    fn picture_rect(&self) -> Option<PictureRect> {
+        let graphics = self.graphics.as_ref()?;
+        Some(PictureRect::fit(
+            graphics.surface_size,
+            graphics.buffer_size,
+        ))
+    }
+
+    fn handle_input(&mut self, event: &WindowEvent) {
+        match event {
+            WindowEvent::KeyboardInput { event, .. } => {
+                let PhysicalKey::Code(code) = event.physical_key else {
+                    return;
+                };
+                let pressed = event.state == ElementState::Pressed;
+                if pressed
+                    && let Some(shortcut) = self.options.chord.shortcut(self.modifiers, code)
+                {
+                    self.run_shortcut(shortcut);
+                    return;
+                }
+                let key = self.local.key(code, pressed, event.repeat);
+                self.send(key);
+            }
+            WindowEvent::CursorMoved { position, .. } => {
+                if let Some(rect) = self.picture_rect() {
+                    self.send(self.local.cursor_moved(&rect, position.x, position.y));
+                }
+            }
+            WindowEvent::MouseInput { state, button, .. } => {
+                let pressed = *state == ElementState::Pressed;
+                if pressed && self.local.mode == MouseMode::Relative && !self.local.captured {
+                    // A click into the window takes the pointer back.
+                    self.set_capture(true);
+                    return;
+                }
+                if let Some(button) = input::mouse_button(*button) {
+                    let event = self.local.button(button, pressed);
+                    self.send(event);
+                }
+            }
+            WindowEvent::MouseWheel { delta, .. } => self.send(self.local.wheel(*delta)),
+            WindowEvent::Focused(false) => {
+                let released = self.local.release_all();
+        self.send_all(released);
+                if self.local.captured {
+                    self.set_capture(false);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl ApplicationHandler<UserEvent> for StreamWindow {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
-        if self.graphics.is_none()
-            && let Err(e) = self.create_graphics(event_loop)
-        {
-            eprintln!("viewer: cannot set up the window: {e:#}");
-            self.quit();
-            event_loop.exit();
+        if self.graphics.is_none() {
+            if let Err(e) = self.create_graphics(event_loop) {
+                eprintln!("viewer: cannot set up the window: {e:#}");
+                self.quit();
+                event_loop.exit();
+            } else if self.local.mode == MouseMode::Relative {
+                self.set_capture(true);
+            }
         }
     }
 
@@ -354,15 +472,15 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
                 }
             }
             WindowEvent::ModifiersChanged(modifiers) => self.modifiers = modifiers.state(),
-            WindowEvent::KeyboardInput { event, .. } => {
-                if event.state == ElementState::Pressed
-                    && let PhysicalKey::Code(code) = event.physical_key
-                {
-                    self.handle_shortcut(code);
-                }
-            }
             WindowEvent::RedrawRequested => self.redraw(),
-            _ => {}
+            other => self.handle_input(&other),
+        }
+    }
+
+    fn device_event(&mut self, _event_loop: &ActiveEventLoop, _id: DeviceId, event: DeviceEvent) {
+        if let DeviceEvent::MouseMotion { delta } = event {
+            let motion = self.local.motion(delta.0, delta.1);
+            self.send(motion);
         }
     }
 

@@ -1,5 +1,5 @@
 //! Principals (users and roles), their credentials, access keys, policies,
-//! entitlements and the entitlement service's sign-in tokens.
+//! entitlements and the entitlement service's sign-in and refresh tokens.
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -106,18 +106,23 @@ impl IdentityStore for SqliteStore {
     }
 
     fn set_password_hash(&self, user: &str, hash: &str) -> StoreResult<()> {
-        let changed = self.lock().execute(
+        let connection = self.lock();
+        let changed = connection.execute(
             "UPDATE principals SET password_hash = ?2 WHERE name = ?1 AND kind = 'user'",
             params![user, hash],
         )?;
+        // A new password ends every remembered sign-in.
+        connection.execute("DELETE FROM refresh_tokens WHERE user = ?1", [user])?;
         not_found(format!("user {user}"))(changed)
     }
 
     fn set_totp_secret(&self, user: &str, secret_base32: Option<&str>) -> StoreResult<()> {
-        let changed = self.lock().execute(
+        let connection = self.lock();
+        let changed = connection.execute(
             "UPDATE principals SET totp_secret = ?2 WHERE name = ?1 AND kind = 'user'",
             params![user, secret_base32],
         )?;
+        connection.execute("DELETE FROM refresh_tokens WHERE user = ?1", [user])?;
         not_found(format!("user {user}"))(changed)
     }
 
@@ -316,5 +321,60 @@ impl IdentityStore for SqliteStore {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
+    }
+
+    fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.lock().execute(
+            "DELETE FROM signin_tokens WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn store_refresh_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        mfa: bool,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let connection = self.lock();
+        // Old tokens go when new ones come: the table stays small.
+        connection.execute(
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+            [expires_at - crate::entitlement::REFRESH_TOKEN_TTL_S],
+        )?;
+        connection.execute(
+            "INSERT INTO refresh_tokens (token_hash, user, mfa, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, user, mfa, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, bool)>> {
+        // One statement: two concurrent uses cannot both get the row.
+        let taken: Option<(String, bool, i64)> = self
+            .lock()
+            .query_row(
+                "DELETE FROM refresh_tokens WHERE token_hash = ?1 RETURNING user, mfa, expires_at",
+                [token_hash],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        Ok(taken
+            .filter(|(_, _, expires_at)| *expires_at > now)
+            .map(|(user, mfa, _)| (user, mfa)))
+    }
+
+    fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.lock().execute(
+            "DELETE FROM refresh_tokens WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        Ok(())
     }
 }

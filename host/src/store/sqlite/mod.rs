@@ -117,8 +117,20 @@ CREATE TABLE audit_log (
 );
 "#;
 
+/// "Remember me": refresh tokens of the entitlement service (hashes only),
+/// single use, each bound to a user and to whether the sign-in had MFA.
+const SCHEMA_V2_REFRESH_TOKENS: &str = r#"
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    mfa INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user);
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2_REFRESH_TOKENS)])
 }
 
 pub struct SqliteStore {

@@ -185,3 +185,63 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn refresh_tokens_are_single_use_expire_and_die_with_a_new_password() {
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .create_principal("alice", PrincipalKind::User, 0)
+        .unwrap();
+    store.store_refresh_token("r1", "alice", true, 100).unwrap();
+    store
+        .store_refresh_token("r2", "alice", false, 100)
+        .unwrap();
+    store
+        .store_refresh_token("r3", "alice", false, 100)
+        .unwrap();
+    assert_eq!(
+        store.take_refresh_token("r1", 99).unwrap(),
+        Some(("alice".to_string(), true))
+    );
+    assert_eq!(store.take_refresh_token("r1", 99).unwrap(), None);
+    assert_eq!(store.take_refresh_token("r2", 100).unwrap(), None);
+    assert_eq!(store.take_refresh_token("nope", 0).unwrap(), None);
+    store.revoke_refresh_token("r3").unwrap();
+    assert_eq!(store.take_refresh_token("r3", 0).unwrap(), None);
+    store
+        .store_refresh_token("r4", "alice", false, 100)
+        .unwrap();
+    store.set_password_hash("alice", "new hash").unwrap();
+    assert_eq!(store.take_refresh_token("r4", 0).unwrap(), None);
+    assert!(matches!(
+        store.store_refresh_token("r5", "ghost", false, 100),
+        Err(StoreError::Database(_))
+    ));
+
+    store.store_signin_token("s1", "alice", false, 100).unwrap();
+    assert!(store.signin_token("s1", 0).unwrap().is_some());
+    store.revoke_signin_token("s1").unwrap();
+    store.revoke_signin_token("s1").unwrap();
+    assert!(store.signin_token("s1", 0).unwrap().is_none());
+}
+
+#[test]
+fn a_version_1_database_migrates_and_keeps_its_data() {
+    let dir = tempdir();
+    {
+        let mut connection = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        Migrations::new(vec![M::up(SCHEMA_V1)])
+            .to_latest(&mut connection)
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO principals (name, kind, created_at) VALUES ('alice', 'user', 0)",
+                [],
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open_in(&dir).unwrap();
+    assert!(store.principal("alice").is_ok());
+    store.store_refresh_token("r", "alice", false, 100).unwrap();
+    assert!(store.take_refresh_token("r", 0).unwrap().is_some());
+}

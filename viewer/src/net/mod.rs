@@ -27,8 +27,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{ConnectError, ControlSocket, Welcome, connect};
+use crate::input::{InputReceiver, Rumble};
 use crate::stats::StreamStats;
-use crate::synthetic_input::{self, SyntheticInput};
+use crate::synthetic_input::SyntheticInput;
+
+mod local_input;
+mod resume;
 
 const PING_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
@@ -62,7 +66,11 @@ pub struct SharedClock {
 
 impl SharedClock {
     pub fn host_now_us(&self) -> u64 {
-        unix_now_us().saturating_add_signed(self.offset_us.load(Ordering::Relaxed))
+        unix_now_us().saturating_add_signed(self.offset_us())
+    }
+
+    pub fn offset_us(&self) -> i64 {
+        self.offset_us.load(Ordering::Relaxed)
     }
 }
 
@@ -82,19 +90,36 @@ pub enum StreamEnd {
     ConnectionLost(String),
 }
 
+/// What to connect to and what to send besides media reports.
+pub struct NetOptions {
+    pub url: StreamUrl,
+    /// Send UDP somewhere else than the host (a relay in front of it).
+    pub media_via: Option<SocketAddr>,
+    /// Synthetic input to send (tests of reliable input).
+    pub synthetic: SyntheticInput,
+    pub display: Option<DisplayRequest>,
+    /// Input from the window and the gamepads.
+    pub input: Option<InputReceiver>,
+    /// Rumble from the host, for the gamepad thread.
+    pub rumble: Option<std::sync::mpsc::Sender<Rumble>>,
+}
+
 /// Connects and streams until the host ends the session or `quit` turns true.
-/// `media_via` sends UDP somewhere else than the host (a relay in front of it).
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
-    url: StreamUrl,
-    media_via: Option<SocketAddr>,
-    synthetic: SyntheticInput,
-    display: Option<DisplayRequest>,
+    options: NetOptions,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
     clock: Arc<SharedClock>,
     mut quit: watch::Receiver<bool>,
 ) -> Result<StreamEnd, ConnectError> {
+    let NetOptions {
+        url,
+        media_via,
+        synthetic,
+        display,
+        input,
+        rumble,
+    } = options;
     let (ws, welcome) = connect(&url, display).await?;
     tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
     let host_ip: std::net::IpAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
@@ -108,6 +133,13 @@ pub async fn run(
         .map_err(|e| ConnectError::Protocol(format!("{e:#}")))?;
     let mut session = Session {
         ws,
+        session_id: welcome.session_id.clone(),
+        resume_token: welcome.resume_token.clone(),
+        url,
+        last_control: tokio::time::Instant::now(),
+        input,
+        unacked: Default::default(),
+        rumble,
         media,
         sinks,
         stats,
@@ -180,6 +212,18 @@ impl MediaPath {
 
 struct Session {
     ws: ControlSocket,
+    url: StreamUrl,
+    session_id: String,
+    /// Lets a dropped connection resume the session; `None` when the host
+    /// does not offer it.
+    resume_token: Option<String>,
+    /// The last message from the host on the control channel.
+    last_control: tokio::time::Instant,
+    /// Input from the window and the gamepads, sent in order.
+    input: Option<InputReceiver>,
+    /// Input sent but not yet confirmed applied: resent after a resume.
+    unacked: std::collections::VecDeque<(u64, common::control::InputEvent)>,
+    rumble: Option<std::sync::mpsc::Sender<Rumble>>,
     media: MediaPath,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
@@ -266,9 +310,13 @@ impl Session {
                     Step::Continue => self.send_synthetic_input().await,
                     end => end,
                 },
+                Some(event) = local_input::next(&mut self.input) => self.send_input(event).await,
                 _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
                     let silent = self.last_udp_media.elapsed();
-                    if silent >= UDP_SILENCE_FALLBACK {
+                    // When the control channel is silent too, the whole
+                    // network is down: that is for a resume, not a fallback.
+                    let host_heard = self.last_control.elapsed() < UDP_SILENCE_FALLBACK;
+                    if silent >= UDP_SILENCE_FALLBACK && host_heard {
                         tracing::warn!(silent_ms = silent.as_millis() as u64, "no UDP media: switching to the WebSocket");
                         self.transport = Transport::WebSocket;
                         self.stats.via_websocket.store(true, Ordering::Relaxed);
@@ -289,9 +337,14 @@ impl Session {
                     Step::Continue
                 }
                 _ = ping_timer.tick() => {
+                    if self.last_control.elapsed() >= resume::CONTROL_SILENCE {
+                        let why = format!("no answer from the host for {} s", resume::CONTROL_SILENCE.as_secs());
+                        Step::End(StreamEnd::ConnectionLost(why))
+                    } else {
                     self.next_ping_id += 1;
                     let ping = ControlMessage::Ping { id: self.next_ping_id, viewer_us: unix_now_us() };
                     self.send(&ping).await
+                    }
                 }
                 _ = report_timer.tick() => {
                     let snapshot = self.stats.snapshot();
@@ -322,35 +375,18 @@ impl Session {
                 }
                 _ = sleep_until_opt(goodbye_deadline) => Step::End(StreamEnd::Ended(EndReason::UserQuit)),
             };
-            if let Step::End(end) = step {
-                return end;
+            match step {
+                Step::End(StreamEnd::ConnectionLost(why))
+                    if self.resume_token.is_some() && goodbye_deadline.is_none() =>
+                {
+                    if let Err(end) = self.resume(why, quit).await {
+                        return end;
+                    }
+                }
+                Step::End(end) => return end,
+                Step::Continue => {}
             }
         }
-    }
-
-    /// Sends a few synthetic input events per tick once media flows, on the
-    /// reliable control channel, noting when each left.
-    async fn send_synthetic_input(&mut self) -> Step {
-        const PER_TICK: u64 = 5;
-        if !self.media_flowing {
-            return Step::Continue;
-        }
-        if let Some(text) = self.synthetic.clipboard.take()
-            && let Step::End(end) = self.send(&ControlMessage::Clipboard { text }).await
-        {
-            return Step::End(end);
-        }
-        for _ in 0..PER_TICK.min(self.synthetic.count) {
-            let seq = self.input_seq;
-            let event = synthetic_input::event(seq, self.synthetic.mixed);
-            self.input_seq += 1;
-            self.synthetic.count -= 1;
-            self.stats.input_sent(seq, unix_now_us());
-            if let Step::End(end) = self.send(&ControlMessage::Input { seq, event }).await {
-                return Step::End(end);
-            }
-        }
-        Step::Continue
     }
 
     /// Loss, delay trend and received rate since the last report.
@@ -406,13 +442,17 @@ impl Session {
         let text = match message {
             None => return Step::End(StreamEnd::ConnectionLost("control channel closed".into())),
             Some(Err(e)) => return Step::End(StreamEnd::ConnectionLost(e.to_string())),
-            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Text(text))) => {
+                self.last_control = tokio::time::Instant::now();
+                text
+            }
             Some(Ok(Message::Close(_))) => {
                 return Step::End(StreamEnd::ConnectionLost(
                     "host closed the connection".into(),
                 ));
             }
             Some(Ok(Message::Binary(datagram))) => {
+                self.last_control = tokio::time::Instant::now();
                 // Media riding the WebSocket (the UDP fallback).
                 self.handle_datagram(&datagram);
                 return Step::Continue;
@@ -447,6 +487,7 @@ impl Session {
                     .store(report.encoder_kbps, Ordering::Relaxed);
             }
             ControlMessage::InputApplied { seq, host_us } => {
+                self.unacked.retain(|(sent, _)| *sent > seq);
                 // On our clock: the host's time minus the estimated offset.
                 let offset = self.clock.offset_us.load(Ordering::Relaxed);
                 self.stats
@@ -473,6 +514,21 @@ impl Session {
                     .clipboard_received
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) = Some(text);
+            }
+            ControlMessage::Rumble {
+                pad,
+                strong,
+                weak,
+                duration_ms,
+            } => {
+                if let Some(rumble) = &self.rumble {
+                    let _ = rumble.send(Rumble {
+                        pad,
+                        strong,
+                        weak,
+                        duration_ms,
+                    });
+                }
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
             ControlMessage::Error { code, message } => {

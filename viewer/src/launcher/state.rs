@@ -1,0 +1,1403 @@
+//! The launcher's core: which screen is up, the forms, the saved hosts and
+//! sign-ins, and every transition between screens, free of UI and I/O.
+//!
+//! Screens go Hosts → (Trust) → SignIn → Apps → Connecting → Playing → Apps.
+//! Inputs are the user's [`Action`]s, the worker's [`Reply`]s, discovery's
+//! [`Discovery`] events and the stream process's [`StreamEvent`]s; each
+//! returns the [`Effect`]s to carry out (network requests for the worker, a
+//! stream to spawn, files to save). Every screen change and every error shown
+//! is logged at info (`screen = ...` / `error = ...`, message `launcher`),
+//! which is what end-to-end tests wait for.
+
+use super::credentials::{Credentials, Remembered, Secret};
+use super::failure::{Failure, StreamEnding};
+use super::hosts::{SavedHost, SavedHosts, parse_address, parse_fingerprint_hex};
+use super::settings::Settings;
+
+/// Matches a worker reply to the request that asked for it; a reply to a
+/// request the user has since walked away from is dropped.
+pub type Ticket = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Hosts,
+    /// "Does this fingerprint match what the host printed?"
+    Trust(PendingTrust),
+    SignIn,
+    Apps,
+    Connecting {
+        app: String,
+    },
+    Playing {
+        app: String,
+    },
+    Settings,
+}
+
+impl Screen {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Screen::Hosts => "hosts",
+            Screen::Trust(_) => "trust",
+            Screen::SignIn => "signin",
+            Screen::Apps => "apps",
+            Screen::Connecting { .. } => "connecting",
+            Screen::Playing { .. } => "playing",
+            Screen::Settings => "settings",
+        }
+    }
+}
+
+/// A host about to be saved once the user confirms its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTrust {
+    pub host: SavedHost,
+    /// Shown by the host itself when probed; otherwise read from its LAN advert.
+    pub probed: bool,
+}
+
+/// A host found on the LAN (mDNS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredHost {
+    /// The DNS-SD instance's full name: its identity while it is advertised.
+    pub fullname: String,
+    pub host: SavedHost,
+    pub protocol_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    Found(DiscoveredHost),
+    Lost {
+        fullname: String,
+    },
+    /// Browsing is impossible here (no multicast); said once, in grey.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEntry {
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    User,
+    Password,
+    Totp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AddHostForm {
+    pub address: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SignInForm {
+    pub user: String,
+    pub password: Secret,
+    pub totp: String,
+    pub remember: bool,
+    /// The service said this account needs a code.
+    pub totp_needed: bool,
+}
+
+/// What the user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Add the host typed into the add-host form.
+    AddHost,
+    /// A saved host, by fingerprint.
+    ChooseHost(String),
+    /// A discovered host, by full name.
+    ChooseDiscovered(String),
+    RemoveHost(String),
+    /// The answer to "does this fingerprint match?".
+    Trust(bool),
+    SubmitSignIn,
+    SignOut,
+    BackToHosts,
+    Launch(String),
+    ReloadApps,
+    OpenSettings,
+    CloseSettings,
+}
+
+/// Network work for the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Connect once and report the certificate presented (trust on first use).
+    Probe {
+        ticket: Ticket,
+        address: String,
+        port: u16,
+    },
+    SignIn {
+        ticket: Ticket,
+        host: SavedHost,
+        user: String,
+        password: Secret,
+        totp: Option<String>,
+        remember: bool,
+    },
+    Refresh {
+        ticket: Ticket,
+        host: SavedHost,
+        user: String,
+        refresh_token: Secret,
+    },
+    /// The applications, then their icons ([`Reply::Icon`]).
+    ListApps {
+        ticket: Ticket,
+        host: SavedHost,
+    },
+    Entitle {
+        ticket: Ticket,
+        host: SavedHost,
+        app: String,
+    },
+    SignOut {
+        host: SavedHost,
+        refresh_token: Option<Secret>,
+    },
+    ListAudioDevices,
+}
+
+/// An application icon, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IconImage {
+    pub size: [usize; 2],
+    pub rgba: Vec<u8>,
+}
+
+/// What the worker answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Probed {
+        ticket: Ticket,
+        presented_hex: String,
+    },
+    SignedIn {
+        ticket: Ticket,
+        user: String,
+        /// With "remember me" (or after a refresh): the new refresh token.
+        remembered: Option<Remembered>,
+    },
+    /// The worker refreshed an expired sign-in on its own: keep the new token.
+    Rotated {
+        fingerprint_hex: String,
+        remembered: Remembered,
+    },
+    Applications {
+        ticket: Ticket,
+        apps: Vec<AppEntry>,
+    },
+    Icon {
+        fingerprint_hex: String,
+        app: String,
+        icon: IconImage,
+    },
+    Entitled {
+        ticket: Ticket,
+        app: String,
+        url: Secret,
+    },
+    AudioDevices(Vec<String>),
+    Failed {
+        ticket: Ticket,
+        failure: Failure,
+    },
+}
+
+/// What the stream process did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// Its stderr says it is connected.
+    Connected,
+    /// It exited; its last stdout line, parsed, if it said why.
+    Ended {
+        ending: Option<StreamEnding>,
+        exit: String,
+    },
+    CouldNotStart(String),
+}
+
+/// What the glue must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Send(Request),
+    SpawnStream {
+        app: String,
+        url: Secret,
+    },
+    SaveHosts,
+    SaveCredentials,
+    SaveSettings,
+    /// Another host: drop the icons of the previous one.
+    ForgetIcons,
+}
+
+/// What a pending request is for, so its failure lands in the right place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Probe,
+    SignIn,
+    Refresh,
+    ListApps,
+    Entitle,
+}
+
+#[derive(Debug)]
+pub struct Launcher {
+    screen: Screen,
+    before_settings: Screen,
+    pub hosts: SavedHosts,
+    pub discovered: Vec<DiscoveredHost>,
+    pub discovery_problem: Option<String>,
+    pub credentials: Credentials,
+    pub settings: Settings,
+    pub audio_devices: Vec<String>,
+    /// The host being signed in to / played on.
+    pub host: Option<SavedHost>,
+    pub signed_in_as: Option<String>,
+    pub apps: Vec<AppEntry>,
+    pub add_form: AddHostForm,
+    pub sign_in_form: SignInForm,
+    /// A red label.
+    pub error: Option<String>,
+    /// A calm label (a session the user ended, a sign-out).
+    pub notice: Option<String>,
+    /// What the spinner says while a request is out.
+    pub busy: Option<String>,
+    /// A field to give keyboard focus to on the next frame.
+    pub focus: Option<Field>,
+    pending: Option<(Ticket, Pending)>,
+    next_ticket: Ticket,
+}
+
+impl Launcher {
+    /// `problems`: files that did not load, said on the first screen.
+    pub fn new(
+        hosts: SavedHosts,
+        credentials: Credentials,
+        settings: Settings,
+        problems: Vec<String>,
+    ) -> Launcher {
+        let mut launcher = Launcher {
+            screen: Screen::Hosts,
+            before_settings: Screen::Hosts,
+            hosts,
+            discovered: Vec::new(),
+            discovery_problem: None,
+            credentials,
+            settings,
+            audio_devices: Vec::new(),
+            host: None,
+            signed_in_as: None,
+            apps: Vec::new(),
+            add_form: AddHostForm::default(),
+            sign_in_form: SignInForm {
+                remember: true,
+                ..SignInForm::default()
+            },
+            error: None,
+            notice: None,
+            busy: None,
+            focus: None,
+            pending: None,
+            next_ticket: 1,
+        };
+        log_screen(&launcher.screen, 0);
+        if !problems.is_empty() {
+            launcher.show_error(problems.join(" "));
+        }
+        launcher
+    }
+
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// The command line's `--host/--fingerprint/--user`: add and choose that
+    /// host (asking about its certificate when no fingerprint is given).
+    pub fn start_with(
+        &mut self,
+        host: Option<&str>,
+        fingerprint: Option<&str>,
+        user: Option<&str>,
+    ) -> Vec<Effect> {
+        if let Some(user) = user {
+            self.sign_in_form.user = user.to_string();
+        }
+        let Some(host) = host else {
+            return Vec::new();
+        };
+        self.add_form = AddHostForm {
+            address: host.to_string(),
+            fingerprint: fingerprint.unwrap_or_default().to_string(),
+        };
+        let keep = self.error.clone();
+        let effects = self.act(Action::AddHost);
+        // A settings problem said at start stays visible unless adding failed.
+        if self.error.is_none() {
+            self.error = keep;
+        }
+        effects
+    }
+
+    /// The user did something.
+    pub fn act(&mut self, action: Action) -> Vec<Effect> {
+        if !matches!(action, Action::OpenSettings | Action::CloseSettings) {
+            self.error = None;
+            self.notice = None;
+        }
+        match action {
+            Action::AddHost => self.add_host(),
+            Action::ChooseHost(fingerprint_hex) => self.choose_host(&fingerprint_hex),
+            Action::ChooseDiscovered(fullname) => self.choose_discovered(&fullname),
+            Action::RemoveHost(fingerprint_hex) => self.remove_host(&fingerprint_hex),
+            Action::Trust(yes) => self.trust(yes),
+            Action::SubmitSignIn => self.submit_sign_in(),
+            Action::SignOut => self.sign_out(),
+            Action::BackToHosts => {
+                self.cancel_pending();
+                self.goto(Screen::Hosts);
+                Vec::new()
+            }
+            Action::Launch(app) => self.launch(app),
+            Action::ReloadApps => self.list_apps(Some("Loading applications…")),
+            Action::OpenSettings => {
+                if self.screen != Screen::Settings {
+                    self.before_settings = self.screen.clone();
+                }
+                self.goto(Screen::Settings);
+                if self.audio_devices.is_empty() {
+                    vec![Effect::Send(Request::ListAudioDevices)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::CloseSettings => {
+                let back = std::mem::replace(&mut self.before_settings, Screen::Hosts);
+                self.goto(back);
+                vec![Effect::SaveSettings]
+            }
+        }
+    }
+
+    /// The worker answered.
+    pub fn on_reply(&mut self, reply: Reply) -> Vec<Effect> {
+        match reply {
+            Reply::Probed {
+                ticket,
+                presented_hex,
+            } => {
+                if self.take_pending(ticket).is_none() {
+                    return Vec::new();
+                }
+                let Ok((address, port)) = parse_address(&self.add_form.address) else {
+                    return Vec::new();
+                };
+                let host = SavedHost {
+                    name: super::hosts::authority(&address, port),
+                    address,
+                    port,
+                    fingerprint_hex: presented_hex,
+                };
+                self.goto(Screen::Trust(PendingTrust { host, probed: true }));
+                Vec::new()
+            }
+            Reply::SignedIn {
+                ticket,
+                user,
+                remembered,
+            } => {
+                if self.take_pending(ticket).is_none() {
+                    return Vec::new();
+                }
+                let mut effects = Vec::new();
+                self.signed_in_as = Some(user.clone());
+                self.sign_in_form.user = user;
+                self.sign_in_form.password.clear();
+                self.sign_in_form.totp.clear();
+                self.sign_in_form.totp_needed = false;
+                if let (Some(remembered), Some(host)) = (remembered, &self.host) {
+                    self.credentials.remember(&host.fingerprint_hex, remembered);
+                    effects.push(Effect::SaveCredentials);
+                }
+                effects.extend(self.list_apps(Some("Loading applications…")));
+                effects
+            }
+            Reply::Rotated {
+                fingerprint_hex,
+                remembered,
+            } => {
+                self.credentials.remember(&fingerprint_hex, remembered);
+                vec![Effect::SaveCredentials]
+            }
+            Reply::Applications { ticket, apps } => {
+                if self.take_pending(ticket).is_none() {
+                    return Vec::new();
+                }
+                self.apps = apps;
+                // A quiet reload after a stream keeps its message on screen.
+                if !matches!(
+                    self.screen,
+                    Screen::Connecting { .. } | Screen::Playing { .. } | Screen::Settings
+                ) {
+                    self.goto(Screen::Apps);
+                }
+                Vec::new()
+            }
+            Reply::Icon { .. } | Reply::AudioDevices(_) => {
+                if let Reply::AudioDevices(devices) = reply {
+                    self.audio_devices = devices;
+                }
+                Vec::new()
+            }
+            Reply::Entitled { ticket, app, url } => {
+                if self.take_pending(ticket).is_none() {
+                    return Vec::new();
+                }
+                vec![Effect::SpawnStream { app, url }]
+            }
+            Reply::Failed { ticket, failure } => match self.take_pending(ticket) {
+                Some(what) => self.failed(what, failure),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// The stream process said something or ended.
+    pub fn on_stream(&mut self, event: StreamEvent) -> Vec<Effect> {
+        match event {
+            StreamEvent::Connected => {
+                if let Screen::Connecting { app } = &self.screen {
+                    let app = app.clone();
+                    self.goto(Screen::Playing { app });
+                }
+                Vec::new()
+            }
+            StreamEvent::Ended { ending, exit } => {
+                match ending {
+                    Some(ending) if ending.is_calm() => self.show_notice(ending.words),
+                    Some(ending) => {
+                        if ending.code == "application_disabled" {
+                            self.mark_disabled();
+                        }
+                        self.show_error(ending.words)
+                    }
+                    None => self.show_error(Failure::StreamCrashed { exit }.words()),
+                }
+                self.goto(Screen::Apps);
+                // The host's list may have changed (an application disabled).
+                self.list_apps(None)
+            }
+            StreamEvent::CouldNotStart(why) => {
+                self.show_error(Failure::CannotStartStream(why).words());
+                self.goto(Screen::Apps);
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn on_discovery(&mut self, event: Discovery) {
+        match event {
+            Discovery::Found(found) => {
+                tracing::info!(
+                    discovered = %found.host.name,
+                    address = %found.host.authority(),
+                    "launcher"
+                );
+                self.discovered.retain(|d| d.fullname != found.fullname);
+                self.discovered.push(found);
+                self.discovered
+                    .sort_by(|a, b| a.host.name.cmp(&b.host.name));
+            }
+            Discovery::Lost { fullname } => self.discovered.retain(|d| d.fullname != fullname),
+            Discovery::Unavailable(why) => self.discovery_problem = Some(why),
+        }
+    }
+
+    /// Is this saved host advertising itself on the LAN right now?
+    pub fn is_online(&self, fingerprint_hex: &str) -> bool {
+        self.discovered
+            .iter()
+            .any(|d| d.host.fingerprint_hex == fingerprint_hex)
+    }
+
+    fn add_host(&mut self) -> Vec<Effect> {
+        let (address, port) = match parse_address(&self.add_form.address) {
+            Ok(parsed) => parsed,
+            Err(words) => return self.fail_here(Failure::BadAddress(words)),
+        };
+        if self.add_form.fingerprint.trim().is_empty() {
+            let ticket = self.begin(
+                Pending::Probe,
+                Some(format!(
+                    "Asking {} for its certificate…",
+                    super::hosts::authority(&address, port)
+                )),
+            );
+            return vec![Effect::Send(Request::Probe {
+                ticket,
+                address,
+                port,
+            })];
+        }
+        let fingerprint_hex = match parse_fingerprint_hex(&self.add_form.fingerprint) {
+            Ok(hex) => hex,
+            Err(words) => return self.fail_here(Failure::BadFingerprint(words)),
+        };
+        let host = SavedHost {
+            name: super::hosts::authority(&address, port),
+            address,
+            port,
+            fingerprint_hex: fingerprint_hex.clone(),
+        };
+        self.hosts.upsert(host);
+        self.add_form = AddHostForm::default();
+        let mut effects = vec![Effect::SaveHosts];
+        effects.extend(self.choose_host(&fingerprint_hex));
+        effects
+    }
+
+    fn choose_host(&mut self, fingerprint_hex: &str) -> Vec<Effect> {
+        self.cancel_pending();
+        let Some(host) = self.hosts.find(fingerprint_hex).cloned() else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        let same = self.host.as_ref() == Some(&host);
+        if !same {
+            self.signed_in_as = None;
+            self.apps.clear();
+            effects.push(Effect::ForgetIcons);
+        }
+        self.host = Some(host.clone());
+        if same && self.signed_in_as.is_some() {
+            self.goto(Screen::Apps);
+            effects.extend(self.list_apps(None));
+            return effects;
+        }
+        if let Some(remembered) = self.credentials.get(fingerprint_hex).cloned() {
+            self.sign_in_form.user = remembered.user.clone();
+            let ticket = self.begin(
+                Pending::Refresh,
+                Some(format!(
+                    "Signing in to {} as {}…",
+                    host.name, remembered.user
+                )),
+            );
+            effects.push(Effect::Send(Request::Refresh {
+                ticket,
+                host,
+                user: remembered.user,
+                refresh_token: remembered.refresh_token,
+            }));
+            return effects;
+        }
+        self.show_sign_in();
+        effects
+    }
+
+    fn choose_discovered(&mut self, fullname: &str) -> Vec<Effect> {
+        let Some(found) = self
+            .discovered
+            .iter()
+            .find(|d| d.fullname == fullname)
+            .cloned()
+        else {
+            return Vec::new();
+        };
+        if self.hosts.find(&found.host.fingerprint_hex).is_some() {
+            // Known already: it may have moved to another address.
+            let fingerprint_hex = found.host.fingerprint_hex.clone();
+            self.hosts.upsert(found.host);
+            let mut effects = vec![Effect::SaveHosts];
+            effects.extend(self.choose_host(&fingerprint_hex));
+            return effects;
+        }
+        self.cancel_pending();
+        self.goto(Screen::Trust(PendingTrust {
+            host: found.host,
+            probed: false,
+        }));
+        Vec::new()
+    }
+
+    fn remove_host(&mut self, fingerprint_hex: &str) -> Vec<Effect> {
+        self.hosts.remove(fingerprint_hex);
+        let mut effects = vec![Effect::SaveHosts];
+        if self.credentials.forget(fingerprint_hex).is_some() {
+            effects.push(Effect::SaveCredentials);
+        }
+        if self
+            .host
+            .as_ref()
+            .is_some_and(|h| h.fingerprint_hex == fingerprint_hex)
+        {
+            self.host = None;
+            self.signed_in_as = None;
+            self.apps.clear();
+            effects.push(Effect::ForgetIcons);
+        }
+        effects
+    }
+
+    fn trust(&mut self, yes: bool) -> Vec<Effect> {
+        let Screen::Trust(pending) = self.screen.clone() else {
+            return Vec::new();
+        };
+        if !yes {
+            self.goto(Screen::Hosts);
+            self.show_notice(format!(
+                "{} was not added: its certificate was not confirmed.",
+                pending.host.name
+            ));
+            return Vec::new();
+        }
+        let fingerprint_hex = pending.host.fingerprint_hex.clone();
+        self.hosts.upsert(pending.host);
+        self.add_form = AddHostForm::default();
+        let mut effects = vec![Effect::SaveHosts];
+        effects.extend(self.choose_host(&fingerprint_hex));
+        effects
+    }
+
+    fn submit_sign_in(&mut self) -> Vec<Effect> {
+        let Some(host) = self.host.clone() else {
+            self.goto(Screen::Hosts);
+            return Vec::new();
+        };
+        if self.pending.is_some() {
+            return Vec::new();
+        }
+        let form = &self.sign_in_form;
+        let user = form.user.trim().to_string();
+        if user.is_empty() {
+            self.focus = Some(Field::User);
+            return self.fail_here(Failure::Form("Enter your user name."));
+        }
+        if form.password.is_empty() {
+            self.focus = Some(Field::Password);
+            return self.fail_here(Failure::Form("Enter your password."));
+        }
+        let totp: String = form.totp.chars().filter(|c| !c.is_whitespace()).collect();
+        if !totp.is_empty() && (totp.len() != 6 || !totp.bytes().all(|b| b.is_ascii_digit())) {
+            self.focus = Some(Field::Totp);
+            return self.fail_here(Failure::Form("The authenticator code is 6 digits."));
+        }
+        let remember = form.remember;
+        let password = form.password.clone();
+        let mut effects = Vec::new();
+        if !remember && self.credentials.forget(&host.fingerprint_hex).is_some() {
+            effects.push(Effect::SaveCredentials);
+        }
+        let ticket = self.begin(Pending::SignIn, Some("Signing in…".into()));
+        effects.push(Effect::Send(Request::SignIn {
+            ticket,
+            host,
+            user,
+            password,
+            totp: (!totp.is_empty()).then_some(totp),
+            remember,
+        }));
+        effects
+    }
+
+    fn sign_out(&mut self) -> Vec<Effect> {
+        self.cancel_pending();
+        let Some(host) = self.host.clone() else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        let refresh_token = self
+            .credentials
+            .forget(&host.fingerprint_hex)
+            .map(|r| r.refresh_token);
+        if refresh_token.is_some() {
+            effects.push(Effect::SaveCredentials);
+        }
+        effects.push(Effect::Send(Request::SignOut {
+            host,
+            refresh_token,
+        }));
+        self.signed_in_as = None;
+        self.apps.clear();
+        self.show_sign_in();
+        self.show_notice("Signed out.".into());
+        effects
+    }
+
+    fn launch(&mut self, app: String) -> Vec<Effect> {
+        let Some(host) = self.host.clone() else {
+            return Vec::new();
+        };
+        if matches!(
+            self.screen,
+            Screen::Connecting { .. } | Screen::Playing { .. }
+        ) {
+            return Vec::new();
+        }
+        match self.apps.iter().find(|a| a.name == app) {
+            Some(entry) if !entry.enabled => {
+                return self.fail_here(Failure::ApplicationDisabled);
+            }
+            Some(_) => {}
+            None => return self.fail_here(Failure::ApplicationGone),
+        }
+        let ticket = self.begin(Pending::Entitle, None);
+        self.goto(Screen::Connecting { app: app.clone() });
+        vec![Effect::Send(Request::Entitle { ticket, host, app })]
+    }
+
+    /// `busy`: None reloads quietly (no spinner).
+    fn list_apps(&mut self, busy: Option<&str>) -> Vec<Effect> {
+        let Some(host) = self.host.clone() else {
+            return Vec::new();
+        };
+        let ticket = self.begin(Pending::ListApps, busy.map(str::to_string));
+        vec![Effect::Send(Request::ListApps { ticket, host })]
+    }
+
+    fn failed(&mut self, what: Pending, failure: Failure) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match (what, &failure) {
+            (Pending::Refresh, Failure::RefreshExpired) => {
+                if let Some(host) = &self.host
+                    && self.credentials.forget(&host.fingerprint_hex).is_some()
+                {
+                    effects.push(Effect::SaveCredentials);
+                }
+                self.show_sign_in();
+            }
+            (_, Failure::NotSignedIn) => {
+                self.signed_in_as = None;
+                self.show_sign_in();
+            }
+            (Pending::SignIn, Failure::TotpRequired) => {
+                self.sign_in_form.totp_needed = true;
+                self.focus = Some(Field::Totp);
+            }
+            (Pending::SignIn, Failure::WrongTotp) => {
+                self.sign_in_form.totp_needed = true;
+                self.sign_in_form.totp.clear();
+                self.focus = Some(Field::Totp);
+            }
+            (Pending::SignIn, Failure::WrongPassword) => {
+                self.sign_in_form.password.clear();
+                self.focus = Some(Field::Password);
+            }
+            (Pending::Entitle, _) => {
+                if failure == Failure::ApplicationDisabled {
+                    self.mark_disabled();
+                }
+                self.goto(Screen::Apps);
+            }
+            _ => {}
+        }
+        self.show_error(failure.words());
+        effects
+    }
+
+    fn mark_disabled(&mut self) {
+        let app = match &self.screen {
+            Screen::Connecting { app } | Screen::Playing { app } => app.clone(),
+            _ => return,
+        };
+        for entry in self.apps.iter_mut().filter(|a| a.name == app) {
+            entry.enabled = false;
+        }
+    }
+
+    fn show_sign_in(&mut self) {
+        self.focus = Some(if self.sign_in_form.user.is_empty() {
+            Field::User
+        } else {
+            Field::Password
+        });
+        self.goto(Screen::SignIn);
+    }
+
+    /// A failure that needs no request: shown where the user is.
+    fn fail_here(&mut self, failure: Failure) -> Vec<Effect> {
+        self.show_error(failure.words());
+        Vec::new()
+    }
+
+    fn begin(&mut self, what: Pending, busy: Option<String>) -> Ticket {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending = Some((ticket, what));
+        self.busy = busy;
+        ticket
+    }
+
+    fn take_pending(&mut self, ticket: Ticket) -> Option<Pending> {
+        match self.pending {
+            Some((t, what)) if t == ticket => {
+                self.pending = None;
+                self.busy = None;
+                Some(what)
+            }
+            _ => None,
+        }
+    }
+
+    fn cancel_pending(&mut self) {
+        self.pending = None;
+        self.busy = None;
+    }
+
+    fn goto(&mut self, screen: Screen) {
+        if self.screen != screen {
+            log_screen(&screen, self.apps.len());
+        }
+        self.screen = screen;
+    }
+
+    /// A failure outside the state's own transitions (a file that cannot be
+    /// saved, a full queue): shown and logged like the others.
+    pub fn report(&mut self, words: String) {
+        self.show_error(words);
+    }
+
+    fn show_error(&mut self, words: String) {
+        tracing::info!(error = %words, "launcher");
+        self.error = Some(words);
+    }
+
+    fn show_notice(&mut self, words: String) {
+        tracing::info!(notice = %words, "launcher");
+        self.notice = Some(words);
+    }
+}
+
+fn log_screen(screen: &Screen, apps: usize) {
+    match screen {
+        Screen::Apps => tracing::info!(screen = "apps", apps, "launcher"),
+        Screen::Connecting { app } => tracing::info!(screen = "connecting", app = %app, "launcher"),
+        Screen::Playing { app } => tracing::info!(screen = "playing", app = %app, "launcher"),
+        Screen::Trust(pending) => tracing::info!(
+            screen = "trust",
+            fingerprint = %pending.host.fingerprint_hex,
+            "launcher"
+        ),
+        other => tracing::info!(screen = other.name(), "launcher"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "abababababababababababababababababababababababababababababababab";
+
+    fn launcher() -> Launcher {
+        Launcher::new(
+            SavedHosts::default(),
+            Credentials::default(),
+            Settings::default(),
+            Vec::new(),
+        )
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<Request> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ticket_of(request: &Request) -> Ticket {
+        match request {
+            Request::Probe { ticket, .. }
+            | Request::SignIn { ticket, .. }
+            | Request::Refresh { ticket, .. }
+            | Request::ListApps { ticket, .. }
+            | Request::Entitle { ticket, .. } => *ticket,
+            other => panic!("no ticket: {other:?}"),
+        }
+    }
+
+    fn apps() -> Vec<AppEntry> {
+        vec![
+            AppEntry {
+                name: "demo".into(),
+                description: "The demo".into(),
+                enabled: true,
+            },
+            AppEntry {
+                name: "old".into(),
+                description: String::new(),
+                enabled: false,
+            },
+        ]
+    }
+
+    /// --host with a fingerprint and --user: straight to sign-in, password focused.
+    fn at_sign_in() -> Launcher {
+        let mut l = launcher();
+        let effects = l.start_with(Some("127.0.0.1:47990"), Some(FP), Some("demo"));
+        assert!(effects.contains(&Effect::SaveHosts));
+        assert_eq!(l.screen(), &Screen::SignIn);
+        assert_eq!(l.focus, Some(Field::Password));
+        assert_eq!(
+            l.host.as_ref().unwrap().base_url(),
+            "https://127.0.0.1:47990"
+        );
+        l
+    }
+
+    fn sign_in(l: &mut Launcher, password: &str) -> Request {
+        *l.sign_in_form.password.as_mut_string() = password.into();
+        let requests = sent(&l.act(Action::SubmitSignIn));
+        assert_eq!(requests.len(), 1);
+        requests[0].clone()
+    }
+
+    fn at_apps() -> Launcher {
+        let mut l = at_sign_in();
+        let request = sign_in(&mut l, "pw");
+        let effects = l.on_reply(Reply::SignedIn {
+            ticket: ticket_of(&request),
+            user: "demo".into(),
+            remembered: None,
+        });
+        let list = sent(&effects);
+        assert!(matches!(list[0], Request::ListApps { .. }));
+        l.on_reply(Reply::Applications {
+            ticket: ticket_of(&list[0]),
+            apps: apps(),
+        });
+        assert_eq!(l.screen(), &Screen::Apps);
+        l
+    }
+
+    #[test]
+    fn hosts_sign_in_apps_connecting_playing_and_back() {
+        let mut l = at_apps();
+        assert_eq!(l.signed_in_as.as_deref(), Some("demo"));
+        assert!(
+            l.sign_in_form.password.is_empty(),
+            "the password is not kept"
+        );
+        let entitle = sent(&l.act(Action::Launch("demo".into())));
+        assert_eq!(l.screen(), &Screen::Connecting { app: "demo".into() });
+        let effects = l.on_reply(Reply::Entitled {
+            ticket: ticket_of(&entitle[0]),
+            app: "demo".into(),
+            url: Secret::new("appstream://127.0.0.1:47990/stream?token=t&fp=ab"),
+        });
+        assert!(matches!(&effects[0], Effect::SpawnStream { app, .. } if app == "demo"));
+        l.on_stream(StreamEvent::Connected);
+        assert_eq!(l.screen(), &Screen::Playing { app: "demo".into() });
+        let effects = l.on_stream(StreamEvent::Ended {
+            ending: StreamEnding::parse(
+                r#"{"ended":"user_quit","words":"You ended the session."}"#,
+            ),
+            exit: "exit status 0".into(),
+        });
+        assert_eq!(l.screen(), &Screen::Apps);
+        assert_eq!(l.error, None, "quitting is not alarming");
+        assert_eq!(l.notice.as_deref(), Some("You ended the session."));
+        assert!(matches!(sent(&effects)[0], Request::ListApps { .. }));
+        assert_eq!(l.busy, None, "the reload is quiet");
+        l.act(Action::BackToHosts);
+        assert_eq!(l.screen(), &Screen::Hosts);
+        // Choosing the same host again goes straight back to its applications.
+        l.act(Action::ChooseHost(FP.into()));
+        assert_eq!(l.screen(), &Screen::Apps);
+    }
+
+    #[test]
+    fn the_stream_ending_is_said_in_its_words() {
+        let mut l = at_apps();
+        l.act(Action::Launch("demo".into()));
+        l.on_stream(StreamEvent::Ended {
+            ending: StreamEnding::parse(
+                r#"{"ended":"admin_terminated","words":"An administrator ended the session."}"#,
+            ),
+            exit: "exit status 0".into(),
+        });
+        assert_eq!(l.screen(), &Screen::Apps);
+        assert_eq!(
+            l.error.as_deref(),
+            Some("An administrator ended the session.")
+        );
+        l.act(Action::Launch("demo".into()));
+        l.on_stream(StreamEvent::Ended {
+            ending: None,
+            exit: "signal 11".into(),
+        });
+        assert_eq!(
+            l.error.as_deref(),
+            Some("The stream stopped unexpectedly (signal 11).")
+        );
+        l.act(Action::Launch("demo".into()));
+        l.on_stream(StreamEvent::Ended {
+            ending: StreamEnding::parse(
+                r#"{"ended":"application_disabled","words":"An administrator has disabled this application."}"#,
+            ),
+            exit: "exit status 2".into(),
+        });
+        assert!(!l.apps[0].enabled, "the tile greys out at once");
+    }
+
+    #[test]
+    fn disabled_applications_do_not_start() {
+        let mut l = at_apps();
+        let effects = l.act(Action::Launch("old".into()));
+        assert!(effects.is_empty());
+        assert_eq!(l.screen(), &Screen::Apps);
+        assert_eq!(
+            l.error.as_deref(),
+            Some("An administrator has disabled this application.")
+        );
+    }
+
+    #[test]
+    fn entitle_failures_return_to_the_grid_in_words() {
+        let mut l = at_apps();
+        let entitle = sent(&l.act(Action::Launch("demo".into())));
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&entitle[0]),
+            failure: Failure::ApplicationDisabled,
+        });
+        assert_eq!(l.screen(), &Screen::Apps);
+        assert!(!l.apps[0].enabled);
+        assert!(l.error.as_deref().unwrap().contains("disabled"));
+    }
+
+    #[test]
+    fn sign_in_failures_keep_the_user_on_the_form() {
+        let mut l = at_sign_in();
+        let r = sign_in(&mut l, "wrong");
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r),
+            failure: Failure::WrongPassword,
+        });
+        assert_eq!(l.screen(), &Screen::SignIn);
+        assert_eq!(l.error.as_deref(), Some("Wrong user name or password."));
+        assert!(l.sign_in_form.password.is_empty());
+        assert_eq!(l.focus, Some(Field::Password));
+
+        let r = sign_in(&mut l, "right");
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r),
+            failure: Failure::TotpRequired,
+        });
+        assert!(l.sign_in_form.totp_needed);
+        assert_eq!(l.focus, Some(Field::Totp));
+        assert!(l.error.as_deref().unwrap().contains("6-digit code"));
+
+        l.sign_in_form.totp = "12345".into();
+        assert!(sent(&l.act(Action::SubmitSignIn)).is_empty());
+        assert_eq!(
+            l.error.as_deref(),
+            Some("The authenticator code is 6 digits.")
+        );
+        l.sign_in_form.totp = "123 456".into();
+        let r = sent(&l.act(Action::SubmitSignIn));
+        assert!(matches!(&r[0], Request::SignIn { totp: Some(t), .. } if t == "123456"));
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r[0]),
+            failure: Failure::WrongTotp,
+        });
+        assert!(l.sign_in_form.totp.is_empty());
+        assert!(l.error.as_deref().unwrap().contains("code is wrong"));
+
+        // A reply to a request the user walked away from is ignored.
+        let r = sent(&l.act(Action::SubmitSignIn));
+        l.act(Action::BackToHosts);
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r[0]),
+            failure: Failure::WrongPassword,
+        });
+        assert_eq!(l.screen(), &Screen::Hosts);
+        assert_eq!(l.error, None);
+    }
+
+    #[test]
+    fn empty_fields_are_said_before_asking() {
+        let mut l = at_sign_in();
+        assert!(sent(&l.act(Action::SubmitSignIn)).is_empty());
+        assert_eq!(l.error.as_deref(), Some("Enter your password."));
+        l.sign_in_form.user.clear();
+        assert!(sent(&l.act(Action::SubmitSignIn)).is_empty());
+        assert_eq!(l.error.as_deref(), Some("Enter your user name."));
+        assert_eq!(l.focus, Some(Field::User));
+    }
+
+    #[test]
+    fn trust_on_first_use_is_explicit() {
+        let mut l = launcher();
+        let effects = l.start_with(Some("10.0.0.5:4000"), None, None);
+        let probe = sent(&effects);
+        assert!(
+            matches!(&probe[0], Request::Probe { address, port: 4000, .. } if address == "10.0.0.5")
+        );
+        assert!(l.busy.as_deref().unwrap().contains("10.0.0.5:4000"));
+        l.on_reply(Reply::Probed {
+            ticket: ticket_of(&probe[0]),
+            presented_hex: FP.into(),
+        });
+        let Screen::Trust(pending) = l.screen().clone() else {
+            panic!("{:?}", l.screen())
+        };
+        assert_eq!(pending.host.fingerprint_hex, FP);
+        assert!(l.hosts.hosts.is_empty(), "nothing saved before the answer");
+        l.act(Action::Trust(false));
+        assert_eq!(l.screen(), &Screen::Hosts);
+        assert!(l.hosts.hosts.is_empty());
+
+        let probe = sent(&l.start_with(Some("10.0.0.5:4000"), None, None));
+        l.on_reply(Reply::Probed {
+            ticket: ticket_of(&probe[0]),
+            presented_hex: FP.into(),
+        });
+        let effects = l.act(Action::Trust(true));
+        assert!(effects.contains(&Effect::SaveHosts));
+        assert_eq!(l.hosts.hosts[0].fingerprint_hex, FP);
+        assert_eq!(l.screen(), &Screen::SignIn);
+        assert_eq!(l.focus, Some(Field::User));
+    }
+
+    #[test]
+    fn bad_addresses_and_fingerprints_are_said() {
+        let mut l = launcher();
+        l.add_form.address = "not an address".into();
+        assert!(l.act(Action::AddHost).is_empty());
+        assert!(
+            l.error
+                .as_deref()
+                .unwrap()
+                .contains("is not an address like")
+        );
+        l.add_form.address = "10.0.0.5".into();
+        l.add_form.fingerprint = "abc".into();
+        assert!(l.act(Action::AddHost).is_empty());
+        assert!(
+            l.error
+                .as_deref()
+                .unwrap()
+                .contains("64 hexadecimal digits")
+        );
+    }
+
+    #[test]
+    fn a_remembered_sign_in_skips_the_form_and_rotates() {
+        let mut credentials = Credentials::default();
+        credentials.remember(
+            FP,
+            Remembered {
+                user: "demo".into(),
+                refresh_token: Secret::new("r1"),
+                refresh_expires_at: None,
+            },
+        );
+        let mut l = Launcher::new(
+            SavedHosts::default(),
+            credentials,
+            Settings::default(),
+            Vec::new(),
+        );
+        let effects = l.start_with(Some("127.0.0.1:47990"), Some(FP), None);
+        let refresh = sent(&effects);
+        assert!(
+            matches!(&refresh[0], Request::Refresh { refresh_token, .. } if refresh_token.expose() == "r1")
+        );
+        assert_eq!(l.screen(), &Screen::Hosts);
+        let effects = l.on_reply(Reply::SignedIn {
+            ticket: ticket_of(&refresh[0]),
+            user: "demo".into(),
+            remembered: Some(Remembered {
+                user: "demo".into(),
+                refresh_token: Secret::new("r2"),
+                refresh_expires_at: None,
+            }),
+        });
+        assert!(effects.contains(&Effect::SaveCredentials));
+        assert_eq!(l.credentials.get(FP).unwrap().refresh_token.expose(), "r2");
+
+        // Sign out forgets it, here and at the service.
+        let effects = l.act(Action::SignOut);
+        assert!(effects.contains(&Effect::SaveCredentials));
+        assert!(matches!(
+            &sent(&effects)[0],
+            Request::SignOut { refresh_token: Some(t), .. } if t.expose() == "r2"
+        ));
+        assert!(l.credentials.get(FP).is_none());
+        assert_eq!(l.screen(), &Screen::SignIn);
+    }
+
+    #[test]
+    fn an_expired_remembered_sign_in_asks_again() {
+        let mut credentials = Credentials::default();
+        credentials.remember(
+            FP,
+            Remembered {
+                user: "demo".into(),
+                refresh_token: Secret::new("old"),
+                refresh_expires_at: None,
+            },
+        );
+        let mut l = Launcher::new(
+            SavedHosts::default(),
+            credentials,
+            Settings::default(),
+            Vec::new(),
+        );
+        let refresh = sent(&l.start_with(Some("127.0.0.1:47990"), Some(FP), None));
+        let effects = l.on_reply(Reply::Failed {
+            ticket: ticket_of(&refresh[0]),
+            failure: Failure::RefreshExpired,
+        });
+        assert!(effects.contains(&Effect::SaveCredentials));
+        assert!(l.credentials.get(FP).is_none());
+        assert_eq!(l.screen(), &Screen::SignIn);
+        assert_eq!(l.sign_in_form.user, "demo");
+        assert_eq!(l.focus, Some(Field::Password));
+        assert_eq!(
+            l.error.as_deref(),
+            Some("Your saved sign-in has expired. Sign in again.")
+        );
+    }
+
+    #[test]
+    fn unticking_remember_me_forgets_the_saved_sign_in() {
+        let mut l = at_sign_in();
+        l.credentials.remember(
+            FP,
+            Remembered {
+                user: "demo".into(),
+                refresh_token: Secret::new("r"),
+                refresh_expires_at: None,
+            },
+        );
+        l.sign_in_form.remember = false;
+        *l.sign_in_form.password.as_mut_string() = "pw".into();
+        let effects = l.act(Action::SubmitSignIn);
+        assert!(effects.contains(&Effect::SaveCredentials));
+        assert!(l.credentials.get(FP).is_none());
+        assert!(matches!(
+            &sent(&effects)[0],
+            Request::SignIn {
+                remember: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_credentials_file_never_holds_the_password() {
+        let mut l = at_sign_in();
+        let request = sign_in(&mut l, "hunter2-password");
+        assert!(
+            !format!("{request:?}").contains("hunter2"),
+            "redacted in logs"
+        );
+        l.on_reply(Reply::SignedIn {
+            ticket: ticket_of(&request),
+            user: "demo".into(),
+            remembered: Some(Remembered {
+                user: "demo".into(),
+                refresh_token: Secret::new("refresh-abc"),
+                refresh_expires_at: Some("2030-01-01T00:00:00Z".into()),
+            }),
+        });
+        let dir = std::env::temp_dir().join(format!("launcher-state-{}", std::process::id()));
+        let path = dir.join(super::super::credentials::CREDENTIALS_FILE);
+        l.credentials.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("refresh-abc"));
+        assert!(text.contains(FP));
+        assert!(!text.contains("hunter2"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unreachable_hosts_and_mismatched_certificates_are_said() {
+        let mut l = at_sign_in();
+        let r = sign_in(&mut l, "pw");
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r),
+            failure: Failure::HostUnreachable {
+                address: "127.0.0.1:47990".into(),
+            },
+        });
+        assert_eq!(
+            l.error.as_deref(),
+            Some("Cannot reach the host at 127.0.0.1:47990. Is it running, and on this network?")
+        );
+        let r = sign_in(&mut l, "pw");
+        l.on_reply(Reply::Failed {
+            ticket: ticket_of(&r),
+            failure: Failure::CertificateMismatch {
+                presented_hex: "cd".repeat(32),
+            },
+        });
+        assert!(l.error.as_deref().unwrap().contains("does not match"));
+        assert_eq!(l.screen(), &Screen::SignIn);
+    }
+
+    #[test]
+    fn settings_return_where_they_were_opened() {
+        let mut l = at_apps();
+        let effects = l.act(Action::OpenSettings);
+        assert_eq!(sent(&effects), vec![Request::ListAudioDevices]);
+        assert_eq!(l.screen(), &Screen::Settings);
+        let effects = l.act(Action::CloseSettings);
+        assert_eq!(effects, vec![Effect::SaveSettings]);
+        assert_eq!(l.screen(), &Screen::Apps);
+    }
+
+    #[test]
+    fn discovered_hosts_are_confirmed_before_they_are_saved() {
+        let mut l = launcher();
+        let found = DiscoveredHost {
+            fullname: "living-room._appstream._tcp.local.".into(),
+            host: SavedHost {
+                name: "living-room".into(),
+                address: "10.0.0.7".into(),
+                port: 47990,
+                fingerprint_hex: FP.into(),
+            },
+            protocol_version: 1,
+        };
+        l.on_discovery(Discovery::Found(found.clone()));
+        l.on_discovery(Discovery::Found(found.clone()));
+        assert_eq!(l.discovered.len(), 1);
+        assert!(l.is_online(FP));
+        l.act(Action::ChooseDiscovered(found.fullname.clone()));
+        assert!(matches!(l.screen(), Screen::Trust(p) if !p.probed));
+        l.act(Action::Trust(true));
+        assert_eq!(l.hosts.hosts[0].name, "living-room");
+        assert_eq!(l.screen(), &Screen::SignIn);
+        l.on_discovery(Discovery::Lost {
+            fullname: found.fullname,
+        });
+        assert!(!l.is_online(FP));
+    }
+
+    #[test]
+    fn problems_loading_files_are_said_at_start() {
+        let l = Launcher::new(
+            SavedHosts::default(),
+            Credentials::default(),
+            Settings::default(),
+            vec!["settings.toml line 3: bad; using the defaults.".into()],
+        );
+        assert_eq!(
+            l.error.as_deref(),
+            Some("settings.toml line 3: bad; using the defaults.")
+        );
+    }
+}
