@@ -349,6 +349,8 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
 }
 
 /// Helpers of the benchmark binaries.
+pub mod lan;
+
 pub mod bench {
     use std::time::Instant;
 
