@@ -33,7 +33,9 @@ const RETRANSMIT_DEADLINE_US: u64 = 100_000;
 pub struct MediaOutput {
     pub socket: UdpSocket,
     /// The viewer's UDP address; `None` when no probe ever got through.
-    pub udp_peer: Option<SocketAddr>,
+    /// Shared with the session, which moves it when a resumed viewer's
+    /// probe comes from a new address.
+    pub udp_peer: Arc<std::sync::Mutex<Option<SocketAddr>>>,
     /// Datagrams for the WebSocket; bounded, the sender waits when it is full.
     pub websocket: tokio::sync::mpsc::Sender<Vec<u8>>,
     pub use_websocket: Arc<AtomicBool>,
@@ -41,7 +43,8 @@ pub struct MediaOutput {
 
 impl MediaOutput {
     fn send(&self, datagram: Vec<u8>) -> std::io::Result<()> {
-        match self.udp_peer {
+        let peer = *self.udp_peer.lock().unwrap_or_else(|e| e.into_inner());
+        match peer {
             Some(peer) if !self.use_websocket.load(Ordering::Relaxed) => {
                 send_datagram(&self.socket, &datagram, peer)
             }

@@ -385,6 +385,7 @@ async fn stream_session(
     let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
     let mut media = Media {
         parts: Some(media.parts),
+        udp_peer: Arc::default(),
         pipeline: None,
         socket: std_socket,
         key: to_viewer,
@@ -455,6 +456,7 @@ async fn stream_session(
 /// UDP, or once it asks for the WebSocket because none could.
 struct Media {
     parts: Option<PipelineParts>,
+    udp_peer: Arc<std::sync::Mutex<Option<SocketAddr>>>,
     pipeline: Option<Pipeline>,
     socket: std::net::UdpSocket,
     key: MediaKey,
@@ -463,13 +465,22 @@ struct Media {
 }
 
 impl Media {
+    fn move_udp_peer(&self, to: SocketAddr) {
+        let mut peer = self.udp_peer.lock().unwrap_or_else(|e| e.into_inner());
+        if *peer != Some(to) {
+            tracing::info!(from = ?*peer, %to, "media now goes to the viewer's new address");
+            *peer = Some(to);
+        }
+    }
+
     async fn start(&mut self, udp_peer: Option<SocketAddr>) -> anyhow::Result<()> {
         let Some(parts) = self.parts.take() else {
             return Ok(());
         };
+        *self.udp_peer.lock().unwrap_or_else(|e| e.into_inner()) = udp_peer;
         let output = MediaOutput {
             socket: self.socket.try_clone()?,
-            udp_peer,
+            udp_peer: self.udp_peer.clone(),
             websocket: self.websocket.clone(),
             use_websocket: self.use_websocket.clone(),
         };
@@ -670,6 +681,12 @@ async fn control_loop(
                             tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
                             return LoopEnd::Ended(EndReason::ProtocolError);
                         }
+                    }
+                    // A resumed viewer may probe from a new address.
+                    Ok((header, _)) if header.stream == StreamKind::Probe
+                        && from.ip() == channel.peer.ip() =>
+                    {
+                        media.move_udp_peer(from);
                     }
                     Ok(_) => {}
                     Err(e) => {
