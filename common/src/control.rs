@@ -386,6 +386,8 @@ mod tests {
                     width: 1280,
                     height: 720,
                     fps: 60,
+                    bitrate_kbps: Some(10_000),
+                    codec: Some(VideoCodec::Hevc),
                 }),
             },
             ControlMessage::Capabilities {

@@ -13,6 +13,9 @@ use crate::entitlement::passwords;
 use crate::platform::write_private;
 use crate::store::{AccessKey, Store, StoreError};
 
+/// The demo application's icon (the test pattern's colours).
+const DEMO_ICON_PNG: &[u8] = include_bytes!("../../assets/icons/desktop.png");
+
 pub const ADMIN_USER: &str = "admin";
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_APPLICATION: &str = "demo";
@@ -123,6 +126,12 @@ pub fn ensure(
         store.attach_policy(MACHINE_ROLE, "read-only")?;
     }
 
+    // The demo's icon, for the viewer's application grid.
+    let icon_path = data_dir.join(crate::icons::ICONS_DIR).join("demo.png");
+    if !icon_path.exists() {
+        std::fs::create_dir_all(data_dir.join(crate::icons::ICONS_DIR))?;
+        std::fs::write(&icon_path, DEMO_ICON_PNG)?;
+    }
     match store.application(DEMO_APPLICATION) {
         Ok(_) => {
             let patch = common::api::ApplicationPatch {
@@ -139,7 +148,7 @@ pub fn ensure(
                     command: String::new(),
                     args: Vec::new(),
                     working_dir: None,
-                    icon: None,
+                    icon: Some(format!("{}/demo.png", crate::icons::ICONS_DIR)),
                     stream: demo_stream.clone(),
                     max_sessions: 4,
                     state: common::api::ApplicationState::Enabled,

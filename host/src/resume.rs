@@ -56,21 +56,27 @@ impl ResumeDesk {
         session_id: &str,
         token: &str,
         takeover: Takeover,
-    ) -> Result<(), (&'static str, Takeover)> {
+    ) -> Result<(), (&'static str, Box<Takeover>)> {
         let handoff = {
             let sessions = self.lock();
             let Some(waiting) = sessions.get(session_id) else {
-                return Err(("no such session is running on this host", takeover));
+                return Err((
+                    "no such session is running on this host",
+                    Box::new(takeover),
+                ));
             };
             // Digests are compared, so timing reveals nothing of the token.
             if waiting.token_digest.as_ref() != digest(token).as_ref() {
-                return Err(("the resume token is wrong", takeover));
+                return Err(("the resume token is wrong", Box::new(takeover)));
             }
             waiting.handoff.clone()
         };
-        handoff
-            .try_send(takeover)
-            .map_err(|e| ("the session is ending or already resuming", e.into_inner()))
+        handoff.try_send(takeover).map_err(|e| {
+            (
+                "the session is ending or already resuming",
+                Box::new(e.into_inner()),
+            )
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {

@@ -273,7 +273,8 @@ async fn resume(
             tracing::info!(session = %session_id, %peer, "viewer resumes its session");
             Ok(())
         }
-        Err((why, Takeover { mut ws, .. })) => {
+        Err((why, takeover)) => {
+            let mut ws = takeover.ws;
             refuse(&mut ws, ErrorCode::CannotResume, why).await;
             bail!("refused a resume of {session_id} from {peer}: {why}");
         }
@@ -281,8 +282,8 @@ async fn resume(
 }
 
 /// The viewer's requested size, rate and bitrate where it gave them (within
-/// limits), otherwise the application's defaults. Video is H.264 for now: a
-/// request for another codec is answered with H.264 in the welcome.
+/// limits), otherwise the application's defaults. A codec this host cannot
+/// encode is answered with H.264 in the welcome.
 fn session_video(app: &common::api::Application, request: Option<DisplayRequest>) -> VideoParams {
     let defaults = &app.stream;
     let Some(r) = request else {
@@ -309,7 +310,13 @@ fn session_video(app: &common::api::Application, request: Option<DisplayRequest>
         .or(defaults
             .bitrate_kbps
             .filter(|_| (width, height) == (defaults.width, defaults.height)));
-    crate::app::video_params(width, height, fps, bitrate_kbps)
+    let mut params = crate::app::video_params(width, height, fps, bitrate_kbps);
+    match r.codec {
+        Some(codec) if crate::platform::ffmpeg_video::can_encode(codec) => params.codec = codec,
+        Some(codec) => tracing::warn!(?codec, "cannot encode the codec asked for; H.264 instead"),
+        None => {}
+    }
+    params
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,7 +330,14 @@ async fn stream_session(
     app_exit: Option<watch::Receiver<Option<AppExit>>>,
     mut ended: watch::Receiver<Option<EndReason>>,
 ) -> anyhow::Result<EndReason> {
-    tracing::info!("session opened");
+    tracing::info!(
+        codec = ?video.codec,
+        width = video.width,
+        height = video.height,
+        fps = video.fps,
+        bitrate_kbps = video.bitrate_kbps,
+        "session opened"
+    );
 
     let (to_viewer, to_host) = (random_key(), random_key());
     let (resume_token, mut takeovers) = ctx.resume.register(session_id);

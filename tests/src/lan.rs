@@ -81,13 +81,23 @@ impl Lan {
 
     pub fn uncap(&self) -> bool {
         let (ns, dev) = (self.host_ns.as_str(), self.host_dev.as_str());
-        sh(&["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"])
+        sh(&[
+            "ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root",
+        ])
     }
 
     /// Pulls the viewer's cable (`up == false`) or plugs it back in.
     pub fn set_viewer_link(&self, up: bool) -> bool {
         let state = if up { "up" } else { "down" };
-        sh(&["ip", "-n", &self.viewer_ns, "link", "set", &self.viewer_dev, state])
+        sh(&[
+            "ip",
+            "-n",
+            &self.viewer_ns,
+            "link",
+            "set",
+            &self.viewer_dev,
+            state,
+        ])
     }
 
     /// A command run inside namespace `ns`.

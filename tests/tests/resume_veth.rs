@@ -114,7 +114,15 @@ fn a_5_s_network_outage_resumes_the_same_session() {
     let text = std::fs::read_to_string(&input_log).expect("input log");
     let seqs: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["seq"].as_u64().expect("seq"))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
         .collect();
-    assert_eq!(seqs, (0..KEYS).collect::<Vec<_>>(), "every key once, in order");
+    assert_eq!(
+        seqs,
+        (0..KEYS).collect::<Vec<_>>(),
+        "every key once, in order"
+    );
 }

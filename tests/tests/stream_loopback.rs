@@ -40,3 +40,34 @@ fn stream_720p60_decodes_with_latency_and_tone() {
         "tone found at {freq} Hz, expected {TONE_HZ}"
     );
 }
+
+/// The viewer's codec setting: HEVC and AV1 are encoded by the host and
+/// decoded by the viewer, the picture's barcode readable on every frame.
+#[test]
+fn hevc_and_av1_are_streamed_when_asked_for() {
+    for codec in ["hevc", "av1"] {
+        let dir = scratch_dir(&format!("codec-{codec}"));
+        let host = HostProcess::start(&dir.join("host"), 640, 360, 30).expect("host starts");
+        let url = host.entitle().expect("entitled");
+        let args = ["--codec", codec, "--resolution", "640x360", "--fps", "30"];
+        let run = e2e::run_headless_viewer_with(&url, 4.0, &args).expect("viewer runs");
+        assert_eq!(run.exit_code, Some(0), "viewer failed: {}", run.stderr);
+        let summary = run.summary();
+        eprintln!("{codec}: {summary}");
+        let count = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("no {key}"));
+        assert!(count("frames_decoded") >= 60, "{codec}: frames decoded");
+        assert_eq!(count("decode_errors"), 0, "{codec}");
+        assert_eq!(count("barcode_misses"), 0, "{codec}: pictures intact");
+        assert!(
+            host.log().contains(&format!("codec={}", codec_name(codec))),
+            "{codec}: the host encoded what was asked for"
+        );
+    }
+}
+
+fn codec_name(codec: &str) -> &'static str {
+    match codec {
+        "hevc" => "Hevc",
+        _ => "Av1",
+    }
+}

@@ -5,7 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{HostProcess, Xvfb, binary, runtime_dir, scratch_dir, wait_for_window, window_size, xdotool};
+use e2e::{
+    HostProcess, Xvfb, binary, runtime_dir, scratch_dir, wait_for_window, window_size, xdotool,
+};
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
 const WIDTH: u32 = 640;
@@ -48,7 +50,13 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
     )
     .expect("host starts");
     let mut viewer = Command::new(binary("viewer"))
-        .args(["stream", "--mute", "--duration", "60", &host.entitle().expect("entitled")])
+        .args([
+            "stream",
+            "--mute",
+            "--duration",
+            "60",
+            &host.entitle().expect("entitled"),
+        ])
         .env("DISPLAY", &xvfb.display)
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
         .stdout(Stdio::null())
@@ -60,7 +68,10 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
     // The window takes the stream's size (1:1 pixels) once the first frame is in.
     let deadline = Instant::now() + Duration::from_secs(30);
     while window_size(display, &window).expect("geometry") != (WIDTH, HEIGHT) {
-        assert!(Instant::now() < deadline, "the window never took the stream's size");
+        assert!(
+            Instant::now() < deadline,
+            "the window never took the stream's size"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     xdotool(display, &["windowfocus", "--sync", &window]).expect("focus");
@@ -111,7 +122,10 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
 
     // In sequence order, each once (the host may merge pointer moves, so
     // numbers of moves can be skipped; keys and buttons never are).
-    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
     assert!(
         seqs.windows(2).all(|pair| pair[0] < pair[1]),
         "events in order: {seqs:?}"
@@ -143,13 +157,20 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
     let mut next = 0;
     for (x, y) in &moves {
         if let Some(&(px, py)) = points.get(next) {
-            let (ex, ey) = (f64::from(px) / f64::from(WIDTH), f64::from(py) / f64::from(HEIGHT));
+            let (ex, ey) = (
+                f64::from(px) / f64::from(WIDTH),
+                f64::from(py) / f64::from(HEIGHT),
+            );
             if (x - ex).abs() < 0.01 && (y - ey).abs() < 0.01 {
                 next += 1;
             }
         }
     }
-    assert_eq!(next, points.len(), "every pointer target, in order: {moves:?}");
+    assert_eq!(
+        next,
+        points.len(),
+        "every pointer target, in order: {moves:?}"
+    );
     let clicks: Vec<_> = events
         .iter()
         .filter(|e| e["event"]["kind"] == "mouse_button")

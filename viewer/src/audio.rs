@@ -1,21 +1,23 @@
 //! The audio thread: Opus decoding with FFmpeg, a running estimate of the
-//! tone's frequency (what tests check), and playback through cpal. With no
-//! usable audio device it warns once and the stream goes on.
+//! tone's frequency (what tests check), and playback through cpal behind an
+//! adaptive jitter buffer (`crate::jitter`). With no usable audio device it
+//! warns once and the stream goes on.
 
-use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use ffmpeg_next::{ChannelLayout, Packet, frame};
 
 use crate::freq::dominant_frequency_hz;
+use crate::jitter::JitterBuffer;
 use crate::stats::StreamStats;
 
 pub const SAMPLE_RATE_HZ: u32 = 48_000;
-/// Playback queue bound: beyond this the oldest samples go (latency over
-/// completeness), ~200 ms of stereo.
-const PLAYBACK_QUEUE_SAMPLES: usize = SAMPLE_RATE_HZ as usize * 2 / 5;
+/// Playback is interleaved stereo.
+const CHANNELS: usize = 2;
 /// Frequency is estimated over one second of audio.
 const ANALYSIS_SAMPLES: usize = SAMPLE_RATE_HZ as usize;
 
@@ -74,8 +76,9 @@ fn interleave(decoded: &frame::Audio, out: &mut Vec<f32>) {
     }
 }
 
-/// Packet-loss concealment by waveform repetition: a lost packet is replaced
-/// by the last good one, fading by half on each further loss in a row.
+/// Packet-loss concealment by waveform repetition for the frequency
+/// analysis (playback has its own, in the jitter buffer): a lost packet is
+/// replaced by the last good one, fading by half on each further loss in a row.
 #[derive(Debug, Default)]
 pub struct Concealer {
     last: Vec<f32>,
@@ -96,16 +99,57 @@ impl Concealer {
     }
 }
 
-type PlaybackQueue = Arc<Mutex<VecDeque<f32>>>;
+/// Decoded audio between the decoder thread and cpal's callback; both read
+/// time from `clock` (µs since it was taken).
+#[derive(Clone)]
+struct Playback {
+    jitter: Arc<Mutex<JitterBuffer>>,
+    clock: Instant,
+}
 
-/// Opens the default output device; `None` (after one warning) without one.
-/// The returned stream must stay alive on this thread while playing.
-fn open_playback(queue: PlaybackQueue) -> Option<cpal::Stream> {
-    use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-    let attempt = || -> anyhow::Result<cpal::Stream> {
-        let device = cpal::default_host()
+impl Playback {
+    fn new() -> Playback {
+        Playback {
+            jitter: Arc::new(Mutex::new(JitterBuffer::new(SAMPLE_RATE_HZ, CHANNELS))),
+            clock: Instant::now(),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, JitterBuffer> {
+        self.jitter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The output device called `wanted` (as the launcher lists it, its id, or
+/// part of its name), or the default one.
+fn output_device(wanted: Option<&str>) -> anyhow::Result<cpal::Device> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let host = cpal::default_host();
+    let Some(wanted) = wanted.filter(|w| *w != "default") else {
+        return host
             .default_output_device()
-            .ok_or_else(|| anyhow!("no default output device"))?;
+            .ok_or_else(|| anyhow!("no default output device"));
+    };
+    host.output_devices()?
+        .find(|d| {
+            d.to_string() == wanted
+                || d.id().is_ok_and(|id| id.id() == wanted)
+                || d.description()
+                    .is_ok_and(|desc| desc.name().contains(wanted))
+        })
+        .ok_or_else(|| anyhow!("no audio output device called {wanted:?}"))
+}
+
+/// Opens the output device; `None` (after one warning) without one.
+/// The returned stream must stay alive on this thread while playing.
+fn open_playback(playback: Playback, wanted: Option<&str>) -> Option<cpal::Stream> {
+    use cpal::traits::{DeviceTrait, StreamTrait};
+    let attempt = || -> anyhow::Result<cpal::Stream> {
+        let device = output_device(wanted)?;
         let config = cpal::StreamConfig {
             channels: 2,
             sample_rate: SAMPLE_RATE_HZ,
@@ -114,10 +158,8 @@ fn open_playback(queue: PlaybackQueue) -> Option<cpal::Stream> {
         let stream = device.build_output_stream(
             config,
             move |out: &mut [f32], _| {
-                let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-                for sample in out.iter_mut() {
-                    *sample = queue.pop_front().unwrap_or(0.0);
-                }
+                let now_us = playback.now_us();
+                playback.lock().pull(now_us, out);
             },
             |e| tracing::warn!(error = %e, "audio output error"),
             None,
@@ -137,17 +179,18 @@ fn open_playback(queue: PlaybackQueue) -> Option<cpal::Stream> {
 pub struct AudioThread {
     pub packets: Receiver<Vec<u8>>,
     pub stats: Arc<StreamStats>,
-    pub play: bool,
+    pub output: crate::stream::AudioOutput,
 }
 
 impl AudioThread {
     pub fn run(self) -> anyhow::Result<()> {
         let mut decoder = OpusDecoder::new()?;
-        let queue: PlaybackQueue = Arc::default();
-        let _stream = if self.play {
-            open_playback(queue.clone())
-        } else {
-            None
+        let playback = Playback::new();
+        let _stream = match &self.output {
+            crate::stream::AudioOutput::Device(wanted) => {
+                open_playback(playback.clone(), wanted.as_deref())
+            }
+            crate::stream::AudioOutput::Muted => None,
         };
         let playing = _stream.is_some();
         let mut pcm = Vec::new();
@@ -163,10 +206,15 @@ impl AudioThread {
                 if self
                     .stats
                     .audio_decode_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .fetch_add(1, Ordering::Relaxed)
                     == 0
                 {
                     tracing::warn!(error = %e, "audio decode error");
+                }
+                if playing {
+                    // A packet that will not decode leaves a gap like a lost one.
+                    let now_us = playback.now_us();
+                    playback.lock().push_lost(now_us);
                 }
                 continue;
             }
@@ -181,10 +229,26 @@ impl AudioThread {
                 analysis.clear();
             }
             if playing {
-                let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-                queue.extend(pcm.iter().copied());
-                let excess = queue.len().saturating_sub(PLAYBACK_QUEUE_SAMPLES);
-                queue.drain(..excess);
+                let now_us = playback.now_us();
+                let mut jitter = playback.lock();
+                if packet.is_empty() {
+                    jitter.push_lost(now_us);
+                } else {
+                    jitter.push(now_us, &pcm);
+                }
+                let buffer = jitter.stats();
+                drop(jitter);
+                let us = |ms: f64| (ms * 1000.0) as u64;
+                let stats = &self.stats;
+                stats
+                    .audio_delay_us
+                    .store(us(buffer.delay_ms), Ordering::Relaxed);
+                stats
+                    .audio_target_us
+                    .store(us(buffer.target_ms), Ordering::Relaxed);
+                stats
+                    .audio_underruns
+                    .store(buffer.underruns, Ordering::Relaxed);
             }
         }
         Ok(())

@@ -121,12 +121,16 @@ pub async fn resume(
 async fn first_answer(ws: &mut ControlSocket) -> Result<ControlMessage, ConnectError> {
     loop {
         let Some(message) = ws.next().await else {
-            return Err(ConnectError::Protocol("host closed before answering".into()));
+            return Err(ConnectError::Protocol(
+                "host closed before answering".into(),
+            ));
         };
         let text = match message? {
             Message::Text(text) => text,
             Message::Close(_) => {
-                return Err(ConnectError::Protocol("host closed before answering".into()));
+                return Err(ConnectError::Protocol(
+                    "host closed before answering".into(),
+                ));
             }
             _ => continue,
         };

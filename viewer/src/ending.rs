@@ -53,10 +53,9 @@ impl Ending {
 pub fn of_reason(reason: EndReason) -> Ending {
     match reason {
         EndReason::UserQuit => Ending::new("user_quit", "You ended the session."),
-        EndReason::AdminTerminated => Ending::new(
-            "admin_terminated",
-            "An administrator ended the session.",
-        ),
+        EndReason::AdminTerminated => {
+            Ending::new("admin_terminated", "An administrator ended the session.")
+        }
         EndReason::AppExited => Ending::new("app_exited", "The application exited."),
         EndReason::Timeout => Ending::new(
             "timeout",

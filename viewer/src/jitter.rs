@@ -101,6 +101,8 @@ pub struct JitterBuffer {
     concealer: Concealer,
     /// The frame most recently handed to the consumer.
     last_out: Vec<f32>,
+    /// One frame of room, so the sound card's callback never allocates.
+    scratch: Vec<f32>,
     /// (arrival µs, transit µs) of recent packets.
     transits: VecDeque<(u64, i64)>,
     /// Media time of the next packet, in frames since the first.
@@ -142,6 +144,7 @@ impl JitterBuffer {
                 frames(CONCEAL_MAX_MS),
             ),
             last_out: vec![0.0; channels],
+            scratch: vec![0.0; channels],
             transits: VecDeque::new(),
             media_frames: 0,
             packet_frames: frames(DEFAULT_PACKET_MS),
@@ -263,7 +266,7 @@ impl JitterBuffer {
         }
         self.shed(frames);
 
-        let mut concealed = vec![0.0; channels];
+        let mut concealed = std::mem::take(&mut self.scratch);
         for frame in out[..frames * channels].chunks_exact_mut(channels) {
             if self.buffer.len() >= channels {
                 for sample in frame.iter_mut() {
@@ -314,6 +317,7 @@ impl JitterBuffer {
             }
             self.last_out.copy_from_slice(frame);
         }
+        self.scratch = concealed;
     }
 
     pub fn stats(&self) -> JitterStats {

@@ -7,6 +7,7 @@ pub mod audio;
 pub mod connect;
 pub mod ending;
 pub mod freq;
+pub mod gamepad;
 pub mod headless;
 pub mod input;
 pub mod jitter;

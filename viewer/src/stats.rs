@@ -27,6 +27,11 @@ pub struct StreamStats {
     pub audio_packets: AtomicU64,
     pub audio_decode_errors: AtomicU64,
     pub audio_concealed: AtomicU64,
+    /// Audio waiting in the jitter buffer, and what it aims for (0 without playback).
+    pub audio_delay_us: AtomicU64,
+    pub audio_target_us: AtomicU64,
+    /// Times the jitter buffer ran dry while playing (each concealed).
+    pub audio_underruns: AtomicU64,
     pub rtt_us: AtomicU64,
     /// Media rides the control WebSocket (UDP did not get through).
     pub via_websocket: std::sync::atomic::AtomicBool,
@@ -106,6 +111,9 @@ pub struct Snapshot {
     pub audio_packets: u64,
     pub audio_decode_errors: u64,
     pub audio_concealed: u64,
+    pub audio_delay_ms: f64,
+    pub audio_target_ms: f64,
+    pub audio_underruns: u64,
     pub rtt_ms: f64,
     /// "udp" or "websocket".
     pub transport: &'static str,
@@ -178,6 +186,9 @@ impl StreamStats {
             audio_packets: load(&self.audio_packets),
             audio_decode_errors: load(&self.audio_decode_errors),
             audio_concealed: load(&self.audio_concealed),
+            audio_delay_ms: load(&self.audio_delay_us) as f64 / 1000.0,
+            audio_target_ms: load(&self.audio_target_us) as f64 / 1000.0,
+            audio_underruns: load(&self.audio_underruns),
             rtt_ms: load(&self.rtt_us) as f64 / 1000.0,
             transport: if self.via_websocket.load(Ordering::Relaxed) {
                 "websocket"

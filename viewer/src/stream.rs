@@ -51,6 +51,8 @@ pub struct RunningStream {
     quit: watch::Sender<bool>,
     network: JoinHandle<Result<StreamEnd, ConnectError>>,
     decoders: Vec<JoinHandle<()>>,
+    /// Tells the gamepad thread to stop.
+    gamepads_quit: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunningStream {
@@ -64,7 +66,9 @@ impl RunningStream {
         let (keyframe_tx, keyframe_rx) = mpsc::channel(4);
         let (quit_tx, quit_rx) = watch::channel(false);
 
+        let codec = Arc::new(std::sync::OnceLock::new());
         let video = VideoThread {
+            codec: codec.clone(),
             frames: video_rx,
             stats: stats.clone(),
             clock: clock.clone(),
@@ -74,24 +78,36 @@ impl RunningStream {
         let audio = AudioThread {
             packets: audio_rx,
             stats: stats.clone(),
-            play: options.audio != AudioOutput::Muted,
+            output: options.audio,
         };
-        let decoders = vec![
+        let mut decoders = vec![
             spawn_logged("video-decode", move || video.run())?,
             spawn_logged("audio-decode", move || audio.run())?,
         ];
         let sinks = MediaSinks {
             video: video_tx,
+            video_codec: codec,
             audio: audio_tx,
             keyframe_requests: keyframe_rx,
         };
+        let gamepads_quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut rumble = None;
+        if let Some(input) = options.gamepads {
+            let (rumble_tx, rumble_rx) = std::sync::mpsc::channel();
+            rumble = Some(rumble_tx);
+            decoders.push(crate::gamepad::spawn(
+                input,
+                rumble_rx,
+                gamepads_quit.clone(),
+            )?);
+        }
         let net_options = crate::net::NetOptions {
             url: options.url,
             media_via: options.media_via,
             synthetic: options.synthetic,
             display: options.request,
             input: options.input,
-            rumble: None,
+            rumble,
         };
         let net_stats = stats.clone();
         let network = std::thread::Builder::new()
@@ -114,6 +130,7 @@ impl RunningStream {
             quit: quit_tx,
             network,
             decoders,
+            gamepads_quit,
         })
     }
 
@@ -132,6 +149,8 @@ impl RunningStream {
             .network
             .join()
             .unwrap_or_else(|_| Err(ConnectError::Protocol("network thread panicked".into())));
+        self.gamepads_quit
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         for decoder in self.decoders {
             let _ = decoder.join();
         }

@@ -122,7 +122,10 @@ impl StreamArgs {
             Ok(url) => url,
             Err(e) => {
                 eprintln!("viewer: bad stream URL: {e}");
-                crate::ending::print_end_line("bad_url", &format!("The link is not a stream link: {e}"));
+                crate::ending::print_end_line(
+                    "bad_url",
+                    &format!("The link is not a stream link: {e}"),
+                );
                 return 2;
             }
         };

@@ -1,4 +1,4 @@
-//! The video decoder thread: H.264 with FFmpeg, the latency barcode read off
+//! The video decoder thread: H.264 (or HEVC, AV1) with FFmpeg, the latency barcode read off
 //! the decoded picture, and (with a window) conversion to RGBA for display.
 //!
 //! After a gap in frame indices (a lost frame) it decodes nothing until a
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
+use common::control::VideoCodec;
 use common::packetizer::Frame;
 use ffmpeg_next::codec::{flag, threading};
 use ffmpeg_next::format::Pixel;
@@ -50,7 +51,7 @@ impl FrameSlot {
     }
 }
 
-pub struct H264Decoder {
+pub struct VideoDecoder {
     decoder: ffmpeg_next::decoder::Video,
     decoded: frame::Video,
 }
@@ -61,10 +62,16 @@ pub struct RgbaConverter {
     rgba: Option<(scaling::Context, frame::Video)>,
 }
 
-impl H264Decoder {
-    pub fn new() -> anyhow::Result<Self> {
-        let codec = ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::H264)
-            .ok_or_else(|| anyhow!("FFmpeg has no H.264 decoder"))?;
+impl VideoDecoder {
+    pub fn new(codec: VideoCodec) -> anyhow::Result<Self> {
+        let found = match codec {
+            VideoCodec::H264 => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::H264),
+            VideoCodec::Hevc => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::HEVC),
+            // FFmpeg's own AV1 decoder needs a hardware accelerator; dav1d does not.
+            VideoCodec::Av1 => ffmpeg_next::decoder::find_by_name("libdav1d")
+                .or_else(|| ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::AV1)),
+        };
+        let codec = found.ok_or_else(|| anyhow!("FFmpeg has no {codec:?} decoder"))?;
         let mut context = ffmpeg_next::codec::context::Context::new_with_codec(codec);
         // Slice threads add no delay; frame threads would add a frame per thread.
         context.set_threading(threading::Config {
@@ -76,8 +83,8 @@ impl H264Decoder {
         let decoder = context
             .decoder()
             .video()
-            .context("opening the H.264 decoder")?;
-        Ok(H264Decoder {
+            .context("opening the video decoder")?;
+        Ok(VideoDecoder {
             decoder,
             decoded: frame::Video::empty(),
         })
@@ -153,11 +160,13 @@ pub struct VideoThread {
     pub keyframe_requests: mpsc::Sender<u32>,
     /// Where pictures go for display; `None` in headless mode.
     pub display: Option<Display>,
+    /// The codec the host chose, set from its welcome before any frame.
+    pub codec: Arc<std::sync::OnceLock<VideoCodec>>,
 }
 
 impl VideoThread {
     pub fn run(self) -> anyhow::Result<()> {
-        let mut decoder = H264Decoder::new()?;
+        let mut decoder: Option<VideoDecoder> = None;
         let mut converter = RgbaConverter::default();
         let mut expected: Option<u32> = None;
         let mut waiting_for_keyframe = false;
@@ -181,6 +190,13 @@ impl VideoThread {
             let started = Instant::now();
             let mut pictures = 0u64;
             let mut shown: Option<anyhow::Result<RgbaFrame>> = None;
+            if decoder.is_none() {
+                let codec = self.codec.get().copied().unwrap_or(VideoCodec::H264);
+                decoder = Some(VideoDecoder::new(codec)?);
+            }
+            let Some(decoder) = decoder.as_mut() else {
+                continue;
+            };
             let result = decoder.decode(&frame.data, |picture| {
                 pictures += 1;
                 match read_barcode(picture) {

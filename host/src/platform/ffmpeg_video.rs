@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use common::control::VideoParams;
+use common::control::{VideoCodec, VideoParams};
 use ffmpeg_next::codec::threading;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
@@ -26,11 +26,25 @@ pub struct EncoderSettings {
     pub keyframe_interval: u32,
 }
 
+/// The FFmpeg encoder used for each codec (software; low-latency tuned).
+pub fn encoder_name(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::H264 => "libx264",
+        VideoCodec::Hevc => "libx265",
+        VideoCodec::Av1 => "libsvtav1",
+    }
+}
+
+/// Whether this FFmpeg can encode `codec`.
+pub fn can_encode(codec: VideoCodec) -> bool {
+    ffmpeg_next::init().is_ok() && ffmpeg_next::encoder::find_by_name(encoder_name(codec)).is_some()
+}
+
 impl EncoderSettings {
     pub fn from_params(params: &VideoParams) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EncoderSettings {
-            codec_name: "libx264".into(),
+            codec_name: encoder_name(params.codec).into(),
             width: params.width,
             height: params.height,
             fps: params.fps,
@@ -69,17 +83,36 @@ impl FfmpegVideoEncoder {
         video.set_time_base(Rational(1, settings.fps as i32));
         video.set_frame_rate(Some(Rational(settings.fps as i32, 1)));
         video.set_bit_rate(settings.bitrate_kbps as usize * 1000);
-        video.set_max_bit_rate(settings.bitrate_kbps as usize * 1000);
+        // SVT-AV1 refuses a cap equal to the target (it caps on its own).
+        if settings.codec_name != "libsvtav1" {
+            video.set_max_bit_rate(settings.bitrate_kbps as usize * 1000);
+        }
         video.set_max_b_frames(0);
         video.set_gop(settings.keyframe_interval);
         let mut options = Dictionary::new();
-        if settings.codec_name == "libx264" {
-            options.set("preset", "ultrafast");
-            options.set("tune", "zerolatency");
-            options.set(
-                "x264-params",
-                "repeat-headers=1:rc-lookahead=0:sync-lookahead=0",
-            );
+        match settings.codec_name.as_str() {
+            "libx264" => {
+                options.set("preset", "ultrafast");
+                options.set("tune", "zerolatency");
+                options.set(
+                    "x264-params",
+                    "repeat-headers=1:rc-lookahead=0:sync-lookahead=0",
+                );
+            }
+            "libx265" => {
+                options.set("preset", "ultrafast");
+                options.set("tune", "zerolatency");
+                options.set(
+                    "x265-params",
+                    "repeat-headers=1:bframes=0:rc-lookahead=0:log-level=error",
+                );
+            }
+            "libsvtav1" => {
+                // The fastest preset; low-delay prediction (no reordering).
+                options.set("preset", "12");
+                options.set("svtav1-params", "pred-struct=1:lookahead=0");
+            }
+            _ => {}
         }
         // A VBV of two frames keeps keyframes from bursting far past the rate.
         // Set on the codec context (not x264-params): FFmpeg's libx264 wrapper

@@ -16,7 +16,7 @@ use e2e::bench::{median, micros};
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::synthetic::TestPattern;
 use host::platform::{BgraFrame, VideoEncoder, VideoSource};
-use viewer::video::{H264Decoder, RgbaConverter};
+use viewer::video::{RgbaConverter, VideoDecoder};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -47,7 +47,7 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
     let (mut sealer, mut opener) = (Sealer::new(&key), Opener::new(&key));
     let mut packetizer = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
     let mut depacketizer = Depacketizer::new(StreamKind::Video, Default::default());
-    let mut decoder = H264Decoder::new()?;
+    let mut decoder = VideoDecoder::new(common::control::VideoCodec::H264)?;
     let mut converter = RgbaConverter::default();
     let mut window_buffer = vec![0u8; width as usize * height as usize * 4];
     let mut picture = BgraFrame::new(width, height);

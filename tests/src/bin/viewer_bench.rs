@@ -22,12 +22,24 @@ struct Args {
 }
 
 /// One run: the viewer's summary `stages` (p50, p99 of each stage).
-fn run_once(xvfb: &Xvfb, width: u32, height: u32, seconds: f64) -> anyhow::Result<serde_json::Value> {
+fn run_once(
+    xvfb: &Xvfb,
+    width: u32,
+    height: u32,
+    seconds: f64,
+) -> anyhow::Result<serde_json::Value> {
     let dir = scratch_dir("viewer-bench");
     let host = HostProcess::start(&dir.join("host"), width, height, 60)?;
     let url = host.entitle()?;
     let out = Command::new(binary("viewer"))
-        .args(["stream", "--mute", "--no-overlay", "--duration", &seconds.to_string(), &url])
+        .args([
+            "stream",
+            "--mute",
+            "--no-overlay",
+            "--duration",
+            &seconds.to_string(),
+            &url,
+        ])
         .env("DISPLAY", &xvfb.display)
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
         .stderr(Stdio::null())

@@ -74,7 +74,12 @@ impl StreamChild {
         // Three events at most: connected, ended (or could not start).
         let (tx, events) = mpsc::sync_channel(4);
         let started = std::env::current_exe().and_then(|exe| {
-            Command::new(exe)
+            let mut command = Command::new(exe);
+            // The "connected" line must get through whatever filter is set.
+            if let Ok(filter) = std::env::var("RUST_LOG") {
+                command.env("RUST_LOG", format!("{filter},viewer::net=info"));
+            }
+            command
                 .args(stream_arguments(settings, url.expose()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

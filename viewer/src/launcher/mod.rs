@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod failure;
 pub mod hosts;
+pub mod messages;
 pub mod settings;
 pub mod state;
 pub mod ui;
@@ -32,6 +33,9 @@ use self::ui::Icons;
 use self::worker::{Waker, Worker};
 
 pub const WINDOW_TITLE: &str = "AppStream Viewer";
+
+/// The same icon as the desktop entry's.
+const WINDOW_ICON_PNG: &[u8] = include_bytes!("../../../assets/icons/appstream-viewer.png");
 
 /// `viewer launcher`'s options (and what `viewer` alone means: none).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -60,6 +64,17 @@ pub fn run(options: LauncherOptions) -> i32 {
         .with_app_id("appstream-viewer")
         .with_inner_size([960.0, 640.0])
         .with_min_inner_size([560.0, 400.0]);
+    let viewport = match worker::decode_icon(WINDOW_ICON_PNG) {
+        Ok(icon) => viewport.with_icon(egui::IconData {
+            width: icon.size[0] as u32,
+            height: icon.size[1] as u32,
+            rgba: icon.rgba,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "the window icon does not decode");
+            viewport
+        }
+    };
     let native = eframe::NativeOptions {
         viewport,
         // The newest frame on screen at once: a launcher has nothing to
@@ -292,5 +307,16 @@ impl eframe::App for LauncherApp {
             // The stream has its own window and session: it goes on.
             tracing::info!(pid = stream.pid(), "launcher closed; the stream goes on");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_icon_decodes() {
+        let icon = worker::decode_icon(WINDOW_ICON_PNG).unwrap();
+        assert!(icon.size[0] >= 32 && icon.size[0] == icon.size[1]);
     }
 }

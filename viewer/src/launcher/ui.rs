@@ -19,6 +19,8 @@ pub type Icons = HashMap<String, egui::TextureHandle>;
 const TILE: Vec2 = Vec2::new(180.0, 200.0);
 const ICON_SIDE: f32 = 96.0;
 const FORM_WIDTH: f32 = 320.0;
+/// Room for two lines of a message (or the spinner and one).
+const STATUS_HEIGHT: f32 = 40.0;
 
 /// The whole window.
 pub fn launcher_ui(ui: &mut egui::Ui, state: &mut Launcher, icons: &Icons, out: &mut Vec<Action>) {
@@ -60,27 +62,29 @@ fn top_bar_ui(ui: &mut egui::Ui, state: &Launcher, out: &mut Vec<Action>) {
     });
 }
 
-/// Spinner, red error, calm notice: above every screen.
+/// Spinner, red error, calm notice: a strip of fixed height above every
+/// screen, so nothing below it moves when a message comes or goes.
 fn status_ui(ui: &mut egui::Ui, state: &Launcher) {
-    if let Some(busy) = &state.busy {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(busy);
-        });
-    }
-    if let Some(error) = &state.error {
-        ui.label(
-            RichText::new(error)
-                .color(ui.visuals().error_fg_color)
-                .size(15.0),
-        );
-    }
-    if let Some(notice) = &state.notice {
-        ui.label(RichText::new(notice).size(15.0));
-    }
-    if state.busy.is_some() || state.error.is_some() || state.notice.is_some() {
-        ui.add_space(8.0);
-    }
+    let width = ui.available_width();
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, STATUS_HEIGHT), Sense::hover());
+    ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+        ui.set_clip_rect(rect);
+        if let Some(busy) = &state.busy {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(busy);
+            });
+        }
+        if let Some(error) = &state.error {
+            ui.label(
+                RichText::new(error)
+                    .color(ui.visuals().error_fg_color)
+                    .size(14.0),
+            );
+        } else if let Some(notice) = &state.notice {
+            ui.label(RichText::new(notice).size(14.0));
+        }
+    });
 }
 
 pub fn hosts_ui(ui: &mut egui::Ui, state: &mut Launcher, out: &mut Vec<Action>) {
@@ -98,7 +102,7 @@ pub fn hosts_ui(ui: &mut egui::Ui, state: &mut Launcher, out: &mut Vec<Action>) 
             }
             ui.label(host.authority());
             if state.is_online(&host.fingerprint_hex) {
-                ui.label(RichText::new("● on this network").color(Color32::from_rgb(80, 180, 90)));
+                ui.label(RichText::new("on this network").color(Color32::from_rgb(80, 180, 90)));
             }
             if state.credentials.get(&host.fingerprint_hex).is_some() {
                 ui.weak("signed in");
@@ -121,7 +125,8 @@ pub fn hosts_ui(ui: &mut egui::Ui, state: &mut Launcher, out: &mut Vec<Action>) 
     if new_hosts.is_empty() {
         match &state.discovery_problem {
             Some(problem) => ui.weak(problem),
-            None => ui.weak("Looking for hosts…"),
+            None if state.discovered.is_empty() => ui.weak("Looking for hosts…"),
+            None => ui.weak("No other hosts found."),
         };
     }
     for found in new_hosts {
@@ -561,6 +566,7 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut Launcher, out: &mut Vec<Action
 
 fn bitrate_ui(ui: &mut egui::Ui, s: &mut Settings) {
     ui.horizontal(|ui| {
+        ui.spacing_mut().slider_width = 260.0;
         let auto = s.auto_bitrate_kbps().map(|kbps| kbps.div_ceil(1000));
         let mut mbps = s.bitrate_mbps.or(auto).unwrap_or(20);
         let slider = egui::Slider::new(&mut mbps, BITRATE_MIN_MBPS..=BITRATE_MAX_MBPS)

@@ -21,7 +21,7 @@ impl Session {
         let seq = self.input_seq;
         self.input_seq += 1;
         self.stats.input_sent(seq, unix_now_us());
-        self.unacked.push_back((seq, event.clone()));
+        self.unacked.push_back((seq, event));
         self.send(&ControlMessage::Input { seq, event }).await
     }
 
@@ -34,7 +34,10 @@ impl Session {
             .cloned()
             .collect();
         if !pending.is_empty() {
-            tracing::info!(events = pending.len(), "sending input again after the resume");
+            tracing::info!(
+                events = pending.len(),
+                "sending input again after the resume"
+            );
         }
         for (seq, event) in pending {
             if let Step::End(end) = self.send(&ControlMessage::Input { seq, event }).await {

@@ -77,6 +77,8 @@ impl SharedClock {
 /// Where the network task delivers media.
 pub struct MediaSinks {
     pub video: SyncSender<Frame>,
+    /// Told the codec from the welcome, before any frame.
+    pub video_codec: Arc<std::sync::OnceLock<common::control::VideoCodec>>,
     pub audio: SyncSender<Vec<u8>>,
     /// Decoders ask for keyframes through this.
     pub keyframe_requests: mpsc::Receiver<u32>,
@@ -122,6 +124,7 @@ pub async fn run(
     } = options;
     let (ws, welcome) = connect(&url, display).await?;
     tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
+    let _ = sinks.video_codec.set(welcome.video.codec);
     let host_ip: std::net::IpAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await
         .ok()

@@ -59,7 +59,7 @@ impl PictureRect {
     }
 
     /// A window position as a fraction of the picture; `None` on the bars.
-    pub fn to_picture(&self, x: f64, y: f64) -> Option<(f32, f32)> {
+    pub fn to_picture(self, x: f64, y: f64) -> Option<(f32, f32)> {
         let fx = (x - self.x) / self.width;
         let fy = (y - self.y) / self.height;
         ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy)).then_some((fx as f32, fy as f32))
@@ -179,12 +179,13 @@ impl LocalInput {
                 usage,
                 pressed: false,
             });
-        let buttons = std::mem::take(&mut self.buttons)
-            .into_iter()
-            .map(|button| InputEvent::MouseButton {
-                button,
-                pressed: false,
-            });
+        let buttons =
+            std::mem::take(&mut self.buttons)
+                .into_iter()
+                .map(|button| InputEvent::MouseButton {
+                    button,
+                    pressed: false,
+                });
         keys.chain(buttons).collect()
     }
 }

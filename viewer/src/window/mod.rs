@@ -16,11 +16,11 @@ pub use input::MouseMode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::control::InputEvent;
 use common::stream_url::StreamUrl;
 use pixels::{Pixels, PixelsBuilder, ScalingMode, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
-use common::control::InputEvent;
 use winit::event::{DeviceEvent, DeviceId, ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{ModifiersState, PhysicalKey};
@@ -138,7 +138,10 @@ pub fn run(
         Ok(stream) => stream,
         Err(e) => {
             eprintln!("viewer: {e:#}");
-            crate::ending::print_end_line("protocol_error", &format!("The stream could not start: {e:#}"));
+            crate::ending::print_end_line(
+                "protocol_error",
+                &format!("The stream could not start: {e:#}"),
+            );
             return 2;
         }
     };
@@ -392,8 +395,7 @@ impl StreamWindow {
                     return;
                 };
                 let pressed = event.state == ElementState::Pressed;
-                if pressed
-                    && let Some(shortcut) = self.options.chord.shortcut(self.modifiers, code)
+                if pressed && let Some(shortcut) = self.options.chord.shortcut(self.modifiers, code)
                 {
                     self.run_shortcut(shortcut);
                     return;
@@ -421,7 +423,7 @@ impl StreamWindow {
             WindowEvent::MouseWheel { delta, .. } => self.send(self.local.wheel(*delta)),
             WindowEvent::Focused(false) => {
                 let released = self.local.release_all();
-        self.send_all(released);
+                self.send_all(released);
                 if self.local.captured {
                     self.set_capture(false);
                 }

@@ -34,10 +34,14 @@ impl Default for Chord {
 
 impl std::fmt::Display for Chord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = [(self.ctrl, "Ctrl"), (self.alt, "Alt"), (self.shift, "Shift")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
+        let names: Vec<&str> = [
+            (self.ctrl, "Ctrl"),
+            (self.alt, "Alt"),
+            (self.shift, "Shift"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
         write!(f, "{}", names.join("+"))
     }
 }
@@ -57,8 +61,15 @@ pub fn parse_chord(text: &str) -> Result<Chord, String> {
             other => return Err(format!("{other:?} is not one of ctrl, alt, shift")),
         }
     }
-    if [chord.ctrl, chord.alt, chord.shift].iter().filter(|on| **on).count() < 2 {
-        return Err(format!("{text:?}: a shortcut chord needs at least two modifiers"));
+    if [chord.ctrl, chord.alt, chord.shift]
+        .iter()
+        .filter(|on| **on)
+        .count()
+        < 2
+    {
+        return Err(format!(
+            "{text:?}: a shortcut chord needs at least two modifiers"
+        ));
     }
     Ok(chord)
 }
