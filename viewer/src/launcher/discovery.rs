@@ -62,6 +62,18 @@ impl Browser {
         Browser { daemon, events }
     }
 
+    /// No browsing (`--no-discovery`): the hosts screen says so.
+    pub fn off() -> Browser {
+        let (tx, events) = mpsc::sync_channel(1);
+        let _ = tx.send(Discovery::Unavailable(
+            "Looking for hosts on this network is off (--no-discovery).".into(),
+        ));
+        Browser {
+            daemon: None,
+            events,
+        }
+    }
+
     pub fn try_recv(&self) -> Option<Discovery> {
         self.events.try_recv().ok()
     }

@@ -54,6 +54,9 @@ pub struct LauncherOptions {
     /// config directory ($XDG_CONFIG_HOME/viewer).
     #[arg(long)]
     pub config_dir: Option<PathBuf>,
+    /// Do not look for hosts on the LAN (no mDNS traffic at all).
+    #[arg(long)]
+    pub no_discovery: bool,
 }
 
 /// Opens the launcher window; returns the process exit code.
@@ -176,7 +179,11 @@ impl LauncherApp {
         let (hosts, credentials, settings, problems) = files.load();
         let mut state = Launcher::new(hosts, credentials, settings, problems);
         let worker = Worker::spawn(waker.clone())?;
-        let browser = Browser::start(waker.clone());
+        let browser = if options.no_discovery {
+            Browser::off()
+        } else {
+            Browser::start(waker.clone())
+        };
         let effects = state.start_with(
             options.host.as_deref(),
             options.fingerprint.as_deref(),

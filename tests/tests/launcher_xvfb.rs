@@ -1,0 +1,231 @@
+//! The launcher a person double-clicks, under a private Xvfb, driven with
+//! xdotool like a person would: the sign-in screen, a wrong password said in
+//! words, the application grid with the host's icon, a click that starts the
+//! stream window, and the shortcut that ends it, back to the grid. Each
+//! screen is a screenshot that the test checks (and that you can look at).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e::{HostProcess, Xvfb, binary, runtime_dir, scratch_dir, wait_for_window, xdotool};
+
+/// The launcher's stderr, line by line, as it comes.
+struct Launcher {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Launcher {
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .expect("lines")
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the launcher never logged {needle:?}; it said:\n{}",
+                self.lines.lock().expect("lines").join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count_pixels(shot: &image::RgbaImage, matches: impl Fn([u8; 3]) -> bool) -> usize {
+    shot.pixels()
+        .filter(|p| matches([p.0[0], p.0[1], p.0[2]]))
+        .count()
+}
+
+fn near(p: [u8; 3], q: [u8; 3], tolerance: i32) -> bool {
+    (0..3).all(|c| (i32::from(p[c]) - i32::from(q[c])).abs() <= tolerance)
+}
+
+/// egui's dark theme draws errors in pure red.
+fn red_text(p: [u8; 3]) -> bool {
+    p[0] > 180 && p[1] < 90 && p[2] < 90
+}
+
+/// Light text on the dark panel.
+fn light_text(p: [u8; 3]) -> bool {
+    p.iter().all(|v| *v > 170)
+}
+
+/// The demo application's icon (assets/icons/desktop.png) is this blue.
+const ICON_BLUE: [u8; 3] = [42, 111, 224];
+
+#[test]
+fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
+    let dir = scratch_dir("launcher");
+    let config = dir.join("config");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let display = xvfb.display.clone();
+    let host = HostProcess::start(&dir.join("host"), 640, 360, 30).expect("host starts");
+    let address = host.base_url.trim_start_matches("https://").to_string();
+    let fingerprint = hex::encode(host.fingerprint);
+    let launcher = start_launcher(
+        &dir,
+        &display,
+        &config,
+        &[
+            "--host",
+            &address,
+            "--fingerprint",
+            &fingerprint,
+            "--user",
+            "demo",
+        ],
+    );
+
+    // 1. The sign-in screen.
+    launcher.wait_for("screen=\"signin\"");
+    let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
+        .expect("the launcher's window");
+    xdotool(&display, &["windowfocus", "--sync", &window]).expect("focus");
+    std::thread::sleep(Duration::from_millis(800));
+    let shot = xvfb
+        .screenshot(&dir.join("1-signin.png"))
+        .expect("screenshot");
+    assert!(
+        count_pixels(&shot, light_text) > 500,
+        "the sign-in screen shows its labels"
+    );
+    assert_eq!(count_pixels(&shot, red_text), 0, "no error yet");
+
+    // 2. A wrong password, said in words.
+    xdotool(&display, &["type", "--delay", "30", "not-the-password"]).expect("typing");
+    xdotool(&display, &["key", "Return"]).expect("enter");
+    let said = launcher.wait_for("error=");
+    assert!(said.contains("Wrong user name or password"), "{said}");
+    std::thread::sleep(Duration::from_millis(800));
+    let shot = xvfb
+        .screenshot(&dir.join("2-wrong-password.png"))
+        .expect("screenshot");
+    assert!(
+        count_pixels(&shot, red_text) > 30,
+        "the error is on screen in red"
+    );
+
+    // 3. The right password: the grid, with the host's icon for the demo.
+    let password = host.demo_password().expect("demo password");
+    xdotool(&display, &["key", "ctrl+a", "BackSpace"]).expect("clearing");
+    xdotool(&display, &["type", "--delay", "30", &password]).expect("typing");
+    xdotool(&display, &["key", "Return"]).expect("enter");
+    launcher.wait_for("screen=\"apps\" apps=1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let grid_path = dir.join("3-application-grid.png");
+    loop {
+        let shot = xvfb.screenshot(&grid_path).expect("screenshot");
+        let blue = count_pixels(&shot, |p| near(p, ICON_BLUE, 12));
+        if blue > 1000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's icon never showed in the grid ({blue} icon pixels)"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // 4. Click the tile: the stream window opens and shows the stream.
+    xdotool(
+        &display,
+        &["mousemove", "--window", &window, "98", "184", "click", "1"],
+    )
+    .expect("click");
+    launcher.wait_for("screen=\"playing\"");
+    let stream = wait_for_window(&display, "AppStream stream", Duration::from_secs(30))
+        .expect("the stream window");
+    std::thread::sleep(Duration::from_secs(3));
+    xvfb.screenshot(&dir.join("4-playing.png"))
+        .expect("screenshot");
+    launcher.wait_for("connected");
+
+    // 5. The quit shortcut ends it; the launcher says so and shows the grid.
+    xdotool(&display, &["windowfocus", "--sync", &stream]).expect("focus");
+    xdotool(&display, &["key", "ctrl+alt+shift+q"]).expect("shortcut");
+    let said = launcher.wait_for("notice=");
+    assert!(said.contains("You ended the session"), "{said}");
+    let back = launcher
+        .lines
+        .lock()
+        .expect("lines")
+        .iter()
+        .filter(|l| l.contains("screen=\"apps\""))
+        .count();
+    assert!(back >= 2, "back on the grid after the stream");
+    drop(launcher);
+
+    // 6. "Remember me" kept a refresh token, never the password: the next
+    // start goes straight to the grid.
+    let saved = config.join("viewer").join("credentials.json");
+    let text = std::fs::read_to_string(&saved).expect("credentials saved");
+    assert!(!text.contains(&password), "the password is never saved");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&saved)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "credentials are private");
+    let launcher = start_launcher(
+        &dir,
+        &display,
+        &config,
+        &["--host", &address, "--fingerprint", &fingerprint],
+    );
+    launcher.wait_for("screen=\"apps\" apps=1");
+    assert!(
+        !launcher
+            .lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|l| l.contains("screen=\"signin\"")),
+        "no sign-in screen with a remembered sign-in"
+    );
+    eprintln!("screenshots in {}", dir.display());
+}
+
+fn start_launcher(
+    dir: &std::path::Path,
+    display: &str,
+    config: &std::path::Path,
+    args: &[&str],
+) -> Launcher {
+    let mut child = Command::new(binary("viewer"))
+        // Never browse the machine's real network from a test.
+        .args(["launcher", "--no-discovery"])
+        .args(args)
+        .env("DISPLAY", display)
+        .env("XDG_RUNTIME_DIR", runtime_dir(dir))
+        .env("XDG_CONFIG_HOME", config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the launcher starts");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("lines").push(line);
+        }
+    });
+    Launcher { child, lines }
+}
