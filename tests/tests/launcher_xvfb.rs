@@ -229,3 +229,69 @@ fn start_launcher(
     });
     Launcher { child, lines }
 }
+
+/// A user with an authenticator is asked for the code in words, signs in
+/// with it, and finds a disabled application greyed and inert.
+#[test]
+fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
+    let dir = scratch_dir("launcher-totp");
+    let config = dir.join("config");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let display = xvfb.display.clone();
+    let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
+    host.admin(&["users", "add", "bob", "--password-stdin"], "correct horse battery\n")
+        .expect("users add");
+    host.admin(&["users", "entitle", "bob", "demo"], "").expect("entitle");
+    let out = host.admin(&["users", "enable-totp", "bob"], "").expect("enable-totp");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("secret printed")
+        .to_string();
+    host.admin(&["apps", "disable", "demo"], "").expect("disable");
+    let address = host.base_url.trim_start_matches("https://").to_string();
+    let fingerprint = hex::encode(host.fingerprint);
+    let launcher = start_launcher(
+        &dir,
+        &display,
+        &config,
+        &["--host", &address, "--fingerprint", &fingerprint, "--user", "bob"],
+    );
+    launcher.wait_for("screen=\"signin\"");
+    let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
+        .expect("the launcher's window");
+    xdotool(&display, &["windowfocus", "--sync", &window]).expect("focus");
+    std::thread::sleep(Duration::from_millis(500));
+    xdotool(&display, &["type", "--delay", "30", "correct horse battery"]).expect("typing");
+    xdotool(&display, &["key", "Return"]).expect("enter");
+    let said = launcher.wait_for("error=");
+    assert!(said.contains("6-digit code"), "{said}");
+    std::thread::sleep(Duration::from_millis(500));
+    let shot = xvfb.screenshot(&dir.join("1-code-needed.png")).expect("screenshot");
+    assert!(count_pixels(&shot, red_text) > 30, "said on screen");
+
+    // The code field has the focus now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let code = host::entitlement::passwords::totp_code(&secret, now).expect("code");
+    xdotool(&display, &["type", "--delay", "30", &code]).expect("typing");
+    xdotool(&display, &["key", "Return"]).expect("enter");
+    launcher.wait_for("screen=\"apps\" apps=1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let shot = xvfb.screenshot(&dir.join("2-disabled-greyed.png")).expect("screenshot");
+    let bright = count_pixels(&shot, |p| near(p, ICON_BLUE, 12));
+    assert!(bright < 50, "a disabled application's icon is greyed ({bright} bright pixels)");
+    // A click on it starts nothing.
+    xdotool(&display, &["mousemove", "--window", &window, "98", "184", "click", "1"]).expect("click");
+    std::thread::sleep(Duration::from_secs(2));
+    let started = launcher
+        .lines
+        .lock()
+        .expect("lines")
+        .iter()
+        .any(|l| l.contains("screen=\"connecting\""));
+    assert!(!started, "a disabled application does not start");
+    eprintln!("screenshots in {}", dir.display());
+}

@@ -1,6 +1,7 @@
 //! Under a private Xvfb, what a person does in the stream window: keys typed
 //! and pointer moves made with xdotool arrive at the host in order, and the
-//! window shows the stream with its statistics overlay.
+//! window shows the stream with its statistics overlay. The viewer is
+//! started as a link would start it, `viewer appstream://…`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -19,6 +19,9 @@ struct Args {
     seconds: f64,
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Present without waiting for vsync (the viewer's --no-vsync).
+    #[arg(long)]
+    no_vsync: bool,
 }
 
 /// One run: the viewer's summary `stages` (p50, p99 of each stage).
@@ -26,20 +29,17 @@ fn run_once(
     xvfb: &Xvfb,
     width: u32,
     height: u32,
-    seconds: f64,
+    args: &Args,
 ) -> anyhow::Result<serde_json::Value> {
+    let seconds = args.seconds;
     let dir = scratch_dir("viewer-bench");
     let host = HostProcess::start(&dir.join("host"), width, height, 60)?;
     let url = host.entitle()?;
     let out = Command::new(binary("viewer"))
-        .args([
-            "stream",
-            "--mute",
-            "--no-overlay",
-            "--duration",
-            &seconds.to_string(),
-            &url,
-        ])
+        .args(["stream", "--mute", "--no-overlay", "--duration"])
+        .arg(seconds.to_string())
+        .args(args.no_vsync.then_some("--no-vsync"))
+        .arg(&url)
         .env("DISPLAY", &xvfb.display)
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
         .stderr(Stdio::null())
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     for (width, height) in [(1280, 720), (1920, 1080)] {
         let mut columns: Vec<Vec<f64>> = vec![Vec::new(); 5];
         for _ in 0..args.runs {
-            let summary = run_once(&xvfb, width, height, args.seconds)?;
+            let summary = run_once(&xvfb, width, height, &args)?;
             let stages = &summary["stages"];
             let get = |stage: &str, p: &str| stages[stage][p].as_f64().unwrap_or(f64::NAN);
             let presented = summary["frames_presented"].as_f64().unwrap_or(0.0);
