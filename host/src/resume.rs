@@ -37,7 +37,8 @@ impl ResumeDesk {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        let (handoff, receiver) = mpsc::channel(1);
+        // Room for a few retries; the session takes the newest.
+        let (handoff, receiver) = mpsc::channel(4);
         let waiting = Waiting {
             token_digest: digest(&token),
             handoff,

@@ -86,8 +86,12 @@ async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<AppExit>>>) -> A
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-/// No control traffic for this long ends the session (the viewer pings twice a second).
+/// No control traffic for this long means the connection is gone (the
+/// viewer pings twice a second): the session parks, waiting for a resume.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that takes longer than this means the connection is gone (a
+/// dead peer fills the socket's buffer and the write never completes).
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Datagrams waiting for the WebSocket when media rides it (~1 s of 720p).
 const WS_MEDIA_QUEUE: usize = 1024;
 
@@ -103,7 +107,16 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
     message: &ControlMessage,
 ) -> anyhow::Result<()> {
-    ws.send(Message::text(message.to_json())).await?;
+    send_raw(ws, Message::text(message.to_json())).await
+}
+
+async fn send_raw<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut Ws<S>,
+    message: Message,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(SEND_TIMEOUT, ws.send(message))
+        .await
+        .context("the viewer stopped taking data")??;
     Ok(())
 }
 
@@ -410,6 +423,7 @@ async fn stream_session(
     let mut channel = Channel {
         ws,
         peer,
+        session_id: session_id.to_string(),
         last_input_seq: None,
     };
     let reason = loop {
@@ -462,7 +476,7 @@ async fn stream_session(
     // Best effort: the viewer may already be gone.
     let _ = send(&mut ws, &ControlMessage::SenderReport(report)).await;
     let _ = send(&mut ws, &ControlMessage::Goodbye { reason }).await;
-    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
     Ok(reason)
 }
 
@@ -516,13 +530,14 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
         },
     )
     .await;
-    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
 }
 
 /// The viewer's control connection, which a resume replaces.
 struct Channel {
     ws: ControlWs,
     peer: SocketAddr,
+    session_id: String,
     /// The last input sequence number received: a viewer resending after a
     /// resume may repeat some, which are skipped.
     last_input_seq: Option<u64>,
@@ -531,16 +546,26 @@ struct Channel {
 impl Channel {
     async fn take_over(&mut self, takeover: Takeover) {
         tracing::info!(peer = %takeover.peer, "session resumed on a new connection");
-        let _ = self.ws.close(None).await;
+        // The old connection is dropped, not closed: closing waits on a
+        // peer that may be gone.
         self.ws = takeover.ws;
         self.peer = takeover.peer;
         let resumed = ControlMessage::Resumed {
-            session_id: String::new(),
+            session_id: self.session_id.clone(),
             last_input_seq: self.last_input_seq,
         };
         // A failure shows up as a lost connection in the loop.
         let _ = send(&mut self.ws, &resumed).await;
     }
+}
+
+/// The newest of the connections waiting (a viewer retrying may have
+/// queued several; the older ones are dropped).
+fn newest(mut takeover: Takeover, takeovers: &mut mpsc::Receiver<Takeover>) -> Takeover {
+    while let Ok(newer) = takeovers.try_recv() {
+        takeover = newer;
+    }
+    takeover
 }
 
 /// Why the control loop stopped.
@@ -566,7 +591,7 @@ async fn park(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(RESUME_WINDOW_S);
     loop {
         tokio::select! {
-            Some(takeover) = takeovers.recv() => return Parked::Resumed(takeover),
+            Some(takeover) = takeovers.recv() => return Parked::Resumed(newest(takeover, takeovers)),
             () = tokio::time::sleep_until(deadline) => {
                 tracing::info!("the viewer did not resume in time");
                 return Parked::Ended(EndReason::Timeout);
@@ -610,19 +635,20 @@ async fn control_loop(
     let mut buffer = vec![0u8; 2048];
     let mut dropped_datagrams = 0u64;
     let lost = |what: &str| LoopEnd::Lost(what.to_string());
+    let mut idle_deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
     loop {
         let ws = &mut channel.ws;
         tokio::select! {
-            message = tokio::time::timeout(IDLE_TIMEOUT, receive(ws)) => {
+            message = receive(ws) => {
                 let message = match message {
-                    Err(_) => return lost("no control traffic for 10 s"),
-                    Ok(Ok(Some(message))) => message,
-                    Ok(Ok(None)) => return lost("the viewer closed the connection without a goodbye"),
-                    Ok(Err(e)) => {
+                    Ok(Some(message)) => message,
+                    Ok(None) => return lost("the viewer closed the connection without a goodbye"),
+                    Err(e) => {
                         tracing::warn!(error = %e, "control channel error");
                         return lost("control channel error");
                     }
                 };
+                idle_deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
                 match message {
                     ControlMessage::Ping { id, viewer_us } => {
                         let pong = ControlMessage::Pong { id, viewer_us, host_us: unix_now_us() };
@@ -681,7 +707,8 @@ async fn control_loop(
             Some(takeover) = takeovers.recv() => {
                 // The viewer came back on a new connection before this one
                 // looked broken from here.
-                channel.take_over(takeover).await;
+                channel.take_over(newest(takeover, takeovers)).await;
+                idle_deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
             }
             received = udp.recv_from(&mut buffer) => {
                 let Ok((len, from)) = received else { continue };
@@ -712,7 +739,7 @@ async fn control_loop(
                 }
             }
             Some(datagram) = ws_media.recv() => {
-                if ws.send(Message::binary(datagram)).await.is_err() {
+                if send_raw(ws, Message::binary(datagram)).await.is_err() {
                     return lost("sending media failed");
                 }
             }
@@ -760,6 +787,9 @@ async fn control_loop(
                 if let Some(reason) = reason {
                     return LoopEnd::Ended(reason);
                 }
+            }
+            () = tokio::time::sleep_until(idle_deadline) => {
+                return lost("no control traffic for 10 s");
             }
             () = tokio::time::sleep_until(probe_deadline), if media.pipeline.is_none() => {
                 tracing::warn!("no media path within 10 s: neither a UDP probe nor a switch to the WebSocket");

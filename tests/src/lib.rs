@@ -406,3 +406,16 @@ pub fn window_size(display: &str, window: &str) -> anyhow::Result<(u32, u32)> {
     };
     Ok((field("WIDTH=")?, field("HEIGHT=")?))
 }
+
+/// Gives a window the keyboard focus (there is no window manager to do it),
+/// retrying while it is still being mapped.
+pub fn focus_window(display: &str, window: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match xdotool(display, &["windowfocus", "--sync", window]) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}

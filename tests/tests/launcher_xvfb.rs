@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{HostProcess, Xvfb, binary, runtime_dir, scratch_dir, wait_for_window, xdotool};
+use e2e::{
+    HostProcess, Xvfb, binary, focus_window, runtime_dir, scratch_dir, wait_for_window, xdotool,
+};
 
 /// The launcher's stderr, line by line, as it comes.
 struct Launcher {
@@ -97,7 +99,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     launcher.wait_for("screen=\"signin\"");
     let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
         .expect("the launcher's window");
-    xdotool(&display, &["windowfocus", "--sync", &window]).expect("focus");
+    focus_window(&display, &window).expect("focus");
     std::thread::sleep(Duration::from_millis(800));
     let shot = xvfb
         .screenshot(&dir.join("1-signin.png"))
@@ -158,7 +160,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     launcher.wait_for("connected");
 
     // 5. The quit shortcut ends it; the launcher says so and shows the grid.
-    xdotool(&display, &["windowfocus", "--sync", &stream]).expect("focus");
+    focus_window(&display, &stream).expect("focus");
     xdotool(&display, &["key", "ctrl+alt+shift+q"]).expect("shortcut");
     let said = launcher.wait_for("notice=");
     assert!(said.contains("You ended the session"), "{said}");
@@ -239,35 +241,55 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let display = xvfb.display.clone();
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
-    host.admin(&["users", "add", "bob", "--password-stdin"], "correct horse battery\n")
-        .expect("users add");
-    host.admin(&["users", "entitle", "bob", "demo"], "").expect("entitle");
-    let out = host.admin(&["users", "enable-totp", "bob"], "").expect("enable-totp");
+    host.admin(
+        &["users", "add", "bob", "--password-stdin"],
+        "correct horse battery\n",
+    )
+    .expect("users add");
+    host.admin(&["users", "entitle", "bob", "demo"], "")
+        .expect("entitle");
+    let out = host
+        .admin(&["users", "enable-totp", "bob"], "")
+        .expect("enable-totp");
     let secret = out
         .lines()
         .find_map(|l| l.strip_prefix("secret: "))
         .expect("secret printed")
         .to_string();
-    host.admin(&["apps", "disable", "demo"], "").expect("disable");
+    host.admin(&["apps", "disable", "demo"], "")
+        .expect("disable");
     let address = host.base_url.trim_start_matches("https://").to_string();
     let fingerprint = hex::encode(host.fingerprint);
     let launcher = start_launcher(
         &dir,
         &display,
         &config,
-        &["--host", &address, "--fingerprint", &fingerprint, "--user", "bob"],
+        &[
+            "--host",
+            &address,
+            "--fingerprint",
+            &fingerprint,
+            "--user",
+            "bob",
+        ],
     );
     launcher.wait_for("screen=\"signin\"");
     let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
         .expect("the launcher's window");
-    xdotool(&display, &["windowfocus", "--sync", &window]).expect("focus");
+    focus_window(&display, &window).expect("focus");
     std::thread::sleep(Duration::from_millis(500));
-    xdotool(&display, &["type", "--delay", "30", "correct horse battery"]).expect("typing");
+    xdotool(
+        &display,
+        &["type", "--delay", "30", "correct horse battery"],
+    )
+    .expect("typing");
     xdotool(&display, &["key", "Return"]).expect("enter");
     let said = launcher.wait_for("error=");
     assert!(said.contains("6-digit code"), "{said}");
     std::thread::sleep(Duration::from_millis(500));
-    let shot = xvfb.screenshot(&dir.join("1-code-needed.png")).expect("screenshot");
+    let shot = xvfb
+        .screenshot(&dir.join("1-code-needed.png"))
+        .expect("screenshot");
     assert!(count_pixels(&shot, red_text) > 30, "said on screen");
 
     // The code field has the focus now.
@@ -280,11 +302,20 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     xdotool(&display, &["key", "Return"]).expect("enter");
     launcher.wait_for("screen=\"apps\" apps=1");
     std::thread::sleep(Duration::from_millis(1500));
-    let shot = xvfb.screenshot(&dir.join("2-disabled-greyed.png")).expect("screenshot");
+    let shot = xvfb
+        .screenshot(&dir.join("2-disabled-greyed.png"))
+        .expect("screenshot");
     let bright = count_pixels(&shot, |p| near(p, ICON_BLUE, 12));
-    assert!(bright < 50, "a disabled application's icon is greyed ({bright} bright pixels)");
+    assert!(
+        bright < 50,
+        "a disabled application's icon is greyed ({bright} bright pixels)"
+    );
     // A click on it starts nothing.
-    xdotool(&display, &["mousemove", "--window", &window, "98", "184", "click", "1"]).expect("click");
+    xdotool(
+        &display,
+        &["mousemove", "--window", &window, "98", "184", "click", "1"],
+    )
+    .expect("click");
     std::thread::sleep(Duration::from_secs(2));
     let started = launcher
         .lines

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::{
-    HostProcess, Xvfb, binary, runtime_dir, scratch_dir, wait_for_window, window_size, xdotool,
+    HostProcess, Xvfb, binary, focus_window, runtime_dir, scratch_dir, wait_for_window,
+    window_size, xdotool,
 };
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
@@ -75,7 +76,7 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    xdotool(display, &["windowfocus", "--sync", &window]).expect("focus");
+    focus_window(display, &window).expect("focus");
 
     // The stream with the overlay, as a person sees it (after a couple of
     // seconds, so the overlay has rates to show).

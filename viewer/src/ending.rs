@@ -130,10 +130,20 @@ pub fn of_connect_error(e: &ConnectError) -> Ending {
 
 /// The last stdout line of a windowed stream, for the launcher.
 pub fn print_end_line(code: &str, words: &str) {
-    let line = serde_json::json!({ "ended": code, "words": words });
+    print_json_line(&serde_json::json!({ "ended": code, "words": words }));
+}
+
+/// One JSON object per stdout line. Write errors are ignored: whoever
+/// reads may be gone (a closed launcher), and the stream must not panic.
+pub fn print_json_line(value: &serde_json::Value) {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}");
+    let _ = writeln!(stdout, "{value}");
     let _ = stdout.flush();
+}
+
+/// A line for the person at the terminal (stderr), never panicking.
+pub fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "viewer: {text}");
 }
 
 #[cfg(test)]

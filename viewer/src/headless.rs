@@ -1,7 +1,6 @@
 //! `viewer stream --headless`: the whole pipeline without a window. Every
 //! stdout line is one JSON object: a stats line per second, then a summary.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::stream_url::StreamUrl;
@@ -11,11 +10,7 @@ use crate::net::StreamEnd;
 use crate::stats::{Rates, Snapshot};
 use crate::stream::{RunningStream, StreamOptions};
 
-fn print_line(value: &serde_json::Value) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{value}");
-    let _ = stdout.flush();
-}
+use crate::ending::print_json_line as print_line;
 
 fn stats_line(elapsed: Duration, snapshot: &Snapshot, rates: &Rates) -> serde_json::Value {
     let mut value = json!({ "type": "stats", "t_s": elapsed.as_secs_f64() });

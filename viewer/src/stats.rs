@@ -37,11 +37,13 @@ pub struct StreamStats {
     pub via_websocket: std::sync::atomic::AtomicBool,
     /// How long after the UDP path went quiet the switch was asked for.
     pub fallback_after_ms: Mutex<Option<u64>>,
-    latency_ms: Mutex<Vec<f64>>,
+    /// The newest `LATENCY_WINDOW` samples: percentiles are taken often
+    /// (every report), so this must not grow with the session.
+    latency_ms: Mutex<std::collections::VecDeque<f64>>,
     audio_freq_hz: Mutex<Option<f64>>,
     /// Input sent and not yet reported injected: (seq, sent at, our µs).
     input_in_flight: Mutex<std::collections::VecDeque<(u64, u64)>>,
-    input_latency_ms: Mutex<Vec<f64>>,
+    input_latency_ms: Mutex<std::collections::VecDeque<f64>>,
     pub inputs_applied: AtomicU64,
     /// Why the host cannot take gamepads, when it cannot.
     pub gamepads_note: Mutex<Option<String>>,
@@ -131,6 +133,16 @@ pub struct Snapshot {
     pub stages: StagePercentiles,
 }
 
+/// Samples kept for latency percentiles (minutes of video at 60 fps).
+const LATENCY_WINDOW: usize = 10_000;
+
+fn push_bounded(samples: &mut std::collections::VecDeque<f64>, value: f64) {
+    if samples.len() == LATENCY_WINDOW {
+        samples.pop_front();
+    }
+    samples.push_back(value);
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -141,7 +153,7 @@ impl StreamStats {
     }
 
     pub fn push_latency_ms(&self, ms: f64) {
-        lock(&self.latency_ms).push(ms);
+        push_bounded(&mut lock(&self.latency_ms), ms);
     }
 
     pub fn input_sent(&self, seq: u64, sent_us: u64) {
@@ -157,7 +169,10 @@ impl StreamStats {
                 break;
             }
             in_flight.pop_front();
-            latencies.push(applied_us.saturating_sub(sent_us) as f64 / 1000.0);
+            push_bounded(
+                &mut latencies,
+                applied_us.saturating_sub(sent_us) as f64 / 1000.0,
+            );
             self.inputs_applied.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -196,10 +211,10 @@ impl StreamStats {
                 "udp"
             },
             fallback_after_ms: *lock(&self.fallback_after_ms),
-            latency_ms: Percentiles::of(&lock(&self.latency_ms)),
+            latency_ms: Percentiles::of(lock(&self.latency_ms).make_contiguous()),
             audio_freq_hz: *lock(&self.audio_freq_hz),
             inputs_applied: load(&self.inputs_applied),
-            input_latency_ms: Percentiles::of(&lock(&self.input_latency_ms)),
+            input_latency_ms: Percentiles::of(lock(&self.input_latency_ms).make_contiguous()),
             gamepads_note: lock(&self.gamepads_note).clone(),
             clipboard_received: lock(&self.clipboard_received).clone(),
             connection_drops: load(&self.connection_drops),

@@ -41,9 +41,9 @@ pub struct StreamArgs {
     /// display is made this size. Default: the application's.
     #[arg(long, value_parser = parse_resolution)]
     pub resolution: Option<(u32, u32)>,
-    /// Frames per second to ask for (with --resolution).
-    #[arg(long, default_value_t = 60)]
-    pub fps: u32,
+    /// Frames per second to ask for. Default: the application's.
+    #[arg(long)]
+    pub fps: Option<u32>,
     /// Video bitrate to ask for, in kbit/s. Default: by resolution.
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
@@ -101,18 +101,32 @@ pub fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
 }
 
 impl StreamArgs {
-    /// What to ask the host for; `None` leaves everything to the application.
+    /// What to ask the host for; `None` leaves everything to the
+    /// application. Zero size or rate means "the application's".
     pub fn display_request(&self) -> Option<DisplayRequest> {
-        if self.resolution.is_none() && self.bitrate_kbps.is_none() && self.codec.is_none() {
+        let codec = self.codec.map(VideoCodec::from).filter(|codec| {
+            let decodable = crate::video::can_decode(*codec);
+            if !decodable {
+                crate::ending::say(&format!(
+                    "this viewer cannot decode {codec:?}; asking for H.264 instead"
+                ));
+            }
+            decodable
+        });
+        if self.resolution.is_none()
+            && self.fps.is_none()
+            && self.bitrate_kbps.is_none()
+            && codec.is_none()
+        {
             return None;
         }
         let (width, height) = self.resolution.unwrap_or((0, 0));
         Some(DisplayRequest {
             width,
             height,
-            fps: self.fps,
+            fps: self.fps.unwrap_or(0),
             bitrate_kbps: self.bitrate_kbps,
-            codec: self.codec.map(VideoCodec::from),
+            codec,
         })
     }
 

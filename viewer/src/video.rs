@@ -62,16 +62,26 @@ pub struct RgbaConverter {
     rgba: Option<(scaling::Context, frame::Video)>,
 }
 
+/// FFmpeg's decoder for `codec`. For AV1 only dav1d: FFmpeg's own AV1
+/// decoder needs a hardware accelerator.
+fn find_decoder(codec: VideoCodec) -> Option<ffmpeg_next::Codec> {
+    match codec {
+        VideoCodec::H264 => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::H264),
+        VideoCodec::Hevc => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::HEVC),
+        VideoCodec::Av1 => ffmpeg_next::decoder::find_by_name("libdav1d"),
+    }
+}
+
+/// Whether this viewer's FFmpeg can decode `codec` (asked before asking
+/// the host for it).
+pub fn can_decode(codec: VideoCodec) -> bool {
+    ffmpeg_next::init().is_ok() && find_decoder(codec).is_some()
+}
+
 impl VideoDecoder {
     pub fn new(codec: VideoCodec) -> anyhow::Result<Self> {
-        let found = match codec {
-            VideoCodec::H264 => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::H264),
-            VideoCodec::Hevc => ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::HEVC),
-            // FFmpeg's own AV1 decoder needs a hardware accelerator; dav1d does not.
-            VideoCodec::Av1 => ffmpeg_next::decoder::find_by_name("libdav1d")
-                .or_else(|| ffmpeg_next::decoder::find(ffmpeg_next::codec::Id::AV1)),
-        };
-        let codec = found.ok_or_else(|| anyhow!("FFmpeg has no {codec:?} decoder"))?;
+        let codec =
+            find_decoder(codec).ok_or_else(|| anyhow!("FFmpeg has no {codec:?} decoder"))?;
         let mut context = ffmpeg_next::codec::context::Context::new_with_codec(codec);
         // Slice threads add no delay; frame threads would add a frame per thread.
         context.set_threading(threading::Config {

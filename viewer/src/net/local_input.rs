@@ -9,10 +9,44 @@ use crate::input::InputReceiver;
 use crate::synthetic_input;
 
 /// The next local input event; never resolves without an input source.
-pub(super) async fn next(input: &mut Option<InputReceiver>) -> Option<InputEvent> {
-    match input {
-        Some(input) => input.recv().await,
-        None => std::future::pending().await,
+/// Pointer moves queued back to back are merged (the last absolute position,
+/// the sum of relative deltas); anything else keeps its place, in order.
+pub(super) async fn next(
+    input: &mut Option<InputReceiver>,
+    held: &mut Option<InputEvent>,
+) -> Option<InputEvent> {
+    let Some(input) = input else {
+        return std::future::pending().await;
+    };
+    let mut event = match held.take() {
+        Some(event) => event,
+        None => input.recv().await?,
+    };
+    while let Ok(next) = input.try_recv() {
+        match merge(event, next) {
+            Some(merged) => event = merged,
+            None => {
+                *held = Some(next);
+                break;
+            }
+        }
+    }
+    Some(event)
+}
+
+/// Two pointer moves as one, when they can be.
+fn merge(first: InputEvent, second: InputEvent) -> Option<InputEvent> {
+    match (first, second) {
+        (InputEvent::MouseAbsolute { .. }, InputEvent::MouseAbsolute { x, y }) => {
+            Some(InputEvent::MouseAbsolute { x, y })
+        }
+        (InputEvent::MouseRelative { dx: a, dy: b }, InputEvent::MouseRelative { dx, dy }) => {
+            Some(InputEvent::MouseRelative {
+                dx: a.saturating_add(dx),
+                dy: b.saturating_add(dy),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -21,7 +55,12 @@ impl Session {
         let seq = self.input_seq;
         self.input_seq += 1;
         self.stats.input_sent(seq, unix_now_us());
-        self.unacked.push_back((seq, event));
+        if !matches!(
+            event,
+            InputEvent::MouseAbsolute { .. } | InputEvent::MouseRelative { .. }
+        ) {
+            self.unacked.push_back((seq, event));
+        }
         self.send(&ControlMessage::Input { seq, event }).await
     }
 
@@ -67,5 +106,41 @@ impl Session {
             }
         }
         Step::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queued_moves_merge_and_keys_keep_their_place() {
+        let (sender, receiver) = crate::input::channel();
+        let key = InputEvent::Key {
+            usage: 4,
+            pressed: true,
+        };
+        for event in [
+            InputEvent::MouseAbsolute { x: 0.1, y: 0.1 },
+            InputEvent::MouseAbsolute { x: 0.2, y: 0.3 },
+            key,
+            InputEvent::MouseRelative { dx: 1, dy: 2 },
+            InputEvent::MouseRelative { dx: 3, dy: -1 },
+        ] {
+            sender.send(event);
+        }
+        let (mut input, mut held) = (Some(receiver), None);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(next(&mut input, &mut held).await.expect("event"));
+        }
+        assert_eq!(
+            out,
+            vec![
+                InputEvent::MouseAbsolute { x: 0.2, y: 0.3 },
+                key,
+                InputEvent::MouseRelative { dx: 4, dy: 1 },
+            ]
+        );
     }
 }

@@ -35,6 +35,8 @@ mod local_input;
 mod resume;
 
 const PING_INTERVAL: Duration = Duration::from_millis(500);
+/// Connecting, including the host launching the application, takes at most this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Receiver reports drive FEC and congestion control: often enough to react
 /// within a few hundred milliseconds.
@@ -122,7 +124,22 @@ pub async fn run(
         input,
         rumble,
     } = options;
-    let (ws, welcome) = connect(&url, display).await?;
+    // The window may close while the host is still launching the app.
+    let (ws, welcome) = tokio::select! {
+        connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, display)) => match connected {
+            Ok(connected) => connected?,
+            Err(_) => {
+                return Err(ConnectError::Unreachable {
+                    address: format!("{}:{}", url.host, url.port),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer within 20 s",
+                    ),
+                });
+            }
+        },
+        _ = quit.wait_for(|quit| *quit) => return Ok(StreamEnd::Ended(EndReason::UserQuit)),
+    };
     tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
     let _ = sinks.video_codec.set(welcome.video.codec);
     let host_ip: std::net::IpAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
@@ -142,6 +159,7 @@ pub async fn run(
         last_control: tokio::time::Instant::now(),
         input,
         unacked: Default::default(),
+        held_input: None,
         rumble,
         media,
         sinks,
@@ -224,8 +242,11 @@ struct Session {
     last_control: tokio::time::Instant,
     /// Input from the window and the gamepads, sent in order.
     input: Option<InputReceiver>,
-    /// Input sent but not yet confirmed applied: resent after a resume.
+    /// Keys, buttons and the like sent but not yet confirmed applied: resent
+    /// after a resume. Pointer moves are not kept (a stale move is useless).
     unacked: std::collections::VecDeque<(u64, common::control::InputEvent)>,
+    /// An event read while merging pointer moves, sent next.
+    held_input: Option<common::control::InputEvent>,
     rumble: Option<std::sync::mpsc::Sender<Rumble>>,
     media: MediaPath,
     sinks: MediaSinks,
@@ -313,7 +334,7 @@ impl Session {
                     Step::Continue => self.send_synthetic_input().await,
                     end => end,
                 },
-                Some(event) = local_input::next(&mut self.input) => self.send_input(event).await,
+                Some(event) = local_input::next(&mut self.input, &mut self.held_input) => self.send_input(event).await,
                 _ = fallback_timer.tick(), if self.transport == Transport::Udp => {
                     let silent = self.last_udp_media.elapsed();
                     // When the control channel is silent too, the whole

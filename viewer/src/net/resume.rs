@@ -46,7 +46,14 @@ impl Session {
                     self.stats
                         .last_resume_ms
                         .store(took_ms, std::sync::atomic::Ordering::Relaxed);
-                    return self.after_resume(host_received).await;
+                    match self.after_resume(host_received).await {
+                        Ok(()) => return Ok(()),
+                        // Dropped again at once: keep trying.
+                        Err(StreamEnd::ConnectionLost(again)) => {
+                            tracing::debug!(%again, "lost again right after resuming");
+                        }
+                        Err(end) => return Err(end),
+                    }
                 }
                 Ok(Err(ConnectError::Refused { message, .. })) => {
                     return Err(StreamEnd::ConnectionLost(format!(
@@ -64,7 +71,12 @@ impl Session {
             }
             tokio::select! {
                 () = tokio::time::sleep(RETRY_INTERVAL) => {}
-                _ = quit.changed() => {}
+                changed = quit.changed() => {
+                    // The window is gone (or asked to quit): stop trying.
+                    if changed.is_err() || *quit.borrow() {
+                        return Err(StreamEnd::Ended(EndReason::UserQuit));
+                    }
+                }
             }
         }
     }

@@ -115,7 +115,7 @@ pub fn run(
     let event_loop = match EventLoop::<UserEvent>::with_user_event().build() {
         Ok(event_loop) => event_loop,
         Err(e) => {
-            eprintln!("viewer: cannot open a window ({e}); try --headless");
+            crate::ending::say(&format!("cannot open a window ({e}); try --headless"));
             return 2;
         }
     };
@@ -137,7 +137,7 @@ pub fn run(
     }) {
         Ok(stream) => stream,
         Err(e) => {
-            eprintln!("viewer: {e:#}");
+            crate::ending::say(&format!("{e:#}"));
             crate::ending::print_end_line(
                 "protocol_error",
                 &format!("The stream could not start: {e:#}"),
@@ -163,32 +163,32 @@ pub fn run(
         end: None,
     };
     if let Err(e) = event_loop.run_app(&mut app) {
-        eprintln!("viewer: event loop failed: {e}");
+        crate::ending::say(&format!("event loop failed: {e}"));
     }
     if let Some(stream) = app.stream.take() {
         stream.quit();
         app.end = Some(stream.join());
     }
     let snapshot = app.stats.snapshot();
-    eprintln!(
-        "viewer: frames decoded {} presented {} lost {}; latency p50 {:.1} ms",
+    crate::ending::say(&format!(
+        "frames decoded {} presented {} lost {}; latency p50 {:.1} ms",
         snapshot.frames_decoded,
         snapshot.frames_presented,
         snapshot.frames_lost,
         snapshot.latency_ms.map_or(f64::NAN, |p| p.p50)
-    );
+    ));
     let mut summary = serde_json::json!({ "type": "summary" });
     if let (Some(summary), Ok(serde_json::Value::Object(fields))) =
         (summary.as_object_mut(), serde_json::to_value(&snapshot))
     {
         summary.extend(fields);
     }
-    println!("{summary}");
+    crate::ending::print_json_line(&summary);
     let ending = match &app.end {
         Some(end) => crate::ending::of_result(end),
         None => crate::ending::of_reason(common::control::EndReason::UserQuit),
     };
-    eprintln!("viewer: {}", ending.words);
+    crate::ending::say(&ending.words);
     crate::ending::print_end_line(ending.code, &ending.words);
     ending.exit_code()
 }
@@ -437,7 +437,7 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
         if self.graphics.is_none() {
             if let Err(e) = self.create_graphics(event_loop) {
-                eprintln!("viewer: cannot set up the window: {e:#}");
+                crate::ending::say(&format!("cannot set up the window: {e:#}"));
                 self.quit();
                 event_loop.exit();
             } else if self.local.mode == MouseMode::Relative {
