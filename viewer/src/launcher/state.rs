@@ -276,8 +276,24 @@ impl Launcher {
                 fingerprint_hex,
                 remembered,
             } => {
-                self.credentials.remember(&fingerprint_hex, remembered);
-                vec![Effect::SaveCredentials]
+                // A rotation landing after the user signed out (or signed in
+                // without "remember me") must not bring the sign-in back:
+                // the new token is revoked instead.
+                let still_remembered = self
+                    .credentials
+                    .get(&fingerprint_hex)
+                    .is_some_and(|saved| saved.user == remembered.user);
+                if still_remembered {
+                    self.credentials.remember(&fingerprint_hex, remembered);
+                    vec![Effect::SaveCredentials]
+                } else if let Some(host) = self.hosts.find(&fingerprint_hex) {
+                    vec![Effect::Send(Request::SignOut {
+                        host: host.clone(),
+                        refresh_token: Some(remembered.refresh_token),
+                    })]
+                } else {
+                    Vec::new()
+                }
             }
             Reply::Applications { ticket, apps } => {
                 if self.take_pending(ticket).is_none() {

@@ -506,3 +506,39 @@ fn problems_loading_files_are_said_at_start() {
         Some("settings.toml line 3: bad; using the defaults.")
     );
 }
+
+#[test]
+fn a_rotation_after_sign_out_is_revoked_not_saved() {
+    let mut l = at_sign_in();
+    let remembered = Remembered {
+        user: "demo".into(),
+        refresh_token: Secret::new("late-token"),
+        refresh_expires_at: None,
+    };
+    // Nothing remembered for this host (signed out meanwhile).
+    let effects = l.on_reply(Reply::Rotated {
+        fingerprint_hex: FP.into(),
+        remembered: remembered.clone(),
+    });
+    assert!(!effects.contains(&Effect::SaveCredentials));
+    assert!(l.credentials.get(FP).is_none(), "not brought back");
+    assert!(
+        matches!(sent(&effects).as_slice(), [Request::SignOut { refresh_token: Some(t), .. }] if t.expose() == "late-token"),
+        "the late token is revoked: {effects:?}"
+    );
+    // Still remembered: the rotated token replaces the old one.
+    l.credentials.remember(FP, remembered);
+    let effects = l.on_reply(Reply::Rotated {
+        fingerprint_hex: FP.into(),
+        remembered: Remembered {
+            user: "demo".into(),
+            refresh_token: Secret::new("next-token"),
+            refresh_expires_at: None,
+        },
+    });
+    assert!(effects.contains(&Effect::SaveCredentials));
+    assert_eq!(
+        l.credentials.get(FP).map(|r| r.refresh_token.expose()),
+        Some("next-token")
+    );
+}
