@@ -359,6 +359,15 @@ pub enum ControlError {
 }
 
 impl ControlMessage {
+    /// The message's `type`, for logs and errors: never its fields, which
+    /// may hold tokens and keys.
+    pub fn kind(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|value| value.get("type")?.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("control messages always serialise")
     }
@@ -375,6 +384,17 @@ impl ControlMessage {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn kind_names_the_type_and_nothing_else() {
+        let hello = ControlMessage::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            token: "secret-token".into(),
+            client: "viewer".into(),
+            display: None,
+        };
+        assert_eq!(hello.kind(), "hello");
+    }
 
     fn samples() -> Vec<ControlMessage> {
         vec![

@@ -1,6 +1,7 @@
 //! One viewer's session on the control channel: hello → welcome, wait for
 //! the viewer's UDP probe, run the pipeline, answer pings and keyframe
-//! requests, report, and say goodbye with a reason.
+//! requests, report, and say goodbye with a reason. A connection that drops
+//! parks the session for a resume (`crate::resume`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts
 use crate::platform::gamepad::GamepadSupport;
 use crate::platform::uinput_pads::{Rumble, VirtualPads};
 use crate::platform::x11::clipboard::X11Clipboard;
-use crate::resume::{ControlWs, Takeover};
+use crate::resume::{Channel, ControlWs, Parked, Takeover, newest, park};
 use crate::store::RedeemError;
 use common::control::{DisplayRequest, VideoParams};
 
@@ -73,7 +74,7 @@ async fn next_from<T>(channel: Option<&mut mpsc::Receiver<T>>) -> Option<T> {
 }
 
 /// Resolves when the application exits; never when there is none.
-async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<AppExit>>>) -> AppExit {
+pub(crate) async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<AppExit>>>) -> AppExit {
     if let Some(exit) = exit
         && let Ok(value) = exit.wait_for(Option::is_some).await
         && let Some(value) = value.clone()
@@ -103,7 +104,7 @@ pub fn websocket_config() -> WebSocketConfig {
 
 type Ws<S> = WebSocketStream<S>;
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut Ws<S>,
     message: &ControlMessage,
 ) -> anyhow::Result<()> {
@@ -533,84 +534,11 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Ws<S>, code: ErrorCo
     let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
 }
 
-/// The viewer's control connection, which a resume replaces.
-struct Channel {
-    ws: ControlWs,
-    peer: SocketAddr,
-    session_id: String,
-    /// The last input sequence number received: a viewer resending after a
-    /// resume may repeat some, which are skipped.
-    last_input_seq: Option<u64>,
-}
-
-impl Channel {
-    async fn take_over(&mut self, takeover: Takeover) {
-        tracing::info!(peer = %takeover.peer, "session resumed on a new connection");
-        // The old connection is dropped, not closed: closing waits on a
-        // peer that may be gone.
-        self.ws = takeover.ws;
-        self.peer = takeover.peer;
-        let resumed = ControlMessage::Resumed {
-            session_id: self.session_id.clone(),
-            last_input_seq: self.last_input_seq,
-        };
-        // A failure shows up as a lost connection in the loop.
-        let _ = send(&mut self.ws, &resumed).await;
-    }
-}
-
-/// The newest of the connections waiting (a viewer retrying may have
-/// queued several; the older ones are dropped).
-fn newest(mut takeover: Takeover, takeovers: &mut mpsc::Receiver<Takeover>) -> Takeover {
-    while let Ok(newer) = takeovers.try_recv() {
-        takeover = newer;
-    }
-    takeover
-}
-
 /// Why the control loop stopped.
 enum LoopEnd {
     Ended(EndReason),
     /// The connection broke without a goodbye: the viewer may resume.
     Lost(String),
-}
-
-enum Parked {
-    Resumed(Takeover),
-    Ended(EndReason),
-}
-
-/// Waits for the viewer to come back on a new connection. The pipeline keeps
-/// running meanwhile (the application does not notice a short outage).
-async fn park(
-    takeovers: &mut mpsc::Receiver<Takeover>,
-    ended: &mut watch::Receiver<Option<EndReason>>,
-    app_exit: &mut Option<watch::Receiver<Option<AppExit>>>,
-    ws_media: &mut mpsc::Receiver<Vec<u8>>,
-) -> Parked {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(RESUME_WINDOW_S);
-    loop {
-        tokio::select! {
-            Some(takeover) = takeovers.recv() => return Parked::Resumed(newest(takeover, takeovers)),
-            () = tokio::time::sleep_until(deadline) => {
-                tracing::info!("the viewer did not resume in time");
-                return Parked::Ended(EndReason::Timeout);
-            }
-            changed = ended.changed() => {
-                let reason = match changed {
-                    Ok(()) => *ended.borrow(),
-                    Err(_) => Some(EndReason::HostShutdown),
-                };
-                if let Some(reason) = reason {
-                    return Parked::Ended(reason);
-                }
-            }
-            _ = wait_for_exit(app_exit) => return Parked::Ended(EndReason::AppExited),
-            // Media meant for the WebSocket has nowhere to go: drop it
-            // rather than stall the pipeline.
-            Some(_) = ws_media.recv() => {}
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -701,7 +629,7 @@ async fn control_loop(
                         None => tracing::debug!("clipboard text from the viewer ignored: no clipboard here"),
                     },
                     ControlMessage::Goodbye { reason } => return LoopEnd::Ended(reason),
-                    other => tracing::debug!(?other, "ignored control message"),
+                    other => tracing::debug!(kind = %other.kind(), "ignored control message"),
                 }
             }
             Some(takeover) = takeovers.recv() => {

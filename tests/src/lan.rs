@@ -2,11 +2,10 @@
 //! 10.77.N.1, viewer side 10.77.N.2), removed on drop. Traffic never leaves
 //! the namespaces. Needs root and iproute2; `create` says why it cannot.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::binary;
 
@@ -136,27 +135,15 @@ impl LanHost {
             .spawn()
             .context("starting the host")?;
         crate::tee_stderr(&mut child, &data_dir.with_extension("log"))?;
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let (mut fingerprint, mut service) = (None, None);
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
-                fingerprint = Some(hex.trim().to_string());
-            }
-            if let Some(rest) = line.strip_prefix("API: ") {
-                service = rest.split("/api").next().map(str::to_string);
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        match (fingerprint, service) {
-            (Some(fingerprint), Some(service)) => Ok(LanHost {
+        match crate::wait_until_ready(&mut child) {
+            Ok((fingerprint, service)) => Ok(LanHost {
                 child,
                 service,
-                fingerprint,
+                fingerprint: hex::encode(fingerprint),
             }),
-            _ => {
+            Err(e) => {
                 let _ = child.kill();
-                bail!("the host did not say where its API is")
+                Err(e)
             }
         }
     }

@@ -115,31 +115,39 @@ impl HostProcess {
             .spawn()
             .context("starting host")?;
         tee_stderr(&mut child, &data_dir.with_extension("log"))?;
-        let stdout = child.stdout.take().context("host stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut fingerprint = None;
-        while Instant::now() < deadline {
-            let Some(line) = lines.next() else { break };
-            let line = line?;
-            if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
-                fingerprint =
-                    Some(common::stream_url::parse_fingerprint(hex).map_err(anyhow::Error::msg)?);
-            }
-            if let Some(rest) = line.strip_prefix("API: ") {
-                let base_url = rest.split("/api").next().context("API line")?.to_string();
-                // Keep draining stdout so the host never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
-                return Ok(HostProcess {
-                    child,
-                    base_url,
-                    fingerprint: fingerprint.context("no fingerprint before the API line")?,
-                    data_dir: data_dir.to_path_buf(),
-                });
+        match wait_until_ready(&mut child) {
+            Ok((fingerprint, base_url)) => Ok(HostProcess {
+                child,
+                base_url,
+                fingerprint,
+                data_dir: data_dir.to_path_buf(),
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                Err(e)
             }
         }
-        let _ = child.kill();
-        bail!("host did not say where its API is")
+    }
+
+    /// Adds a user with a password and an authenticator, entitled to
+    /// `application`; returns the authenticator's secret (base32).
+    pub fn add_totp_user(
+        &self,
+        user: &str,
+        password: &str,
+        application: &str,
+    ) -> anyhow::Result<String> {
+        self.admin(
+            &["users", "add", user, "--password-stdin"],
+            &format!("{password}\n"),
+        )?;
+        self.admin(&["users", "entitle", user, application], "")?;
+        let out = self.admin(&["users", "enable-totp", user], "")?;
+        anyhow::ensure!(out.contains("otpauth://totp/"), "no otpauth URL: {out}");
+        out.lines()
+            .find_map(|l| l.strip_prefix("secret: "))
+            .map(str::to_string)
+            .context("no secret printed")
     }
 
     /// Signs in as the demo user and returns an entitlement URL for the demo
@@ -196,6 +204,31 @@ impl HostProcess {
         }
         bail!("host did not stop within 10 s of SIGTERM")
     }
+}
+
+/// Reads a starting host's stdout until it says where its API is: its
+/// certificate fingerprint and `https://ADDR:PORT`. Keeps draining stdout
+/// afterwards so the host never blocks on a full pipe.
+pub fn wait_until_ready(child: &mut Child) -> anyhow::Result<([u8; 32], String)> {
+    let stdout = child.stdout.take().context("host stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut fingerprint = None;
+    while Instant::now() < deadline {
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        if let Some(hex) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+            fingerprint =
+                Some(common::stream_url::parse_fingerprint(hex).map_err(anyhow::Error::msg)?);
+        }
+        if let Some(rest) = line.strip_prefix("API: ") {
+            let base_url = rest.split("/api").next().context("API line")?.to_string();
+            std::thread::spawn(move || for _ in lines {});
+            let fingerprint = fingerprint.context("no fingerprint before the API line")?;
+            return Ok((fingerprint, base_url));
+        }
+    }
+    bail!("host did not say where its API is")
 }
 
 /// Copies the child's stderr to ours (visible when a test fails) and to a
@@ -322,6 +355,19 @@ impl Xvfb {
             display: server.display.clone(),
             _server: server,
         })
+    }
+
+    /// `viewer ARGS...` on this display, with a private runtime and config
+    /// directory under `dir` (stdout discarded).
+    pub fn viewer(&self, dir: &Path, args: &[&str]) -> anyhow::Result<Child> {
+        Command::new(binary("viewer"))
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .env("XDG_RUNTIME_DIR", runtime_dir(dir))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the viewer")
     }
 
     /// Takes a screenshot of the whole screen with imagemagick's `import`.

@@ -66,22 +66,9 @@ fn wrong_passwords_are_throttled_and_never_logged() {
 fn a_totp_user_needs_the_code() {
     let dir = scratch_dir("totp");
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
-    host.admin(
-        &["users", "add", "bob", "--password-stdin"],
-        "correct horse battery\n",
-    )
-    .expect("users add");
-    host.admin(&["users", "entitle", "bob", "demo"], "")
-        .expect("entitle");
-    let out = host
-        .admin(&["users", "enable-totp", "bob"], "")
-        .expect("enable-totp");
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("secret: "))
-        .expect("secret printed")
-        .to_string();
-    assert!(out.contains("otpauth://totp/"), "{out}");
+    let secret = host
+        .add_totp_user("bob", "correct horse battery", "demo")
+        .expect("a user with an authenticator");
     let mut client = host.entitlement_client().expect("client");
     let e = block_on(client.sign_in("bob", "correct horse battery", None)).unwrap_err();
     assert_eq!(e.code(), Some("totp_required"), "{e}");

@@ -79,27 +79,9 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let display = xvfb.display.clone();
     let host = HostProcess::start(&dir.join("host"), 640, 360, 30).expect("host starts");
-    let address = host.base_url.trim_start_matches("https://").to_string();
-    let fingerprint = hex::encode(host.fingerprint);
-    let launcher = start_launcher(
-        &dir,
-        &display,
-        &config,
-        &[
-            "--host",
-            &address,
-            "--fingerprint",
-            &fingerprint,
-            "--user",
-            "demo",
-        ],
-    );
+    let (launcher, window) = at_sign_in(&dir, &display, &config, &host, "demo");
 
     // 1. The sign-in screen.
-    launcher.wait_for("screen=\"signin\"");
-    let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
-        .expect("the launcher's window");
-    focus_window(&display, &window).expect("focus");
     std::thread::sleep(Duration::from_millis(800));
     let shot = xvfb
         .screenshot(&dir.join("1-signin.png"))
@@ -185,12 +167,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "credentials are private");
-    let launcher = start_launcher(
-        &dir,
-        &display,
-        &config,
-        &["--host", &address, "--fingerprint", &fingerprint],
-    );
+    let launcher = start_launcher(&dir, &display, &config, &host_args(&host));
     launcher.wait_for("screen=\"apps\" apps=1");
     assert!(
         !launcher
@@ -204,11 +181,41 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     eprintln!("screenshots in {}", dir.display());
 }
 
+/// `--host ADDR:PORT --fingerprint HEX` for `host`.
+fn host_args(host: &HostProcess) -> Vec<String> {
+    let address = host.base_url.trim_start_matches("https://").to_string();
+    vec![
+        "--host".into(),
+        address,
+        "--fingerprint".into(),
+        hex::encode(host.fingerprint),
+    ]
+}
+
+/// The launcher opened on `host` with `user` filled in, at the sign-in
+/// screen, its window focused (the password field has the keyboard).
+fn at_sign_in(
+    dir: &std::path::Path,
+    display: &str,
+    config: &std::path::Path,
+    host: &HostProcess,
+    user: &str,
+) -> (Launcher, String) {
+    let mut args = host_args(host);
+    args.extend(["--user".to_string(), user.to_string()]);
+    let launcher = start_launcher(dir, display, config, &args);
+    launcher.wait_for("screen=\"signin\"");
+    let window = wait_for_window(display, "AppStream Viewer", Duration::from_secs(30))
+        .expect("the launcher's window");
+    focus_window(display, &window).expect("focus");
+    (launcher, window)
+}
+
 fn start_launcher(
     dir: &std::path::Path,
     display: &str,
     config: &std::path::Path,
-    args: &[&str],
+    args: &[String],
 ) -> Launcher {
     let mut child = Command::new(binary("viewer"))
         // Never browse the machine's real network from a test.
@@ -241,42 +248,12 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let display = xvfb.display.clone();
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
-    host.admin(
-        &["users", "add", "bob", "--password-stdin"],
-        "correct horse battery\n",
-    )
-    .expect("users add");
-    host.admin(&["users", "entitle", "bob", "demo"], "")
-        .expect("entitle");
-    let out = host
-        .admin(&["users", "enable-totp", "bob"], "")
-        .expect("enable-totp");
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("secret: "))
-        .expect("secret printed")
-        .to_string();
+    let secret = host
+        .add_totp_user("bob", "correct horse battery", "demo")
+        .expect("a user with an authenticator");
     host.admin(&["apps", "disable", "demo"], "")
         .expect("disable");
-    let address = host.base_url.trim_start_matches("https://").to_string();
-    let fingerprint = hex::encode(host.fingerprint);
-    let launcher = start_launcher(
-        &dir,
-        &display,
-        &config,
-        &[
-            "--host",
-            &address,
-            "--fingerprint",
-            &fingerprint,
-            "--user",
-            "bob",
-        ],
-    );
-    launcher.wait_for("screen=\"signin\"");
-    let window = wait_for_window(&display, "AppStream Viewer", Duration::from_secs(30))
-        .expect("the launcher's window");
-    focus_window(&display, &window).expect("focus");
+    let (launcher, window) = at_sign_in(&dir, &display, &config, &host, "bob");
     std::thread::sleep(Duration::from_millis(500));
     xdotool(
         &display,

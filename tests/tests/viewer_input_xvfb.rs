@@ -3,13 +3,9 @@
 //! window shows the stream with its statistics overlay. The viewer is
 //! started as a link would start it, `viewer appstream://…`.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{
-    HostProcess, Xvfb, binary, focus_window, runtime_dir, scratch_dir, wait_for_window,
-    window_size, xdotool,
-};
+use e2e::{HostProcess, Xvfb, focus_window, scratch_dir, wait_for_window, window_size, xdotool};
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
 const WIDTH: u32 = 640;
@@ -51,19 +47,10 @@ fn typed_keys_and_pointer_moves_reach_the_host_in_order_and_the_overlay_shows() 
         &["--input-log", &input_log.to_string_lossy()],
     )
     .expect("host starts");
-    let mut viewer = Command::new(binary("viewer"))
-        .args([
-            "stream",
-            "--mute",
-            "--duration",
-            "60",
-            &host.entitle().expect("entitled"),
-        ])
-        .env("DISPLAY", &xvfb.display)
-        .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("viewer starts");
+    // Started the way a link opens it: `viewer URL` (the launcher's
+    // settings, here the defaults, become the stream's options).
+    let url = host.entitle().expect("entitled");
+    let mut viewer = xvfb.viewer(&dir, &[&url]).expect("viewer starts");
     let display = xvfb.display.as_str();
     let window = wait_for_window(display, "AppStream stream", Duration::from_secs(30))
         .expect("the stream window opens");

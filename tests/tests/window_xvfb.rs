@@ -2,10 +2,9 @@
 //! The screenshot's colour bars are compared with what the host painted, and
 //! the latency barcode is read back off the screen.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{HostProcess, Xvfb, binary, runtime_dir, scratch_dir};
+use e2e::{HostProcess, Xvfb, scratch_dir};
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
 const WIDTH: u32 = 640;
@@ -38,20 +37,9 @@ fn window_shows_the_test_pattern() {
     let dir = scratch_dir("window");
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let host = HostProcess::start(&dir.join("host"), WIDTH, HEIGHT, 30).expect("host starts");
-    let mut viewer = Command::new(binary("viewer"))
-        .args([
-            "stream",
-            "--mute",
-            "--no-overlay",
-            "--duration",
-            "20",
-            &host.entitle().expect("entitled"),
-        ])
-        .env("DISPLAY", &xvfb.display)
-        .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("viewer starts");
+    let url = host.entitle().expect("entitled");
+    let args = ["stream", "--mute", "--no-overlay", "--duration", "20", &url];
+    let mut viewer = xvfb.viewer(&dir, &args).expect("viewer starts");
 
     let path = dir.join("stream-window.png");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -90,7 +90,8 @@ pub async fn connect(
             },
         )),
         other => Err(ConnectError::Protocol(format!(
-            "expected welcome, got {other:?}"
+            "expected welcome, got {}",
+            other.kind()
         ))),
     }
 }
@@ -112,7 +113,8 @@ pub async fn resume(
     match first_answer(&mut ws).await? {
         ControlMessage::Resumed { last_input_seq, .. } => Ok((ws, last_input_seq)),
         other => Err(ConnectError::Protocol(format!(
-            "expected resumed, got {other:?}"
+            "expected resumed, got {}",
+            other.kind()
         ))),
     }
 }

@@ -558,7 +558,7 @@ impl Session {
             ControlMessage::Error { code, message } => {
                 return Step::End(StreamEnd::ConnectionLost(format!("{code:?}: {message}")));
             }
-            other => tracing::debug!(?other, "ignored control message"),
+            other => tracing::debug!(kind = %other.kind(), "ignored control message"),
         }
         Step::Continue
     }

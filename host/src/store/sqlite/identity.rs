@@ -298,17 +298,13 @@ impl IdentityStore for SqliteStore {
         mfa: bool,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let connection = self.lock();
-        // Old tokens go when new ones come: the table stays small.
-        connection.execute(
-            "DELETE FROM signin_tokens WHERE expires_at <= ?1",
-            [expires_at - crate::entitlement::SIGNIN_TOKEN_TTL_S],
-        )?;
-        connection.execute(
-            "INSERT INTO signin_tokens (token_hash, user, mfa, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token_hash, user, mfa, expires_at],
-        )?;
-        Ok(())
+        let row = TokenRow {
+            token_hash,
+            user,
+            mfa,
+            expires_at,
+        };
+        self.insert_token(TokenTable::SignIn, &row)
     }
 
     fn signin_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<(String, bool)>> {
@@ -324,11 +320,7 @@ impl IdentityStore for SqliteStore {
     }
 
     fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()> {
-        self.lock().execute(
-            "DELETE FROM signin_tokens WHERE token_hash = ?1",
-            [token_hash],
-        )?;
-        Ok(())
+        self.delete_token(TokenTable::SignIn, token_hash)
     }
 
     fn store_refresh_token(
@@ -338,17 +330,13 @@ impl IdentityStore for SqliteStore {
         mfa: bool,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let connection = self.lock();
-        // Old tokens go when new ones come: the table stays small.
-        connection.execute(
-            "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
-            [expires_at - crate::entitlement::REFRESH_TOKEN_TTL_S],
-        )?;
-        connection.execute(
-            "INSERT INTO refresh_tokens (token_hash, user, mfa, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token_hash, user, mfa, expires_at],
-        )?;
-        Ok(())
+        let row = TokenRow {
+            token_hash,
+            user,
+            mfa,
+            expires_at,
+        };
+        self.insert_token(TokenTable::Refresh, &row)
     }
 
     fn take_refresh_token(
@@ -371,8 +359,62 @@ impl IdentityStore for SqliteStore {
     }
 
     fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.delete_token(TokenTable::Refresh, token_hash)
+    }
+}
+
+/// The two token tables: same columns, different lifetimes.
+#[derive(Clone, Copy)]
+enum TokenTable {
+    SignIn,
+    Refresh,
+}
+
+impl TokenTable {
+    fn name(self) -> &'static str {
+        match self {
+            TokenTable::SignIn => "signin_tokens",
+            TokenTable::Refresh => "refresh_tokens",
+        }
+    }
+
+    fn ttl_s(self) -> i64 {
+        match self {
+            TokenTable::SignIn => crate::entitlement::SIGNIN_TOKEN_TTL_S,
+            TokenTable::Refresh => crate::entitlement::REFRESH_TOKEN_TTL_S,
+        }
+    }
+}
+
+struct TokenRow<'a> {
+    token_hash: &'a str,
+    user: &'a str,
+    mfa: bool,
+    expires_at: i64,
+}
+
+impl SqliteStore {
+    fn insert_token(&self, table: TokenTable, row: &TokenRow<'_>) -> StoreResult<()> {
+        let connection = self.lock();
+        let name = table.name();
+        // Old tokens go when new ones come: the table stays small.
+        connection.execute(
+            &format!("DELETE FROM {name} WHERE expires_at <= ?1"),
+            [row.expires_at - table.ttl_s()],
+        )?;
+        connection.execute(
+            &format!(
+                "INSERT INTO {name} (token_hash, user, mfa, expires_at) VALUES (?1, ?2, ?3, ?4)"
+            ),
+            params![row.token_hash, row.user, row.mfa, row.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn delete_token(&self, table: TokenTable, token_hash: &str) -> StoreResult<()> {
+        let name = table.name();
         self.lock().execute(
-            "DELETE FROM refresh_tokens WHERE token_hash = ?1",
+            &format!("DELETE FROM {name} WHERE token_hash = ?1"),
             [token_hash],
         )?;
         Ok(())
