@@ -1,7 +1,8 @@
 //! Local input on its way to the host: the window and the gamepad thread
 //! send events here; the network task numbers them and puts them on the
 //! reliable control channel. Unbounded on purpose: key and button events
-//! are never dropped, and the window thread must never block.
+//! are never dropped, and the window thread must never block; pointer moves
+//! queued back to back are merged when the network task drains the queue.
 
 use common::control::InputEvent;
 use tokio::sync::mpsc;

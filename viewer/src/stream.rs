@@ -93,6 +93,7 @@ impl RunningStream {
         let gamepads_quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut rumble = None;
         if let Some(input) = options.gamepads {
+            // Unbounded: rumble comes a few times a second at most, paced by the host.
             let (rumble_tx, rumble_rx) = std::sync::mpsc::channel();
             rumble = Some(rumble_tx);
             decoders.push(crate::gamepad::spawn(

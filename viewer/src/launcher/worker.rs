@@ -28,7 +28,7 @@ const REQUEST_QUEUE: usize = 64;
 /// Replies waiting for the UI (icons come in bursts); when full, the worker waits.
 const REPLY_QUEUE: usize = 256;
 /// Icons larger than this are not shown (a tile is 96 px).
-const MAX_ICON_SIDE: u32 = 1024;
+const MAX_ICON_SIDE_PX: u32 = 1024;
 
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
@@ -105,7 +105,16 @@ struct Session {
     refresh_token: Option<Secret>,
 }
 
-type Sessions = Arc<Mutex<HashMap<String, Session>>>;
+/// Signed-in clients by host fingerprint, and a lock that lets one refresh
+/// run at a time (a refresh token is single-use: two calls refreshing at
+/// once would spend it twice and the second would be signed out).
+#[derive(Default)]
+struct SessionTable {
+    by_host: Mutex<HashMap<String, Session>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+type Sessions = Arc<SessionTable>;
 
 async fn serve(mut requests: mpsc::Receiver<Request>, replies: Replies) {
     let sessions: Sessions = Arc::default();
@@ -352,6 +361,15 @@ where
     };
     match timed(host, call(session.client.clone())).await {
         Err(e) if e.code() == Some("not_signed_in") => {
+            let _one_at_a_time = sessions.refreshing.lock().await;
+            // Another call may have refreshed while this one waited.
+            let current = lock(sessions).get(&host.fingerprint_hex).cloned();
+            if let Some(current) = current
+                && current.refresh_token.as_ref().map(Secret::expose)
+                    != session.refresh_token.as_ref().map(Secret::expose)
+            {
+                return timed(host, call(current.client)).await;
+            }
             let Some(refresh_token) = session.refresh_token else {
                 return Err(e);
             };
@@ -359,7 +377,9 @@ where
             let signed_in = match timed(host, client.refresh(refresh_token.expose())).await {
                 Ok(signed_in) => signed_in,
                 // The saved sign-in is used up or expired: sign in again.
-                Err(_) => return Err(not_signed_in()),
+                Err(e) if e.code() == Some("refresh_expired") => return Err(not_signed_in()),
+                // Anything else (the host unreachable, say) is said as it is.
+                Err(e) => return Err(e),
             };
             let refresh_token = signed_in.refresh_token.map(Secret::new);
             if let Some(token) = &refresh_token {
@@ -419,7 +439,7 @@ async fn timed<T>(
 }
 
 fn lock(sessions: &Sessions) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-    sessions.lock().unwrap_or_else(|e| e.into_inner())
+    sessions.by_host.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// PNG bytes to RGBA pixels, refusing absurd sizes.
@@ -427,8 +447,8 @@ pub fn decode_icon(png: &[u8]) -> Result<IconImage, image::ImageError> {
     let mut reader =
         image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_ICON_SIDE);
-    limits.max_image_height = Some(MAX_ICON_SIDE);
+    limits.max_image_width = Some(MAX_ICON_SIDE_PX);
+    limits.max_image_height = Some(MAX_ICON_SIDE_PX);
     reader.limits(limits);
     let rgba = reader.decode()?.to_rgba8();
     Ok(IconImage {

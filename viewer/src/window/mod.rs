@@ -61,8 +61,8 @@ struct Graphics {
     window: Arc<Window>,
     pixels: Pixels<'static>,
     overlay: Overlay,
-    buffer_size: (u32, u32),
-    surface_size: (u32, u32),
+    buffer_size_px: (u32, u32),
+    surface_size_px: (u32, u32),
 }
 
 impl Graphics {
@@ -72,12 +72,12 @@ impl Graphics {
     fn fit_surface(&mut self) {
         let size = self.window.inner_size();
         let size = (size.width.max(1), size.height.max(1));
-        if size == self.surface_size {
+        if size == self.surface_size_px {
             return;
         }
         match self.pixels.resize_surface(size.0, size.1) {
             Ok(()) => {
-                self.surface_size = size;
+                self.surface_size_px = size;
                 self.overlay.resize(size.0, size.1);
             }
             Err(e) => tracing::error!(error = %e, "cannot resize the surface"),
@@ -217,8 +217,8 @@ impl StreamWindow {
             window,
             pixels,
             overlay,
-            buffer_size: (16, 9),
-            surface_size: (size.width, size.height),
+            buffer_size_px: (16, 9),
+            surface_size_px: (size.width, size.height),
         });
         Ok(())
     }
@@ -230,12 +230,12 @@ impl StreamWindow {
         };
         let mut presented = None;
         if let Some(frame) = self.slot.take() {
-            if graphics.buffer_size != (frame.width, frame.height) {
+            if graphics.buffer_size_px != (frame.width, frame.height) {
                 if let Err(e) = graphics.pixels.resize_buffer(frame.width, frame.height) {
                     tracing::error!(error = %e, "cannot resize the frame buffer");
                     return;
                 }
-                graphics.buffer_size = (frame.width, frame.height);
+                graphics.buffer_size_px = (frame.width, frame.height);
                 if !self.sized_to_stream {
                     // Start at the stream's size (1:1 pixels) until the user resizes.
                     let _ = graphics
@@ -383,8 +383,8 @@ impl StreamWindow {
     fn picture_rect(&self) -> Option<PictureRect> {
         let graphics = self.graphics.as_ref()?;
         Some(PictureRect::fit(
-            graphics.surface_size,
-            graphics.buffer_size,
+            graphics.surface_size_px,
+            graphics.buffer_size_px,
         ))
     }
 
