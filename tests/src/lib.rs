@@ -190,6 +190,37 @@ impl HostProcess {
         ))
     }
 
+    /// Waits for the application's session to be ACTIVE and ends it as an
+    /// administrator would (UpdateSessionState TERMINATED); its id.
+    pub fn terminate_active_session(&self, application: &str) -> anyhow::Result<String> {
+        use common::client::Method;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let api = self.admin_api()?;
+        let sessions = format!("/api/applications/{application}/sessions");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let active = loop {
+            let list: common::api::SessionList =
+                runtime.block_on(api.call(Method::GET, &sessions, None::<&()>))?;
+            if let Some(active) = list
+                .sessions
+                .into_iter()
+                .find(|s| s.state == common::api::SessionState::Active)
+            {
+                break active;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no active session within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _: common::api::Session = runtime.block_on(api.call(
+            Method::PUT,
+            &format!("{sessions}/{}/state", active.id),
+            Some(&serde_json::json!({"state": "TERMINATED"})),
+        ))?;
+        Ok(active.id)
+    }
+
     /// Stops the host as Ctrl-C / SIGTERM would, and waits for it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill")

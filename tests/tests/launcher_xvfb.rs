@@ -154,9 +154,35 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
         .filter(|l| l.contains("screen=\"apps\""))
         .count();
     assert!(back >= 2, "back on the grid after the stream");
+
+    // 6. Played again and ended by an administrator: the launcher says so.
+    xdotool(
+        &display,
+        &["mousemove", "--window", &window, "98", "184", "click", "1"],
+    )
+    .expect("click");
+    launcher.wait_for("app=demo");
+    host.terminate_active_session("demo")
+        .expect("UpdateSessionState TERMINATED");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !launcher
+        .lines
+        .lock()
+        .expect("lines")
+        .iter()
+        .any(|l| l.contains("An administrator ended the session"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the launcher never said an administrator ended it"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    xvfb.screenshot(&dir.join("5-ended-by-admin.png"))
+        .expect("screenshot");
     drop(launcher);
 
-    // 6. "Remember me" kept a refresh token, never the password: the next
+    // 7. "Remember me" kept a refresh token, never the password: the next
     // start goes straight to the grid.
     let saved = config.join("viewer").join("credentials.json");
     let text = std::fs::read_to_string(&saved).expect("credentials saved");
