@@ -49,6 +49,29 @@ impl Drop for Launcher {
     }
 }
 
+/// Takes screenshots into `path` until `check` holds of one (the launcher
+/// draws a moment after it logs); fails after 20 s, saying `what`.
+fn screen_shows(
+    xvfb: &Xvfb,
+    path: &std::path::Path,
+    what: &str,
+    check: impl Fn(&image::RgbaImage) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shot = xvfb.screenshot(path).expect("screenshot");
+        if check(&shot) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never on screen: {what} (see {})",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn count_pixels(shot: &image::RgbaImage, matches: impl Fn([u8; 3]) -> bool) -> usize {
     shot.pixels()
         .filter(|p| matches([p.0[0], p.0[1], p.0[2]]))
@@ -81,29 +104,24 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     let host = HostProcess::start(&dir.join("host"), 640, 360, 30).expect("host starts");
     let (launcher, window) = at_sign_in(&dir, &display, &config, &host, "demo");
 
-    // 1. The sign-in screen.
-    std::thread::sleep(Duration::from_millis(800));
-    let shot = xvfb
-        .screenshot(&dir.join("1-signin.png"))
-        .expect("screenshot");
-    assert!(
-        count_pixels(&shot, light_text) > 500,
-        "the sign-in screen shows its labels"
+    // 1. The sign-in screen: its labels, and no error yet.
+    screen_shows(
+        &xvfb,
+        &dir.join("1-signin.png"),
+        "the sign-in form",
+        |shot| count_pixels(shot, light_text) > 500 && count_pixels(shot, red_text) == 0,
     );
-    assert_eq!(count_pixels(&shot, red_text), 0, "no error yet");
 
     // 2. A wrong password, said in words.
     xdotool(&display, &["type", "--delay", "30", "not-the-password"]).expect("typing");
     xdotool(&display, &["key", "Return"]).expect("enter");
     let said = launcher.wait_for("error=");
     assert!(said.contains("Wrong user name or password"), "{said}");
-    std::thread::sleep(Duration::from_millis(800));
-    let shot = xvfb
-        .screenshot(&dir.join("2-wrong-password.png"))
-        .expect("screenshot");
-    assert!(
-        count_pixels(&shot, red_text) > 30,
-        "the error is on screen in red"
+    screen_shows(
+        &xvfb,
+        &dir.join("2-wrong-password.png"),
+        "the error in red",
+        |shot| count_pixels(shot, red_text) > 30,
     );
 
     // 3. The right password: the grid, with the host's icon for the demo.
@@ -112,20 +130,12 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     xdotool(&display, &["type", "--delay", "30", &password]).expect("typing");
     xdotool(&display, &["key", "Return"]).expect("enter");
     launcher.wait_for("screen=\"apps\" apps=1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let grid_path = dir.join("3-application-grid.png");
-    loop {
-        let shot = xvfb.screenshot(&grid_path).expect("screenshot");
-        let blue = count_pixels(&shot, |p| near(p, ICON_BLUE, 12));
-        if blue > 1000 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the demo's icon never showed in the grid ({blue} icon pixels)"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    screen_shows(
+        &xvfb,
+        &dir.join("3-application-grid.png"),
+        "the demo's icon",
+        |shot| count_pixels(shot, |p| near(p, ICON_BLUE, 12)) > 1000,
+    );
 
     // 4. Click the tile: the stream window opens and shows the stream.
     xdotool(
@@ -289,11 +299,12 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     xdotool(&display, &["key", "Return"]).expect("enter");
     let said = launcher.wait_for("error=");
     assert!(said.contains("6-digit code"), "{said}");
-    std::thread::sleep(Duration::from_millis(500));
-    let shot = xvfb
-        .screenshot(&dir.join("1-code-needed.png"))
-        .expect("screenshot");
-    assert!(count_pixels(&shot, red_text) > 30, "said on screen");
+    screen_shows(
+        &xvfb,
+        &dir.join("1-code-needed.png"),
+        "the request in red",
+        |shot| count_pixels(shot, red_text) > 30,
+    );
 
     // The code field has the focus now.
     let now = std::time::SystemTime::now()
@@ -304,14 +315,16 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     xdotool(&display, &["type", "--delay", "30", &code]).expect("typing");
     xdotool(&display, &["key", "Return"]).expect("enter");
     launcher.wait_for("screen=\"apps\" apps=1");
-    std::thread::sleep(Duration::from_millis(1500));
-    let shot = xvfb
-        .screenshot(&dir.join("2-disabled-greyed.png"))
-        .expect("screenshot");
-    let bright = count_pixels(&shot, |p| near(p, ICON_BLUE, 12));
-    assert!(
-        bright < 50,
-        "a disabled application's icon is greyed ({bright} bright pixels)"
+    // The icon is drawn dimmed (bluish but dark), never at its own colour.
+    screen_shows(
+        &xvfb,
+        &dir.join("2-disabled-greyed.png"),
+        "a greyed icon",
+        |shot| {
+            let dim = count_pixels(shot, |p| p[2] > p[0] + 25 && p[2] < 140);
+            let bright = count_pixels(shot, |p| near(p, ICON_BLUE, 12));
+            dim > 1000 && bright < 50
+        },
     );
     // A click on it starts nothing.
     xdotool(
