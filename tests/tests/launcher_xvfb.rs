@@ -321,7 +321,9 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
         &dir.join("2-disabled-greyed.png"),
         "a greyed icon",
         |shot| {
-            let dim = count_pixels(shot, |p| p[2] > p[0] + 25 && p[2] < 140);
+            let dim = count_pixels(shot, |p| {
+                i32::from(p[2]) > i32::from(p[0]) + 25 && p[2] < 140
+            });
             let bright = count_pixels(shot, |p| near(p, ICON_BLUE, 12));
             dim > 1000 && bright < 50
         },
