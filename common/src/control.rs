@@ -99,12 +99,7 @@ pub enum ControlMessage {
         clipboard: bool,
     },
     /// Host → viewer: a game asked a virtual pad to vibrate.
-    Rumble {
-        pad: u8,
-        strong: u16,
-        weak: u16,
-        duration_ms: u32,
-    },
+    Rumble(Rumble),
     /// Either way: clipboard text changed on this side.
     Clipboard {
         text: String,
@@ -294,6 +289,16 @@ pub enum InputEvent {
 /// At most this many pads per session (like an Xbox).
 pub const MAX_GAMEPADS: u8 = 4;
 
+/// A pad's vibration: motor strengths (0..65535) for a while. What the
+/// host's virtual pad was asked by the game, and what the viewer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rumble {
+    pub pad: u8,
+    pub strong: u16,
+    pub weak: u16,
+    pub duration_ms: u32,
+}
+
 /// Xbox-style names; `South` is A.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -419,12 +424,12 @@ mod tests {
                 seq: 41,
                 host_us: 1_700_000_000_000_000,
             },
-            ControlMessage::Rumble {
+            ControlMessage::Rumble(Rumble {
                 pad: 0,
                 strong: 40_000,
                 weak: 0,
                 duration_ms: 200,
-            },
+            }),
             ControlMessage::Clipboard {
                 text: "héllo".into(),
             },

@@ -31,7 +31,8 @@ use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::platform::gamepad::GamepadSupport;
-use crate::platform::uinput_pads::{Rumble, VirtualPads};
+use crate::platform::uinput_pads::VirtualPads;
+use common::control::Rumble;
 use crate::platform::x11::clipboard::X11Clipboard;
 use crate::resume::{Channel, ControlWs, Parked, Takeover, newest, park};
 use crate::store::RedeemError;
@@ -683,13 +684,7 @@ async fn control_loop(
                 }
             }
             Some(r) = next_from(rumble.as_mut()) => {
-                let message = ControlMessage::Rumble {
-                    pad: r.pad,
-                    strong: r.strong,
-                    weak: r.weak,
-                    duration_ms: r.duration_ms,
-                };
-                if send(ws, &message).await.is_err() {
+                if send(ws, &ControlMessage::Rumble(r)).await.is_err() {
                     return lost("sending failed");
                 }
             }

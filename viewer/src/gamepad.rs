@@ -20,7 +20,8 @@ use common::control::{GamepadAxis, GamepadButton, InputEvent, MAX_GAMEPADS};
 use gilrs::ff::{BaseEffect, BaseEffectType, Effect, EffectBuilder, Repeat, Replay, Ticks};
 use gilrs::{Axis, Button, EventType, GamepadId, Gilrs};
 
-use crate::input::{InputSender, Rumble};
+use crate::input::InputSender;
+use common::control::Rumble;
 
 /// How long one wait for gilrs events lasts; rumble and quit are looked at
 /// in between.

@@ -26,12 +26,3 @@ impl InputSender {
         self.events.send(event).is_ok()
     }
 }
-
-/// Rumble asked for by the host, for the gamepad thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rumble {
-    pub pad: u8,
-    pub strong: u16,
-    pub weak: u16,
-    pub duration_ms: u32,
-}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use common::control::{GamepadAxis, GamepadButton, InputEvent, MAX_GAMEPADS};
+use common::control::{GamepadAxis, GamepadButton, InputEvent, MAX_GAMEPADS, Rumble};
 use evdev::uinput::VirtualDevice;
 use evdev::{
     AbsInfo, AbsoluteAxisCode, AttributeSet, BusType, EventSummary, EventType, FFEffectCode,
@@ -22,15 +22,6 @@ const MAX_EFFECTS: i16 = 16;
 const RUMBLE_POLL: Duration = Duration::from_millis(8);
 /// Microsoft's Xbox 360 pad: games and SDL know its layout.
 const XBOX_360: (u16, u16, u16) = (0x045e, 0x028e, 0x0110);
-
-/// What a pad's rumble asks of the viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rumble {
-    pub pad: u8,
-    pub strong: u16,
-    pub weak: u16,
-    pub duration_ms: u32,
-}
 
 const BUTTONS: [(GamepadButton, KeyCode); 11] = [
     (GamepadButton::South, KeyCode::BTN_SOUTH),

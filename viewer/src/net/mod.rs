@@ -27,7 +27,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{ConnectError, ControlSocket, Welcome, connect};
-use crate::input::{InputReceiver, Rumble};
+use crate::input::InputReceiver;
+use common::control::Rumble;
 use crate::stats::StreamStats;
 use crate::synthetic_input::SyntheticInput;
 
@@ -539,19 +540,9 @@ impl Session {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) = Some(text);
             }
-            ControlMessage::Rumble {
-                pad,
-                strong,
-                weak,
-                duration_ms,
-            } => {
+            ControlMessage::Rumble(request) => {
                 if let Some(rumble) = &self.rumble {
-                    let _ = rumble.send(Rumble {
-                        pad,
-                        strong,
-                        weak,
-                        duration_ms,
-                    });
+                    let _ = rumble.send(request);
                 }
             }
             ControlMessage::Goodbye { reason } => return Step::End(StreamEnd::Ended(reason)),
