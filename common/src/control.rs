@@ -320,6 +320,26 @@ pub enum GamepadButton {
     DpadRight,
 }
 
+impl GamepadButton {
+    pub const ALL: [GamepadButton; 15] = [
+        Self::South,
+        Self::East,
+        Self::West,
+        Self::North,
+        Self::LeftBumper,
+        Self::RightBumper,
+        Self::Select,
+        Self::Start,
+        Self::Mode,
+        Self::LeftThumb,
+        Self::RightThumb,
+        Self::DpadUp,
+        Self::DpadDown,
+        Self::DpadLeft,
+        Self::DpadRight,
+    ];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GamepadAxis {

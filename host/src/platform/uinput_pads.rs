@@ -309,24 +309,7 @@ mod tests {
 
     #[test]
     fn every_button_of_the_protocol_has_a_mapping() {
-        use GamepadButton::*;
-        for button in [
-            South,
-            East,
-            West,
-            North,
-            LeftBumper,
-            RightBumper,
-            Select,
-            Start,
-            Mode,
-            LeftThumb,
-            RightThumb,
-            DpadUp,
-            DpadDown,
-            DpadLeft,
-            DpadRight,
-        ] {
+        for button in GamepadButton::ALL {
             let event = InputEvent::GamepadButton {
                 pad: 3,
                 button,
