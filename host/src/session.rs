@@ -32,10 +32,10 @@ use crate::media::{AppHandle, SessionMedia};
 use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::platform::gamepad::GamepadSupport;
 use crate::platform::uinput_pads::VirtualPads;
-use common::control::Rumble;
 use crate::platform::x11::clipboard::X11Clipboard;
 use crate::resume::{Channel, ControlWs, Parked, Takeover, newest, park};
 use crate::store::RedeemError;
+use common::control::Rumble;
 use common::control::{DisplayRequest, VideoParams};
 
 /// What the viewer drives besides media: input, the application's end,

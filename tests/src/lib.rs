@@ -194,15 +194,10 @@ impl HostProcess {
     /// administrator would (UpdateSessionState TERMINATED); its id.
     pub fn terminate_active_session(&self, application: &str) -> anyhow::Result<String> {
         use common::client::Method;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let api = self.admin_api()?;
         let sessions = format!("/api/applications/{application}/sessions");
         let deadline = Instant::now() + Duration::from_secs(30);
         let active = loop {
-            let list: common::api::SessionList =
-                runtime.block_on(api.call(Method::GET, &sessions, None::<&()>))?;
+            let list: common::api::SessionList = self.admin_call(Method::GET, &sessions, None)?;
             if let Some(active) = list
                 .sessions
                 .into_iter()
@@ -213,12 +208,26 @@ impl HostProcess {
             anyhow::ensure!(Instant::now() < deadline, "no active session within 30 s");
             std::thread::sleep(Duration::from_millis(100));
         };
-        let _: common::api::Session = runtime.block_on(api.call(
+        let _: common::api::Session = self.admin_call(
             Method::PUT,
             &format!("{sessions}/{}/state", active.id),
-            Some(&serde_json::json!({"state": "TERMINATED"})),
-        ))?;
+            Some(serde_json::json!({"state": "TERMINATED"})),
+        )?;
         Ok(active.id)
+    }
+
+    /// One signed call to the host's API as the admin, waited for.
+    pub fn admin_call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: common::client::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let api = self.admin_api()?;
+        Ok(runtime.block_on(api.call(method, path, body.as_ref()))?)
     }
 
     /// Stops the host as Ctrl-C / SIGTERM would, and waits for it.

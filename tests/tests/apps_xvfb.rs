@@ -230,17 +230,12 @@ fn killing_the_app_ends_the_session_with_app_exited_and_an_error_the_api_returns
     assert_eq!(summary["end"], "app_exited", "{summary}");
     assert!(summary["frames_decoded"].as_u64() > Some(10));
 
-    let api = host.admin_api().expect("admin key");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let list: common::api::ApplicationErrorList = runtime
-        .block_on(api.call(
+    let list: common::api::ApplicationErrorList = host
+        .admin_call(
             common::client::Method::GET,
             "/api/applications/game/errors",
-            None::<&()>,
-        ))
+            None,
+        )
         .expect("GetApplicationErrors");
     let error = list
         .errors
@@ -504,17 +499,12 @@ fn an_app_that_cannot_start_refuses_the_viewer_and_records_why() {
         "{summary}"
     );
 
-    let api = host.admin_api().expect("admin key");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let list: common::api::ApplicationErrorList = runtime
-        .block_on(api.call(
+    let list: common::api::ApplicationErrorList = host
+        .admin_call(
             common::client::Method::GET,
             "/api/applications/broken/errors",
-            None::<&()>,
-        ))
+            None,
+        )
         .expect("GetApplicationErrors");
     let recorded = list.errors.first().expect("an error was recorded");
     assert_eq!(recorded.kind, "launch_failed");

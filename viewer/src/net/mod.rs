@@ -28,9 +28,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{ConnectError, ControlSocket, Welcome, connect};
 use crate::input::InputReceiver;
-use common::control::Rumble;
 use crate::stats::StreamStats;
 use crate::synthetic_input::SyntheticInput;
+use common::control::Rumble;
 
 mod local_input;
 mod resume;
