@@ -298,13 +298,7 @@ impl IdentityStore for SqliteStore {
         mfa: bool,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let row = TokenRow {
-            token_hash,
-            user,
-            mfa,
-            expires_at,
-        };
-        self.insert_token(TokenTable::SignIn, &row)
+        self.insert_token(TokenTable::SignIn, token_hash, user, mfa, expires_at)
     }
 
     fn signin_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<(String, bool)>> {
@@ -330,13 +324,7 @@ impl IdentityStore for SqliteStore {
         mfa: bool,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let row = TokenRow {
-            token_hash,
-            user,
-            mfa,
-            expires_at,
-        };
-        self.insert_token(TokenTable::Refresh, &row)
+        self.insert_token(TokenTable::Refresh, token_hash, user, mfa, expires_at)
     }
 
     fn take_refresh_token(
@@ -386,27 +374,27 @@ impl TokenTable {
     }
 }
 
-struct TokenRow<'a> {
-    token_hash: &'a str,
-    user: &'a str,
-    mfa: bool,
-    expires_at: i64,
-}
-
 impl SqliteStore {
-    fn insert_token(&self, table: TokenTable, row: &TokenRow<'_>) -> StoreResult<()> {
+    fn insert_token(
+        &self,
+        table: TokenTable,
+        token_hash: &str,
+        user: &str,
+        mfa: bool,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         let connection = self.lock();
         let name = table.name();
         // Old tokens go when new ones come: the table stays small.
         connection.execute(
             &format!("DELETE FROM {name} WHERE expires_at <= ?1"),
-            [row.expires_at - table.ttl_s()],
+            [expires_at - table.ttl_s()],
         )?;
         connection.execute(
             &format!(
                 "INSERT INTO {name} (token_hash, user, mfa, expires_at) VALUES (?1, ?2, ?3, ?4)"
             ),
-            params![row.token_hash, row.user, row.mfa, row.expires_at],
+            params![token_hash, user, mfa, expires_at],
         )?;
         Ok(())
     }
