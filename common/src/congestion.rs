@@ -114,7 +114,10 @@ const PROBE_GROWTH_PER_S: f64 = 0.03;
 const CEILING_FORGET_SHARE: f64 = 1.15;
 
 impl RateController {
+    /// A ceiling below the floor is raised to it (never a panic in
+    /// `clamp`): the floor wins.
     pub fn new(start_kbps: u32, min_kbps: u32, max_kbps: u32) -> Self {
+        let max_kbps = max_kbps.max(min_kbps);
         RateController {
             min_kbps,
             max_kbps,

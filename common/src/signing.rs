@@ -3,7 +3,7 @@
 //! this module (clients sign, the host verifies), so the canonical form is
 //! written once. The scheme is documented in the README.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use ring::{digest, hmac};
 use thiserror::Error;
@@ -17,6 +17,10 @@ pub const NONCE_HEADER: &str = "x-nonce";
 pub const SESSION_TOKEN_HEADER: &str = "x-session-token";
 /// A request dated further than this from the host's clock is refused.
 pub const MAX_CLOCK_SKEW_S: i64 = 300;
+/// How long a nonce is remembered. A request seen at `t` carries a date within
+/// `MAX_CLOCK_SKEW_S` of `t`, and that date stays acceptable until at most
+/// `t + 2 * MAX_CLOCK_SKEW_S`: after that the date check refuses a replay.
+pub const REPLAY_WINDOW_S: i64 = 2 * MAX_CLOCK_SKEW_S;
 /// Nonces are 8 to 64 printable characters.
 const NONCE_LEN: std::ops::RangeInclusive<usize> = 8..=64;
 
@@ -36,6 +40,10 @@ pub enum SigningError {
     BadSignature,
     #[error("nonce already used: the request is a replay")]
     Replay,
+    #[error(
+        "the replay cache is full: the host is refusing signed requests until older ones age out (at most {REPLAY_WINDOW_S} s)"
+    )]
+    ReplayCacheFull,
 }
 
 /// The parts of a request that the signature covers.
@@ -156,45 +164,80 @@ pub fn check_skew(date_unix_s: i64, now_unix_s: i64) -> Result<(), SigningError>
     }
 }
 
-/// Remembers (key, nonce) pairs for as long as their date is acceptable, so a
-/// captured request cannot be sent again. Bounded: the oldest entries go first
-/// once `capacity` is reached (a flood cannot grow it without end).
+/// Remembers (key, nonce) pairs for exactly [`REPLAY_WINDOW_S`], so a captured
+/// request cannot be sent again while its date is still acceptable.
+///
+/// Bounded without ever forgetting early: when `capacity` nonces are still
+/// inside the window, a new request is refused with
+/// [`SigningError::ReplayCacheFull`] rather than evicting one (an evicted nonce
+/// could be replayed). Size it with [`NonceCache::for_window`] from the signed
+/// request rate the host must sustain. Each entry is a 16-byte digest of the
+/// key id and nonce plus its time: under 80 bytes with the tables' overhead.
 #[derive(Debug)]
 pub struct NonceCache {
-    seen: HashMap<(String, String), i64>,
-    order: VecDeque<(i64, (String, String))>,
+    seen: HashSet<NonceId>,
+    /// In the order seen, with the host's time then.
+    order: VecDeque<(i64, NonceId)>,
     capacity: usize,
 }
 
+/// The first 16 bytes of SHA-256 over the key id and the nonce. A collision
+/// could only refuse a request as a replay, never accept one.
+type NonceId = [u8; 16];
+
+fn nonce_id(key_id: &str, nonce: &str) -> NonceId {
+    let mut context = digest::Context::new(&digest::SHA256);
+    context.update(&(key_id.len() as u64).to_le_bytes());
+    context.update(key_id.as_bytes());
+    context.update(nonce.as_bytes());
+    let mut id = NonceId::default();
+    let len = id.len();
+    id.copy_from_slice(&context.finish().as_ref()[..len]);
+    id
+}
+
 impl NonceCache {
+    /// Holds at most `capacity` nonces at once; 0 refuses every request.
     pub fn new(capacity: usize) -> Self {
         Self {
-            seen: HashMap::new(),
+            seen: HashSet::new(),
             order: VecDeque::new(),
             capacity,
         }
     }
 
-    /// Records the nonce; `Err(Replay)` when it was seen before in the window.
+    /// Room for `max_requests_per_s` signed requests every second of the
+    /// replay window, sustained: a capacity of `max_requests_per_s *
+    /// REPLAY_WINDOW_S`. Memory grows with use, to under 80 bytes per entry
+    /// (2,000/s: 1.2 million entries, under 100 MB).
+    pub fn for_window(max_requests_per_s: usize) -> Self {
+        let window_s = REPLAY_WINDOW_S.unsigned_abs() as usize;
+        Self::new(max_requests_per_s.saturating_mul(window_s))
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records the nonce. `Err(Replay)` when it was seen within the window;
+    /// `Err(ReplayCacheFull)` when `capacity` other nonces still are (nothing
+    /// is evicted: the request may be retried once older ones age out).
     pub fn check_and_insert(
         &mut self,
         key_id: &str,
         nonce: &str,
         now_unix_s: i64,
     ) -> Result<(), SigningError> {
-        self.forget_before(now_unix_s - 2 * MAX_CLOCK_SKEW_S);
-        let entry = (key_id.to_string(), nonce.to_string());
-        if self.seen.contains_key(&entry) {
+        self.forget_before(now_unix_s.saturating_sub(REPLAY_WINDOW_S));
+        let id = nonce_id(key_id, nonce);
+        if self.seen.contains(&id) {
             return Err(SigningError::Replay);
         }
-        while self.seen.len() >= self.capacity {
-            let Some((_, oldest)) = self.order.pop_front() else {
-                break;
-            };
-            self.seen.remove(&oldest);
+        if self.seen.len() >= self.capacity {
+            return Err(SigningError::ReplayCacheFull);
         }
-        self.seen.insert(entry.clone(), now_unix_s);
-        self.order.push_back((now_unix_s, entry));
+        self.seen.insert(id);
+        self.order.push_back((now_unix_s, id));
         Ok(())
     }
 
@@ -206,20 +249,23 @@ impl NonceCache {
         self.seen.is_empty()
     }
 
+    /// Forgets the nonces seen before `cutoff_unix_s`. Should the clock step
+    /// back, newer entries wait behind older ones: kept longer, never less.
     fn forget_before(&mut self, cutoff_unix_s: i64) {
-        while let Some((at, _)) = self.order.front() {
-            if *at >= cutoff_unix_s {
+        while let Some(&(at, id)) = self.order.front() {
+            if at >= cutoff_unix_s {
                 break;
             }
-            if let Some((_, entry)) = self.order.pop_front() {
-                self.seen.remove(&entry);
-            }
+            self.order.pop_front();
+            self.seen.remove(&id);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use proptest::prelude::*;
 
@@ -311,12 +357,78 @@ mod tests {
     #[test]
     fn nonce_cache_is_bounded() {
         let mut cache = NonceCache::new(10);
-        for i in 0..100 {
+        for i in 0..10 {
             cache
                 .check_and_insert("k", &format!("nonce-{i}"), 5)
                 .unwrap();
         }
+        // Full of nonces still inside the window: refused, nothing evicted.
+        for i in 10..100 {
+            assert_eq!(
+                cache.check_and_insert("k", &format!("nonce-{i}"), 5 + i),
+                Err(SigningError::ReplayCacheFull)
+            );
+        }
         assert_eq!(cache.len(), 10);
+        assert_eq!(
+            cache.check_and_insert("k", "nonce-0", 5 + REPLAY_WINDOW_S),
+            Err(SigningError::Replay)
+        );
+        // Once the window has passed there is room again.
+        let later = 5 + REPLAY_WINDOW_S + 1;
+        assert!(cache.check_and_insert("k", "nonce-100", later).is_ok());
+        assert_eq!(cache.len(), 1);
+        assert!(cache.check_and_insert("k", "nonce-0", later).is_ok());
+        assert!(
+            SigningError::ReplayCacheFull
+                .to_string()
+                .contains("refusing signed requests until older ones age out")
+        );
+    }
+
+    #[test]
+    fn nonce_cache_sized_from_a_request_rate() {
+        assert_eq!(NonceCache::for_window(2_000).capacity(), 1_200_000);
+        assert_eq!(NonceCache::for_window(usize::MAX).capacity(), usize::MAX);
+        let mut refuses_all = NonceCache::for_window(0);
+        assert_eq!(
+            refuses_all.check_and_insert("k", "nonce-1", 0),
+            Err(SigningError::ReplayCacheFull)
+        );
+    }
+
+    /// What the cache must do, from the whole history: key, nonce and the
+    /// seconds since the previous request.
+    fn run_nonce_cache(capacity: usize, requests: &[(u8, u8, i64)]) -> Result<(), TestCaseError> {
+        let mut cache = NonceCache::new(capacity);
+        let mut accepted_at: HashMap<(u8, u8), i64> = HashMap::new();
+        let mut now = 1_800_000_000;
+        for &(key, nonce, advance_s) in requests {
+            now += advance_s;
+            let live = accepted_at
+                .values()
+                .filter(|&&at| now - at <= REPLAY_WINDOW_S)
+                .count();
+            let seen_within_window = accepted_at
+                .get(&(key, nonce))
+                .is_some_and(|&at| now - at <= REPLAY_WINDOW_S);
+            let result = cache.check_and_insert(&format!("k{key}"), &format!("nonce-{nonce}"), now);
+            match result {
+                Ok(()) => {
+                    prop_assert!(!seen_within_window, "replay accepted at {now}");
+                    prop_assert!(live < capacity);
+                    accepted_at.insert((key, nonce), now);
+                }
+                Err(SigningError::Replay) => prop_assert!(seen_within_window),
+                Err(SigningError::ReplayCacheFull) => {
+                    prop_assert!(!seen_within_window);
+                    prop_assert!(live >= capacity, "refused with {live} of {capacity}");
+                }
+                Err(other) => prop_assert!(false, "unexpected {other}"),
+            }
+            prop_assert!(cache.len() <= capacity);
+        }
+        Ok(())
     }
 
     proptest! {
@@ -324,6 +436,19 @@ mod tests {
         fn parse_authorization_never_panics(s in ".{0,200}") {
             let _ = parse_authorization(&s);
             let _ = parse_date(&s);
+        }
+
+        /// No nonce accepted once is accepted again within the window, and a
+        /// request is refused as full only when `capacity` nonces are live.
+        #[test]
+        fn no_nonce_is_accepted_twice_within_the_window(
+            capacity in 0usize..8,
+            requests in proptest::collection::vec(
+                (0u8..3, 0u8..6, prop_oneof![Just(0i64), 0i64..60, 550i64..650]),
+                0..200,
+            ),
+        ) {
+            run_nonce_cache(capacity, &requests)?;
         }
     }
 }

@@ -31,7 +31,7 @@ fn allowed(policy: &Policy) -> Vec<&'static str> {
                     resource,
                     source_ip: Some([192, 168, 1, 10].into()),
                     current_time_unix_s: 1_800_000_000,
-                    mfa_present: false,
+                    mfa_present: None,
                     secure_transport: true,
                 };
                 match evaluate(std::slice::from_ref(policy), &request) {

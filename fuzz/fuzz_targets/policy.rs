@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 Some([0u16, 0, 0, 0, 0, 0xffff, 0x0a00, 1].into()),
             ][i],
             current_time_unix_s: 1_800_000_000,
-            mfa_present: i == 1,
+            mfa_present: [None, Some(true), Some(false)][i],
             secure_transport: i != 2,
         };
         let explanation = explain(policies, &request);

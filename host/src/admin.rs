@@ -149,14 +149,23 @@ pub enum PoliciesCommand {
     Simulate {
         #[arg(long)]
         principal: String,
-        #[arg(long)]
-        action: String,
+        #[arg(long, required_unless_present = "request")]
+        action: Option<String>,
         #[arg(long, default_value = "*")]
         resource: String,
+        /// An API request instead of --action/--resource, as the API
+        /// would evaluate it: "METHOD PATH" (e.g. "GET /api/applications/%64emo";
+        /// CreateApplication's resource comes from a body, so name it with
+        /// --action/--resource instead).
+        #[arg(long, conflicts_with_all = ["action"])]
+        request: Option<String>,
         #[arg(long)]
         source_ip: Option<IpAddr>,
-        #[arg(long)]
-        mfa: bool,
+        /// aws:MultiFactorAuthPresent: left out, the key is absent (as for an
+        /// access key); `--mfa` or `--mfa true`: present and true;
+        /// `--mfa false`: present and false.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        mfa: Option<bool>,
     },
 }
 
@@ -180,8 +189,7 @@ pub enum AdminCommand {
 }
 
 pub fn run(data_dir: &Path, command: AdminCommand) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    crate::platform::private_dir::prepare(data_dir)?;
     let store = SqliteStore::open_in(data_dir).context("opening the control plane database")?;
     let now = SystemClock.now_unix_s();
     match command {
@@ -269,6 +277,16 @@ fn apps(store: &dyn Store, data_dir: &Path, command: AppsCommand, now: i64) -> a
             new.validate().map_err(anyhow::Error::msg)?;
             store.create_application(&new, now)?;
             println!("application {} added", new.name);
+            // The owner, at the data directory, allows the command too.
+            if crate::allowed_commands::allow(data_dir, &new.command)? {
+                println!(
+                    "command {:?} added to {}",
+                    new.command,
+                    data_dir
+                        .join(crate::allowed_commands::ALLOWED_COMMANDS_FILE)
+                        .display()
+                );
+            }
         }
         AppsCommand::Enable { name } => {
             store.set_application_state(&name, ApplicationState::Enabled, now)?;
@@ -486,10 +504,16 @@ fn policies(store: &dyn Store, command: PoliciesCommand, now: i64) -> anyhow::Re
             principal,
             action,
             resource,
+            request,
             source_ip,
             mfa,
         } => {
             store.principal(&principal)?;
+            let (action, resource) = match (request, action) {
+                (Some(request), _) => request_action(&request)?,
+                (None, Some(action)) => (action, resource),
+                (None, None) => anyhow::bail!("give --action or --request"),
+            };
             let context = CallContext {
                 source_ip,
                 mfa_present: mfa,
@@ -511,4 +535,25 @@ fn policies(store: &dyn Store, command: PoliciesCommand, now: i64) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// The action and resource the API would authorize for "METHOD PATH": the
+/// same route templates and decoding as the router.
+fn request_action(request: &str) -> anyhow::Result<(String, String)> {
+    let (method, path) = request
+        .trim()
+        .split_once(' ')
+        .context("--request takes \"METHOD PATH\", e.g. \"GET /api/applications/demo\"")?;
+    let method = axum::http::Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())
+        .map_err(|_| anyhow::anyhow!("--request: {method:?} is not an HTTP method"))?;
+    let path = path.trim().split('?').next().unwrap_or("");
+    let (template, captures) = crate::api::routes::match_route(path)
+        .with_context(|| format!("--request: no API route matches {path}"))?;
+    let params = crate::api::routes::RouteParams::from_captures(
+        captures.iter().map(|(name, value)| (*name, value.as_str())),
+    )
+    .map_err(|why| anyhow::anyhow!("--request: {why}"))?;
+    let (action, resource) =
+        crate::api::routes::action_and_resource(&method, template, &params, b"");
+    Ok((action.to_string(), resource))
 }

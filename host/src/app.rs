@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use common::control::{VideoCodec, VideoParams};
@@ -12,12 +13,17 @@ use common::stream_url::StreamUrl;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::allowed_commands::CommandPolicy;
+use crate::app_runtime::AppRuntime;
 use crate::clock::{Clock, SystemClock};
+use crate::connection_limits::ConnectionLimits;
 use crate::control_plane::ControlPlane;
 use crate::entitlement::EntitlementService;
+use crate::guards::Guards;
 use crate::instance::{AppInstance, DisplayChoice, InstanceSpec};
 use crate::launcher::AppExit;
 use crate::media::{AudioChoice, CaptureMode, MediaPlanner};
+use crate::platform::sandbox::{Grants, Sandbox, SandboxChoice};
 use crate::store::{NewApplicationError, SqliteStore, Store};
 use crate::tls::Identity;
 use common::api::StreamDefaults;
@@ -41,6 +47,14 @@ pub struct ServeConfig {
     pub run: Option<RunSpec>,
     /// Where the host is advertised on the LAN (mDNS).
     pub mdns: crate::discovery::MdnsMode,
+    /// Bounds on what clients may make the host hold.
+    pub guards: Guards,
+    /// Which commands the API may give applications.
+    pub commands: CommandPolicy,
+    /// How launched applications are confined, and as whom they run under
+    /// root.
+    pub sandbox: SandboxChoice,
+    pub app_user: String,
 }
 
 /// The command `host run` streams.
@@ -93,8 +107,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     ffmpeg_next::init().context("initialising FFmpeg")?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    crate::platform::private_dir::prepare(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open_in(&config.data_dir).context("opening the control plane database")?,
@@ -126,7 +139,7 @@ pub async fn serve(
         .with_context(|| format!("listening on {}", config.listen))?;
     let listen = listener.local_addr()?;
     let host = connect_host(listen);
-    let plane = ControlPlane::with_data_dir(
+    let plane = ControlPlane::serving(
         store.clone(),
         clock.clone(),
         StreamUrl {
@@ -136,23 +149,59 @@ pub async fn serve(
             fingerprint: identity.fingerprint,
         },
         config.data_dir.clone(),
+        config.guards.clone(),
+        config.commands.clone(),
     );
-    let machine_role_file = config.data_dir.join("machine-role").join("credentials");
-    let machine_role = crate::machine_role::MachineRole::new(machine_role_file);
+    let sandbox = Sandbox::resolve(config.sandbox, &config.app_user)?;
+    println!("applications run sandboxed: {}", sandbox.describe());
+    let runtime = AppRuntime::create(sandbox.owner())?;
+    let machine_role_file = runtime.machine_role_dir().join("credentials");
+    let machine_role =
+        crate::machine_role::MachineRole::new(machine_role_file).owned_by(sandbox.owner());
     let app_env = machine_role.environment();
     let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
+    let app_grants = Grants {
+        read: vec![runtime.machine_role_dir()],
+        write: Vec::new(),
+        hidden: vec![config.data_dir.clone(), runtime.root().to_path_buf()],
+    };
     let mut media = MediaPlanner {
         capture: config.capture.clone(),
         display: config.display.clone(),
         audio: config.audio.clone(),
-        run_dir: config.data_dir.join("run"),
+        run_dir: runtime.instances(),
         app_env,
+        sandbox,
+        app_grants,
         shared: None,
         input_log: config.input_log.clone(),
     };
+    tokio::pin!(shutdown);
     let mut app_exit = None;
     if let Some(run) = &config.run {
-        let instance = start_run(&config, run, &media, store.as_ref(), clock.now_unix_s()).await?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let instance = {
+            let starting = start_run(
+                &config,
+                run,
+                &media,
+                store.as_ref(),
+                clock.now_unix_s(),
+                cancel.clone(),
+            );
+            tokio::pin!(starting);
+            tokio::select! {
+                started = &mut starting => started?,
+                () = &mut shutdown => {
+                    // Stopped while the application was starting: it and its
+                    // display end before the host does.
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = starting.await;
+                    tracing::info!("stopped while the application was starting");
+                    return Ok(());
+                }
+            }
+        };
         app_exit = Some(instance.exit());
         media.shared = Some(instance);
     }
@@ -175,7 +224,7 @@ pub async fn serve(
     let key_path = config.data_dir.join(crate::bootstrap::ENTITLEMENT_KEY_FILE);
     let key = read_key_file(&key_path)?;
     let api = ApiClient::new(HttpsClient::new(&base_url, identity.fingerprint)?, key);
-    let entitlement = EntitlementService::new(store.clone(), api, clock.clone());
+    let entitlement = EntitlementService::new(store.clone(), api, clock.clone())?;
     let router = crate::server::routes(ctx.clone(), Some(crate::entitlement::router(entitlement)));
 
     println!(
@@ -223,9 +272,10 @@ pub async fn serve(
         }
     };
     let mut ended_by_app = false;
-    crate::server::serve(listener, acceptor, router, async {
+    let limits = ConnectionLimits::new(config.guards.connections);
+    crate::server::serve(listener, acceptor, router, limits, async {
         tokio::select! {
-            () = shutdown => {}
+            () = &mut shutdown => {}
             () = app_ended => ended_by_app = true,
         }
     })
@@ -264,6 +314,7 @@ async fn start_run(
     media: &MediaPlanner,
     store: &dyn Store,
     now: i64,
+    cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Arc<AppInstance>> {
     use common::api::{ApplicationPatch, NewApplication};
     let stream = StreamDefaults {
@@ -311,6 +362,7 @@ async fn start_run(
     let spec_env = media.app_env.clone();
     let run_dir = media.run_dir.join(format!("run-{}", run.name));
     let size = (config.video.width, config.video.height);
+    let (sandbox, grants) = (media.sandbox.clone(), media.app_grants.clone());
     let instance = tokio::task::spawn_blocking(move || {
         AppInstance::launch(InstanceSpec {
             app: &app,
@@ -318,6 +370,9 @@ async fn start_run(
             display: &display,
             env: spec_env,
             run_dir,
+            sandbox: &sandbox,
+            grants,
+            cancel: Some(cancel),
         })
     })
     .await?;
@@ -414,6 +469,7 @@ pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<AccessKeyFile> {
 
 async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
     let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
         match plane.store.expire_pending(plane.now()) {
@@ -421,6 +477,26 @@ async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
             Ok(n) => tracing::info!(sessions = n, "unredeemed sessions expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire pending sessions"),
         }
+        if ticks % AUDIT_SWEEP_TICKS == 0 {
+            prune_audit(&plane);
+        }
+        ticks += 1;
+    }
+}
+
+/// The audit log is pruned every few expiry sweeps.
+const AUDIT_SWEEP_TICKS: u64 = 5;
+
+/// Applies the audit retention (rows and age) once.
+pub fn prune_audit(plane: &ControlPlane) {
+    let retention = plane.guards.audit;
+    match plane
+        .store
+        .prune_audit(retention.max_rows, plane.now() - retention.max_age_s)
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(entries = n, "old audit entries removed"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune the audit log"),
     }
 }
 

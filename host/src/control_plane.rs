@@ -12,12 +12,11 @@ use common::policy::{Explanation, Policy, RequestContext};
 use common::signing::NonceCache;
 use common::stream_url::StreamUrl;
 
+use crate::allowed_commands::CommandPolicy;
 use crate::clock::Clock;
+use crate::guards::Guards;
 use crate::live::LiveSessions;
 use crate::store::{RedeemError, Store, StoreResult, token_hash};
-
-/// Replay-cache capacity: far above what 10 minutes of API calls need here.
-const NONCE_CAPACITY: usize = 1 << 20;
 
 pub struct ControlPlane {
     pub store: Arc<dyn Store>,
@@ -30,6 +29,10 @@ pub struct ControlPlane {
     /// The host's data directory, where application icon paths point;
     /// None: no icon files are served.
     pub data_dir: Option<PathBuf>,
+    /// The owner's bounds on what clients may make the host hold.
+    pub guards: Guards,
+    /// Which commands applications may be given through the API.
+    pub commands: CommandPolicy,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -44,13 +47,21 @@ impl std::fmt::Debug for ControlPlane {
 #[derive(Debug, Clone, Copy)]
 pub struct CallContext {
     pub source_ip: Option<IpAddr>,
-    pub mfa_present: bool,
+    /// `aws:MultiFactorAuthPresent`; None: absent (long-term access keys).
+    pub mfa_present: Option<bool>,
     pub secure_transport: bool,
 }
 
 impl ControlPlane {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, stream_base: StreamUrl) -> Arc<Self> {
-        Self::build(store, clock, stream_base, None)
+        Self::build(
+            store,
+            clock,
+            stream_base,
+            None,
+            Guards::default(),
+            CommandPolicy::Any,
+        )
     }
 
     /// The same, serving application icons from `data_dir`.
@@ -60,7 +71,27 @@ impl ControlPlane {
         stream_base: StreamUrl,
         data_dir: PathBuf,
     ) -> Arc<Self> {
-        Self::build(store, clock, stream_base, Some(data_dir))
+        Self::build(
+            store,
+            clock,
+            stream_base,
+            Some(data_dir),
+            Guards::default(),
+            CommandPolicy::Any,
+        )
+    }
+
+    /// A host's control plane: icons from `data_dir`, the owner's guards
+    /// and command policy.
+    pub fn serving(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        stream_base: StreamUrl,
+        data_dir: PathBuf,
+        guards: Guards,
+        commands: CommandPolicy,
+    ) -> Arc<Self> {
+        Self::build(store, clock, stream_base, Some(data_dir), guards, commands)
     }
 
     fn build(
@@ -68,11 +99,15 @@ impl ControlPlane {
         clock: Arc<dyn Clock>,
         stream_base: StreamUrl,
         data_dir: Option<PathBuf>,
+        guards: Guards,
+        commands: CommandPolicy,
     ) -> Arc<Self> {
         Arc::new(Self {
+            nonces: Mutex::new(NonceCache::new(guards.replay_cache_capacity)),
+            guards,
+            commands,
             store,
             clock,
-            nonces: Mutex::new(NonceCache::new(NONCE_CAPACITY)),
             live: LiveSessions::default(),
             stream_base,
             data_dir,

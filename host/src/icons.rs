@@ -77,7 +77,9 @@ fn read_png(path: &Path, icon: &str) -> Result<Vec<u8>, IconError> {
         icon: icon.to_string(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
+    // Non-blocking, and regular files only: a FIFO or a device put in place
+    // of an icon must not hold a thread.
+    let file = crate::platform::open_regular_file(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(MAX_ICON_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -4,6 +4,8 @@
 //! until it says `ready`); dropping the instance ends the process group.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::api::Application;
@@ -12,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::launcher::{AppExit, LaunchSpec, Process};
+use crate::platform::sandbox::{Grants, Sandbox, give_to};
 use crate::platform::x11::capture::Target;
 use crate::platform::x11::window::WindowFinder;
 use crate::platform::xvfb::Xvfb;
@@ -41,6 +44,8 @@ pub enum LaunchError {
     NoWindow,
     #[error("{} before showing a window", .0.describe())]
     Exited(AppExit),
+    #[error("the host is stopping")]
+    Cancelled,
 }
 
 impl LaunchError {
@@ -58,8 +63,14 @@ pub struct InstanceSpec<'a> {
     pub display: &'a DisplayChoice,
     /// More environment (the machine role's credentials file, ...).
     pub env: Vec<(String, String)>,
-    /// A private directory for this instance (the SDK socket lives there).
+    /// A private directory for this instance (the SDK socket lives there),
+    /// outside the data directory; the application's own.
     pub run_dir: PathBuf,
+    /// The confinement and what it grants besides `run_dir`.
+    pub sandbox: &'a Sandbox,
+    pub grants: Grants,
+    /// Set when the host is stopping: the launch gives up.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 pub struct AppInstance {
@@ -87,25 +98,47 @@ impl AppInstance {
             (DisplayChoice::Shared(display), None) => display.clone(),
             (DisplayChoice::Virtual, None) => unreachable!("a virtual display was started"),
         };
+        let owner = spec.sandbox.owner();
         create_private_dir(&spec.run_dir).map_err(LaunchError::Spawn)?;
+        give_to(&spec.run_dir, owner).map_err(LaunchError::Spawn)?;
         let sdk = SdkServer::start(&spec.run_dir.join("sdk.sock")).map_err(LaunchError::Spawn)?;
+        give_to(sdk.path(), owner).map_err(LaunchError::Spawn)?;
         let finder = WindowFinder::new(&display).map_err(LaunchError::Display)?;
+        let run_dir_text = spec.run_dir.display().to_string();
         let mut env = vec![
             ("DISPLAY".to_string(), display.clone()),
             (SOCKET_ENV.to_string(), sdk.path().display().to_string()),
+            // Its own private places for runtime and temporary files.
+            ("XDG_RUNTIME_DIR".to_string(), run_dir_text.clone()),
+            ("TMPDIR".to_string(), run_dir_text),
         ];
         env.extend(spec.env);
+        let mut grants = spec.grants;
+        grants.write.push(spec.run_dir.clone());
+        grants
+            .write
+            .extend(spec.app.working_dir.iter().map(PathBuf::from));
         let process = Process::spawn(&LaunchSpec {
             command: spec.app.command.clone(),
             args: spec.app.args.clone(),
             working_dir: spec.app.working_dir.clone(),
             env,
+            sandbox: spec.sandbox.clone(),
+            grants,
         })
         .map_err(LaunchError::Spawn)?;
         let started = Instant::now();
         let window = loop {
             if let Some(exit) = process.has_exited() {
                 return Err(LaunchError::Exited(exit));
+            }
+            if spec
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                process.terminate();
+                return Err(LaunchError::Cancelled);
             }
             if let Some(window) = finder.find(process.pid).map_err(LaunchError::Display)? {
                 break window;

@@ -14,6 +14,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
+use crate::platform::sandbox::{Grants, Sandbox, wrap};
+
 /// Bytes of stderr kept for the application error.
 const STDERR_TAIL_BYTES: usize = 4096;
 /// After SIGTERM, this long before SIGKILL.
@@ -25,6 +27,9 @@ pub struct LaunchSpec {
     pub args: Vec<String>,
     pub working_dir: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Where the process is confined (through `host sandbox-exec`).
+    pub sandbox: Sandbox,
+    pub grants: Grants,
 }
 
 /// How the process ended.
@@ -72,9 +77,20 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(spec: &LaunchSpec) -> anyhow::Result<Process> {
-        let mut command = Command::new(&spec.command);
+        let mut command = match &spec.sandbox {
+            Sandbox::Off => {
+                let mut command = Command::new(&spec.command);
+                command.args(&spec.args);
+                command
+            }
+            sandbox => {
+                let (trampoline, argv) = wrap(sandbox, &spec.grants, &spec.command, &spec.args)?;
+                let mut command = Command::new(trampoline);
+                command.args(argv);
+                command
+            }
+        };
         command
-            .args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -169,6 +185,8 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             working_dir: None,
             env: vec![("GREETING".into(), "hello".into())],
+            sandbox: Sandbox::Off,
+            grants: Grants::default(),
         }
     }
 

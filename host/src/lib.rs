@@ -3,13 +3,17 @@
 //! runs on.
 
 pub mod admin;
+pub mod allowed_commands;
 pub mod api;
 pub mod app;
+pub mod app_runtime;
 pub mod bootstrap;
 pub mod clock;
+pub mod connection_limits;
 pub mod control_plane;
 pub mod discovery;
 pub mod entitlement;
+pub mod guards;
 pub mod icons;
 pub mod input;
 pub mod instance;

@@ -54,6 +54,7 @@ impl TemporaryCredentials {
 pub struct MachineRole {
     file: PathBuf,
     last_issued_at: Option<i64>,
+    owner: Option<(u32, u32)>,
 }
 
 impl MachineRole {
@@ -61,7 +62,15 @@ impl MachineRole {
         Self {
             file,
             last_issued_at: None,
+            owner: None,
         }
+    }
+
+    /// The file is handed to this uid/gid after each write (applications
+    /// running as another user read it).
+    pub fn owned_by(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
     }
 
     pub fn file(&self) -> &Path {
@@ -91,7 +100,9 @@ impl MachineRole {
         }
         store.purge_expired_keys(now)?;
         let credentials = issue(store, now)?;
-        if let Err(e) = write_private(&self.file, credentials.profile_text().as_bytes()) {
+        let written = write_private(&self.file, credentials.profile_text().as_bytes())
+            .and_then(|()| crate::platform::sandbox::give_to(&self.file, self.owner));
+        if let Err(e) = written {
             tracing::error!(error = %format!("{e:#}"), "cannot write the machine role's credentials");
         }
         self.last_issued_at = Some(now);

@@ -56,6 +56,68 @@ struct ServeOptions {
     /// `off`, or one interface by name (e.g. `eth0`).
     #[arg(long, default_value = "all")]
     mdns: host::discovery::MdnsMode,
+    #[command(flatten)]
+    guards: GuardOptions,
+}
+
+/// What the host's owner allows clients and applications.
+#[derive(clap::Args, Debug)]
+struct GuardOptions {
+    /// Let the API give applications any command. Without it, commands must
+    /// be listed in DATA_DIR/allowed-commands (one per line).
+    #[arg(long)]
+    allow_any_command: bool,
+    /// How launched applications are confined: `auto` (`uid` as root, else
+    /// `landlock`), `landlock`, `uid` (run as --app-user), `off`.
+    #[arg(long, value_enum, default_value = "auto")]
+    sandbox: host::platform::sandbox::SandboxChoice,
+    /// The user applications run as when the host runs as root.
+    #[arg(long, default_value = "nobody")]
+    app_user: String,
+    /// Open connections in total; more are closed at once.
+    #[arg(long, default_value_t = host::connection_limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Open connections from one address.
+    #[arg(long, default_value_t = host::connection_limits::DEFAULT_MAX_PER_ADDRESS)]
+    max_connections_per_address: usize,
+    /// Unused entitlements one user may hold at once.
+    #[arg(long, default_value_t = host::guards::DEFAULT_MAX_PENDING_PER_USER)]
+    max_pending_per_user: u32,
+    /// Audit entries kept (the newest).
+    #[arg(long, default_value_t = host::guards::DEFAULT_AUDIT_MAX_ROWS)]
+    audit_max_rows: u64,
+    /// Days audit entries are kept.
+    #[arg(long, default_value_t = host::guards::DEFAULT_AUDIT_MAX_DAYS)]
+    audit_max_days: u64,
+    /// Nonces of signed requests remembered (default: 2,000 requests/s over
+    /// the 600 s replay window); when full, signed requests get 503.
+    #[arg(long)]
+    replay_cache_capacity: Option<usize>,
+}
+
+impl GuardOptions {
+    fn guards(&self) -> anyhow::Result<host::guards::Guards> {
+        anyhow::ensure!(
+            self.max_connections >= 1 && self.max_connections_per_address >= 1,
+            "--max-connections and --max-connections-per-address must be at least 1"
+        );
+        let defaults = host::guards::Guards::default();
+        Ok(host::guards::Guards {
+            connections: host::connection_limits::Limits {
+                total: self.max_connections,
+                per_address: self.max_connections_per_address,
+            },
+            max_pending_per_user: self.max_pending_per_user,
+            audit: host::guards::AuditRetention {
+                max_rows: self.audit_max_rows,
+                max_age_s: i64::try_from(self.audit_max_days.saturating_mul(86_400))
+                    .unwrap_or(i64::MAX),
+            },
+            replay_cache_capacity: self
+                .replay_cache_capacity
+                .unwrap_or(defaults.replay_cache_capacity),
+        })
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -82,6 +144,7 @@ impl ServeOptions {
             display,
             audio,
             mdns,
+            guards,
         } = self;
         anyhow::ensure!(
             width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0,
@@ -105,7 +168,20 @@ impl ServeOptions {
             "tone" => host::media::AudioChoice::Tone,
             device => host::media::AudioChoice::Device(device.to_string()),
         };
+        let mut commands = if guards.allow_any_command {
+            host::allowed_commands::CommandPolicy::Any
+        } else {
+            host::allowed_commands::CommandPolicy::listed_in(&data_dir)
+        };
+        if let Some(run) = &run {
+            // `host run -- CMD`: the owner names the command right here.
+            commands = commands.also_allowing(&run.command);
+        }
         Ok(host::app::ServeConfig {
+            guards: guards.guards()?,
+            commands,
+            sandbox: guards.sandbox,
+            app_user: guards.app_user.clone(),
             data_dir,
             listen,
             media_port,
@@ -159,12 +235,21 @@ enum Command {
         #[arg(long)]
         key_file: PathBuf,
     },
+    /// Internal: how the host starts a sandboxed application (drops to the
+    /// application's user, applies the Landlock ruleset, execs COMMAND).
+    #[command(hide = true)]
+    SandboxExec {
+        #[command(flatten)]
+        args: host::platform::sandbox::ExecArgs,
+    },
     /// Administration of the data directory (applications, users, keys, policies).
     #[command(flatten)]
     Admin(host::admin::AdminCommand),
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any file is created: everything the host writes is private.
+    host::platform::private_dir::restrict_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -177,7 +262,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { options } => {
             let config = options.into_config(cli.data_dir, None)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(host::app::serve(config, shutdown_signal()))
+            let shutdown = runtime.block_on(shutdown_signal())?;
+            runtime.block_on(host::app::serve(config, shutdown))
         }
         Command::Run {
             options,
@@ -202,7 +288,8 @@ fn main() -> anyhow::Result<()> {
             };
             let config = options.into_config(cli.data_dir, Some(run))?;
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(host::app::serve(config, shutdown_signal()))
+            let shutdown = runtime.block_on(shutdown_signal())?;
+            runtime.block_on(host::app::serve(config, shutdown))
         }
         Command::Entitlement {
             listen,
@@ -220,8 +307,10 @@ fn main() -> anyhow::Result<()> {
                 key_file,
             };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(host::standalone::serve(config, shutdown_signal()))
+            let shutdown = runtime.block_on(shutdown_signal())?;
+            runtime.block_on(host::standalone::serve(config, shutdown))
         }
+        Command::SandboxExec { args } => match host::platform::sandbox::exec(args)? {},
         Command::Admin(command) => host::admin::run(&cli.data_dir, command),
     }
 }
@@ -246,24 +335,16 @@ fn application_name(program: &str) -> String {
     if name.is_empty() { "run".into() } else { name }
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C or SIGTERM. The handlers are installed when this returns, before
+/// anything is launched; the future it gives resolves on the first signal.
+async fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }

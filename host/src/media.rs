@@ -14,6 +14,7 @@ use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
 use crate::platform::cpal_audio::CpalCapture;
 use crate::platform::ffmpeg_audio::OpusEncoder;
 use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
+use crate::platform::sandbox::{Grants, Sandbox};
 use crate::platform::synthetic::{LoggedInput, Silence, TONE_HZ, TestPattern, Tone};
 use crate::platform::x11::Rect;
 use crate::platform::x11::capture::{Target, X11Capture};
@@ -95,6 +96,11 @@ pub struct MediaPlanner {
     pub run_dir: PathBuf,
     /// Extra environment for launched applications (machine role).
     pub app_env: Vec<(String, String)>,
+    /// How launched applications are confined, and what they are granted
+    /// (the machine role's credentials) and never granted (the data
+    /// directory).
+    pub sandbox: Sandbox,
+    pub app_grants: Grants,
     /// The instance `host run` started, shown to every session of its app.
     pub shared: Option<Arc<AppInstance>>,
     /// Input of synthetic sessions is written here (JSON lines).
@@ -131,6 +137,9 @@ impl MediaPlanner {
                         display: &self.display,
                         env: self.app_env.clone(),
                         run_dir: self.run_dir.join(session_id),
+                        sandbox: &self.sandbox,
+                        grants: self.app_grants.clone(),
+                        cancel: None,
                     })?),
                 };
                 (instance.display.clone(), instance.target(), Some(instance))

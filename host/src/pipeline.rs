@@ -31,6 +31,9 @@ const MEDIA_QUEUE_UNITS: usize = 32;
 pub const PARITY_FLOOR_PCT: u32 = 10;
 /// Congestion control never asks the encoder for less than this.
 const MIN_BITRATE_KBPS: u32 = 500;
+/// The bitrates a stream may be configured with (what the rate controller
+/// can run: its ceiling is the stream's bitrate plus parity).
+pub const STREAM_BITRATE_KBPS: std::ops::RangeInclusive<u32> = MIN_BITRATE_KBPS..=500_000;
 const PARITY_MAX_PCT: u32 = 60;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
 /// An unchanged picture is still encoded this often.
@@ -80,8 +83,8 @@ pub(crate) struct MediaUnit {
     pub keyframe: bool,
 }
 
-/// A running pipeline; dropping it without `stop` leaks nothing but threads
-/// keep running until the stop flag is seen, so always call `stop`.
+/// A running pipeline; dropping it (or `stop`) stops and joins its threads,
+/// blocking: drop it off the async runtime.
 pub struct Pipeline {
     stop: Arc<AtomicBool>,
     force_keyframe: Arc<AtomicBool>,
@@ -105,6 +108,13 @@ impl Pipeline {
         output: MediaOutput,
         key: &MediaKey,
     ) -> anyhow::Result<Pipeline> {
+        anyhow::ensure!(
+            STREAM_BITRATE_KBPS.contains(&parts.video.bitrate_kbps),
+            "a stream of {} kbps cannot be sent (this host streams {} to {} kbps)",
+            parts.video.bitrate_kbps,
+            STREAM_BITRATE_KBPS.start(),
+            STREAM_BITRATE_KBPS.end()
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let force_keyframe = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(SenderCounters::default());
@@ -247,11 +257,24 @@ impl Pipeline {
     }
 
     /// Stops the threads and waits for them; every unit queued is sent first.
+    /// Stops and joins every thread (blocking; also what dropping does).
     pub fn stop(self) {
+        drop(self);
+    }
+}
+
+/// The pipeline owns its threads: however the session ends (an error, a
+/// panic unwinding past it), dropping it stops and joins them.
+impl Drop for Pipeline {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // The sender ends once every handle on its queue is gone.
-        drop(self.retransmissions);
-        for thread in self.threads {
+        // The sender ends once every handle on its queue is gone: swap ours
+        // for one of a queue nobody reads.
+        drop(std::mem::replace(
+            &mut self.retransmissions,
+            sync_channel(0).0,
+        ));
+        for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::error!("a pipeline thread panicked");
             }

@@ -1,19 +1,32 @@
 //! The host's end of the SDK socket (protocol in `common::sdk`): one Unix
 //! socket per launched application; the app may say `ready`, and hears
 //! `session_connected` / `session_disconnected` with the user's name.
+//! Events go out on a writer thread through a short queue: an application
+//! that stops reading can never block the host's async runtime (the queue
+//! drops events when full; a client that takes longer than
+//! `WRITE_TIMEOUT` for one is disconnected).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use common::sdk::{LineBuffer, SdkMessage};
 
+/// Events waiting for the writer thread.
+const OUTBOX_EVENTS: usize = 64;
+/// How long one client may take to accept one event.
+const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
 pub struct SdkServer {
     path: PathBuf,
     clients: Arc<Mutex<Vec<UnixStream>>>,
+    outbox: SyncSender<String>,
+    pub dropped_events: Arc<AtomicU64>,
     ready: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     pub malformed_lines: Arc<AtomicU64>,
@@ -25,9 +38,12 @@ impl SdkServer {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)
             .with_context(|| format!("creating the SDK socket {}", path.display()))?;
+        let (outbox, events) = sync_channel(OUTBOX_EVENTS);
         let server = SdkServer {
             path: path.to_path_buf(),
             clients: Arc::default(),
+            outbox,
+            dropped_events: Arc::default(),
             ready: Arc::default(),
             stop: Arc::default(),
             malformed_lines: Arc::default(),
@@ -46,6 +62,7 @@ impl SdkServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
                     let Ok(reader) = stream.try_clone() else {
                         continue;
                     };
@@ -59,6 +76,10 @@ impl SdkServer {
                         .spawn(move || read_client(reader, &ready, &malformed));
                 }
             })?;
+        let clients = server.clients.clone();
+        std::thread::Builder::new()
+            .name("sdk-writer".into())
+            .spawn(move || write_events(&events, &clients))?;
         Ok(server)
     }
 
@@ -76,9 +97,21 @@ impl SdkServer {
     }
 
     /// Sends to every connected application; a client that cannot take it is dropped.
+    /// Never blocks: the event is queued for the writer thread, or dropped
+    /// (and counted) when the queue is full.
     pub fn broadcast(&self, message: &SdkMessage) {
-        let line = message.to_line();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if self.outbox.try_send(message.to_line()).is_err()
+            && self.dropped_events.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::warn!("the application does not read its SDK events; some are dropped");
+        }
+    }
+}
+
+/// Ends when the server (the queue's sender) is dropped.
+fn write_events(events: &Receiver<String>, clients: &Mutex<Vec<UnixStream>>) {
+    for line in events {
+        let mut clients = clients.lock().unwrap_or_else(|e| e.into_inner());
         clients.retain_mut(|client| client.write_all(line.as_bytes()).is_ok());
     }
 }

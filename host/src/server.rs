@@ -20,9 +20,13 @@ use tower::ServiceExt;
 
 use crate::api::error::ApiError;
 use crate::app::HostContext;
+use crate::connection_limits::ConnectionLimits;
 
-/// Slow clients get this long to send their request headers.
+/// Slow clients get this long for the TLS handshake, and for their request
+/// headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// And this long for a whole request, body and answer included.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Routes of everything served: the API, the embedded entitlement service
 /// (if any) and the stream upgrade; JSON 404/405 for the rest.
@@ -46,27 +50,43 @@ pub fn routes(ctx: Arc<HostContext>, entitlement: Option<Router>) -> Router {
         })
 }
 
-/// Accepts TLS connections until `shutdown` resolves.
+/// Accepts TLS connections until `shutdown` resolves; connections over the
+/// caps are closed at once. Accept errors (out of file descriptors) back
+/// off instead of spinning, and are logged once per streak.
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut backoff = AcceptBackoff::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (tcp, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        let pause = backoff.failed(&e);
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => continue,
+                            () = &mut shutdown => return,
+                        }
+                    }
+                };
+                backoff.succeeded();
+                let slot = match limits.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        tracing::debug!(%peer, ?refused, "connection refused: over the cap");
                         continue;
                     }
                 };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, router) = (acceptor.clone(), router.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = connection(acceptor, tcp, peer, router).await {
                         tracing::debug!(%peer, error = %format!("{e:#}"), "connection ended with an error");
                     }
@@ -74,6 +94,29 @@ pub async fn serve(
             }
             () = &mut shutdown => return,
         }
+    }
+}
+
+/// Exponential pause after accept errors, 10 ms up to 1 s.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, error: &std::io::Error) -> Duration {
+        if self.failures == 0 {
+            tracing::warn!(%error, "accept failed; backing off until it works again");
+        }
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(10u64 << self.failures.min(7)).min(Duration::from_secs(1))
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "accepting connections again");
+        }
+        self.failures = 0;
     }
 }
 
@@ -87,7 +130,15 @@ async fn connection(
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            let router = router.clone();
+            async move {
+                // The whole request (its body read by the handler included)
+                // has a deadline: a client trickling its body is cut off.
+                match tokio::time::timeout(REQUEST_DEADLINE, router.oneshot(request)).await {
+                    Ok(response) => response,
+                    Err(_) => Ok(request_timeout()),
+                }
+            }
         });
     hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -96,6 +147,23 @@ async fn connection(
         .with_upgrades()
         .await?;
     Ok(())
+}
+
+fn request_timeout() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!(
+            "the request was not received and answered within {} s",
+            REQUEST_DEADLINE.as_secs()
+        ),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// `GET /stream` with `Upgrade: websocket`: answers 101 and runs the

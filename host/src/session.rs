@@ -29,7 +29,9 @@ use crate::clock::unix_now_us;
 use crate::input::{InputWorker, SinkFactory, WithGamepads};
 use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
-use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
+use crate::pipeline::{
+    AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts, STREAM_BITRATE_KBPS,
+};
 use crate::platform::gamepad::GamepadSupport;
 use crate::platform::uinput_pads::VirtualPads;
 use crate::platform::x11::clipboard::X11Clipboard;
@@ -167,6 +169,18 @@ pub async fn run(mut ws: ControlWs, ctx: Arc<HostContext>, peer: SocketAddr) -> 
             format!("this host speaks protocol {PROTOCOL_VERSION}, the viewer {protocol_version}");
         refuse(&mut ws, ErrorCode::VersionMismatch, &message).await;
         bail!(message);
+    }
+    // Checked before the entitlement is spent and before anything starts.
+    if let Some(kbps) = display.as_ref().and_then(|d| d.bitrate_kbps)
+        && !STREAM_BITRATE_KBPS.contains(&kbps)
+    {
+        let message = format!(
+            "the viewer asked for {kbps} kbps; this host streams {} to {} kbps",
+            STREAM_BITRATE_KBPS.start(),
+            STREAM_BITRATE_KBPS.end()
+        );
+        refuse(&mut ws, ErrorCode::BadMessage, &message).await;
+        bail!("refused a hello from {peer}: {message}");
     }
     let (session, app) = match ctx.plane.redeem(&token) {
         Ok(Ok(redeemed)) => redeemed,
@@ -321,7 +335,7 @@ fn session_video(app: &common::api::Application, request: Option<DisplayRequest>
     };
     let bitrate_kbps = r
         .bitrate_kbps
-        .filter(|kbps| (100..=500_000).contains(kbps))
+        .filter(|kbps| STREAM_BITRATE_KBPS.contains(kbps))
         .or(defaults
             .bitrate_kbps
             .filter(|_| (width, height) == (defaults.width, defaults.height)));

@@ -31,8 +31,7 @@ pub async fn serve(
     config: EntitlementConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    crate::platform::private_dir::prepare(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open_in(&config.data_dir).context("opening the user directory")?);
@@ -42,7 +41,7 @@ pub async fn serve(
     api.applications()
         .await
         .with_context(|| format!("calling the host's API at {}", config.api))?;
-    let service = EntitlementService::new(store, api, clock);
+    let service = EntitlementService::new(store, api, clock)?;
 
     let identity = Identity::load_or_create(&config.data_dir)?;
     let acceptor = TlsAcceptor::from(identity.server_config()?);
@@ -60,6 +59,7 @@ pub async fn serve(
         "entitlement service: https://{listen}/entitlement (API at {})",
         config.api
     );
-    crate::server::serve(listener, acceptor, router, shutdown).await;
+    let limits = crate::connection_limits::ConnectionLimits::new(Default::default());
+    crate::server::serve(listener, acceptor, router, limits, shutdown).await;
     Ok(())
 }

@@ -5,335 +5,20 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, not only #[test] functions
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod support;
 
-use axum::Router;
+use std::net::SocketAddr;
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::client::AccessKeyFile;
 use common::control::EndReason;
-use common::signing::{self, SignedParts};
+use common::signing;
 use common::stream_url::StreamUrl;
-use host::bootstrap::{FULL_ACCESS_POLICY, READ_ONLY_POLICY, create_access_key};
-use host::clock::ManualClock;
-use host::control_plane::ControlPlane;
-use host::store::{PrincipalKind, SqliteStore, Store};
+use host::store::PrincipalKind;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-const T0: i64 = 1_800_000_000;
-
-struct Fixture {
-    plane: Arc<ControlPlane>,
-    clock: Arc<ManualClock>,
-    router: Router,
-    admin: AccessKeyFile,
-    reader: AccessKeyFile,
-    nobody: AccessKeyFile,
-}
-
-fn fixture() -> Fixture {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    let clock = Arc::new(ManualClock::new(T0));
-    let plane = ControlPlane::new(
-        store.clone(),
-        clock.clone(),
-        StreamUrl {
-            host: "127.0.0.1".into(),
-            port: 47990,
-            token: String::new(),
-            fingerprint: [7; 32],
-        },
-    );
-    store
-        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
-        .unwrap();
-    store.put_policy("read-only", READ_ONLY_POLICY, T0).unwrap();
-    let mut keys = Vec::new();
-    for (name, policy) in [
-        ("admin", Some("full-access")),
-        ("reader", Some("read-only")),
-        ("nobody", None),
-    ] {
-        store
-            .create_principal(name, PrincipalKind::User, T0)
-            .unwrap();
-        if let Some(policy) = policy {
-            store.attach_policy(name, policy).unwrap();
-        }
-        keys.push(create_access_key(store.as_ref(), name, T0).unwrap());
-    }
-    let router = host::api::router(plane.clone());
-    let mut keys = keys.into_iter();
-    Fixture {
-        plane,
-        clock,
-        router,
-        admin: keys.next().unwrap(),
-        reader: keys.next().unwrap(),
-        nobody: keys.next().unwrap(),
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Signature {
-    None,
-    Wrong,
-    Good,
-}
-
-struct Call<'a> {
-    method: &'a str,
-    path: &'a str,
-    body: Vec<u8>,
-}
-
-fn call<'a>(method: &'a str, path: &'a str, body: Value) -> Call<'a> {
-    Call {
-        method,
-        path,
-        body: if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        },
-    }
-}
-
-/// Builds a signed request the way the README describes.
-fn request(
-    key: &AccessKeyFile,
-    signature: Signature,
-    c: &Call<'_>,
-    date_s: i64,
-    nonce: &str,
-) -> Request<Body> {
-    let (path, query) = c.path.split_once('?').unwrap_or((c.path, ""));
-    let date = signing::format_date(date_s);
-    let mut signed = signing::sign(
-        &key.secret,
-        &SignedParts {
-            method: c.method,
-            path,
-            query,
-            date: &date,
-            nonce,
-            body: &c.body,
-        },
-    );
-    if let Signature::Wrong = signature {
-        signed = signing::sign(
-            "not the secret",
-            &SignedParts {
-                method: c.method,
-                path,
-                query,
-                date: &date,
-                nonce,
-                body: &c.body,
-            },
-        );
-    }
-    let mut builder = Request::builder().method(c.method).uri(c.path);
-    if !matches!(signature, Signature::None) {
-        builder = builder
-            .header(
-                "authorization",
-                signing::format_authorization(&key.key_id, &signed),
-            )
-            .header("x-date", date)
-            .header("x-nonce", nonce);
-    }
-    let mut request = builder.body(Body::from(c.body.clone())).unwrap();
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([192, 168, 1, 50], 40000))));
-    request
-}
-
-async fn send(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, value)
-}
-
-static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn nonce() -> String {
-    format!(
-        "nonce-{:08}",
-        NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
-}
-
-async fn as_(f: &Fixture, key: &AccessKeyFile, c: &Call<'_>) -> (StatusCode, Value) {
-    send(
-        &f.router,
-        request(key, Signature::Good, c, f.clock.now(), &nonce()),
-    )
-    .await
-}
-
-trait Now {
-    fn now(&self) -> i64;
-}
-impl Now for ManualClock {
-    fn now(&self) -> i64 {
-        host::clock::Clock::now_unix_s(self)
-    }
-}
-
-/// Creates an application, a session in it and an error record.
-async fn seed(f: &Fixture, app: &str) -> String {
-    let (status, _) = as_(
-        f,
-        &f.admin,
-        &call(
-            "POST",
-            "/api/applications",
-            json!({"name": app, "max_sessions": 8}),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let path = format!("/api/applications/{app}/sessions");
-    let (status, created) = as_(f, &f.admin, &call("POST", &path, json!({"user": "alice"}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    f.plane
-        .store
-        .record_application_error(
-            &host::store::NewApplicationError {
-                application: app.into(),
-                kind: "app_exited".into(),
-                message: "exit status 3".into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .unwrap();
-    created["session"]["id"].as_str().unwrap().to_string()
-}
-
-/// The 15 operations, each with a body that succeeds for an allowed caller.
-fn operations(
-    app: &str,
-    session: &str,
-    fresh: &str,
-) -> Vec<(&'static str, &'static str, String, Value, StatusCode)> {
-    let a = format!("/api/applications/{app}");
-    let s = format!("{a}/sessions/{session}");
-    vec![
-        (
-            "GetApiRoot",
-            "GET",
-            "/api".into(),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "GetApplications",
-            "GET",
-            "/api/applications".into(),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "CreateApplication",
-            "POST",
-            "/api/applications".into(),
-            json!({"name": fresh}),
-            StatusCode::CREATED,
-        ),
-        (
-            "GetApplication",
-            "GET",
-            a.clone(),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "UpdateApplication",
-            "PATCH",
-            a.clone(),
-            json!({"description": "new"}),
-            StatusCode::OK,
-        ),
-        (
-            "GetApplicationStatus",
-            "GET",
-            format!("{a}/status"),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "UpdateApplicationState",
-            "PUT",
-            format!("{a}/state"),
-            json!({"state": "ENABLED"}),
-            StatusCode::OK,
-        ),
-        (
-            "GetApplicationErrors",
-            "GET",
-            format!("{a}/errors"),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "GetApplicationError",
-            "GET",
-            format!("{a}/errors/1"),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "GetSessions",
-            "GET",
-            format!("{a}/sessions"),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "CreateSession",
-            "POST",
-            format!("{a}/sessions"),
-            json!({"user": "bob"}),
-            StatusCode::CREATED,
-        ),
-        ("GetSession", "GET", s.clone(), Value::Null, StatusCode::OK),
-        (
-            "GetSessionStatus",
-            "GET",
-            format!("{s}/status"),
-            Value::Null,
-            StatusCode::OK,
-        ),
-        (
-            "UpdateSessionState",
-            "PUT",
-            format!("{s}/state"),
-            json!({"state": "TERMINATED"}),
-            StatusCode::OK,
-        ),
-        (
-            "DeleteApplication",
-            "DELETE",
-            format!("/api/applications/{fresh}"),
-            Value::Null,
-            StatusCode::NO_CONTENT,
-        ),
-    ]
-}
+use support::*;
 
 #[tokio::test]
 async fn every_route_refuses_missing_and_wrong_signatures_and_follows_policy() {
@@ -364,7 +49,7 @@ async fn every_route_refuses_missing_and_wrong_signatures_and_follows_policy() {
             StatusCode::UNAUTHORIZED,
             "{action} with a wrong signature"
         );
-        assert_eq!(e["code"], "bad_signature", "{action}");
+        assert_eq!(e["code"], "invalid_credentials", "{action}");
         let (status, e) = as_(&f, &f.nobody, &c).await;
         assert_eq!(
             status,
@@ -414,7 +99,7 @@ async fn changed_body_stale_date_replay_and_deactivated_key_are_refused() {
     let (status, e) = send(&f.router, tampered).await;
     assert_eq!(
         (status, e["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
     // Outside ±5 minutes.
     for skew in [-301, 301] {
@@ -453,7 +138,7 @@ async fn changed_body_stale_date_replay_and_deactivated_key_are_refused() {
     let (status, e) = as_(&f, &f.admin, &call("GET", "/api", Value::Null)).await;
     assert_eq!(
         (status, e["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("key_deactivated"))
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
     // An unknown key.
     let ghost = AccessKeyFile {
@@ -463,7 +148,7 @@ async fn changed_body_stale_date_replay_and_deactivated_key_are_refused() {
     let (status, e) = as_(&f, &ghost, &call("GET", "/api", Value::Null)).await;
     assert_eq!(
         (status, e["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("unknown_key"))
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
     let log = f.plane.store.audit_log(100).unwrap();
     assert!(
@@ -751,7 +436,7 @@ async fn machine_role_credentials_rotate_hourly_and_expire_after_six_hours() {
     let (status, e) = send(&f.router, with_token(&first, &read)).await;
     assert_eq!(
         (status, e["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("key_expired"))
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
     assert_eq!(
         send(&f.router, with_token(&second, &read)).await.0,

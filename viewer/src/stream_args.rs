@@ -66,8 +66,13 @@ pub struct StreamArgs {
     /// The modifiers of the shortcuts, e.g. ctrl+alt+shift (Moonlight's) or ctrl+alt.
     #[arg(long, default_value = "ctrl+alt+shift", value_parser = crate::window::shortcuts::parse_chord)]
     pub shortcut_modifiers: crate::window::shortcuts::Chord,
+    /// Read the URL from the first line of stdin instead (what the launcher
+    /// does: a URL on the command line is visible to every local user).
+    #[arg(long, conflicts_with = "url")]
+    pub url_stdin: bool,
     /// appstream://HOST:PORT/stream?token=...&fp=...
-    pub url: String,
+    #[arg(required_unless_present = "url_stdin")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,7 +137,20 @@ impl StreamArgs {
 
     /// Runs the stream (window or headless); returns the process exit code.
     pub fn run(self) -> i32 {
-        let url = match StreamUrl::parse(&self.url) {
+        let text = match (&self.url, self.url_stdin) {
+            (Some(url), _) => url.clone(),
+            (None, _) => {
+                let mut line = String::new();
+                // The URL is a few hundred bytes: bounded, so a stuck or
+                // endless stdin cannot grow it.
+                let _ = std::io::BufRead::read_line(
+                    &mut std::io::Read::take(std::io::stdin().lock(), 4096),
+                    &mut line,
+                );
+                line.trim().to_string()
+            }
+        };
+        let url = match StreamUrl::parse(&text) {
             Ok(url) => url,
             Err(e) => {
                 eprintln!("viewer: bad stream URL: {e}");

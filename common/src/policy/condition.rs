@@ -1,7 +1,15 @@
 //! Policy conditions: `IpAddress`/`NotIpAddress` on `aws:SourceIp`, the
-//! `Date*` operators on `aws:CurrentTime`, and `Bool` on
-//! `aws:MultiFactorAuthPresent` / `aws:SecureTransport`. Parsed and checked
-//! when the policy is read, so evaluation cannot fail.
+//! `Date*` operators on `aws:CurrentTime`, `Bool` on
+//! `aws:MultiFactorAuthPresent` / `aws:SecureTransport`, each also as
+//! `...IfExists`, and `Null` on any of the four keys. Parsed and checked when
+//! the policy is read, so evaluation cannot fail.
+//!
+//! Keys the request lacks follow IAM: `aws:MultiFactorAuthPresent` is absent
+//! for long-term access keys and `aws:SourceIp` when no address is known
+//! (`aws:CurrentTime` and `aws:SecureTransport` are always present). A
+//! condition on an absent key does not match (so `Bool "false"` is not true
+//! for a request without the key); its `...IfExists` form matches; `Null
+//! "true"` matches exactly when the key is absent, `Null "false"` when present.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -15,7 +23,8 @@ use super::RequestContext;
 use super::json::Json;
 
 const OPERATORS: &str = "IpAddress, NotIpAddress, DateLessThan, DateLessThanEquals, \
-                         DateGreaterThan, DateGreaterThanEquals, Bool";
+                         DateGreaterThan, DateGreaterThanEquals, Bool, each also as ...IfExists \
+                         (e.g. BoolIfExists), and Null";
 const KEYS: &str = "aws:SourceIp, aws:CurrentTime, aws:MultiFactorAuthPresent, aws:SecureTransport";
 
 /// What is wrong with a statement's `Condition` block.
@@ -27,10 +36,6 @@ pub enum ConditionError {
     DuplicateOperator(String),
     #[error("condition operator {0:?} is not supported (supported: {OPERATORS})")]
     UnsupportedOperator(String),
-    #[error(
-        "condition operator {0:?} is not supported: no ...IfExists operators (a missing value never matches)"
-    )]
-    IfExists(String),
     #[error(
         "condition operator {0:?} is not supported: no ForAnyValue:/ForAllValues: set operators (our keys are single-valued)"
     )]
@@ -82,14 +87,46 @@ pub enum BoolKey {
     SecureTransport,
 }
 
+impl BoolKey {
+    /// None: the request lacks the key.
+    fn value(self, request: &RequestContext<'_>) -> Option<bool> {
+        match self {
+            BoolKey::MultiFactorAuthPresent => request.mfa_present,
+            BoolKey::SecureTransport => Some(request.secure_transport),
+        }
+    }
+}
+
+/// The condition keys we support, for `Null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionKey {
+    SourceIp,
+    CurrentTime,
+    MultiFactorAuthPresent,
+    SecureTransport,
+}
+
+impl ConditionKey {
+    fn is_present(self, request: &RequestContext<'_>) -> bool {
+        match self {
+            ConditionKey::SourceIp => request.source_ip.is_some(),
+            ConditionKey::MultiFactorAuthPresent => request.mfa_present.is_some(),
+            ConditionKey::CurrentTime | ConditionKey::SecureTransport => true,
+        }
+    }
+}
+
 /// One operator with one key and its values (a list means any of them).
+/// `if_exists`: the `...IfExists` form, which matches when the key is absent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     IpAddress {
         negated: bool,
         networks: Vec<IpNet>,
+        if_exists: bool,
     },
     /// Nanoseconds, so a fractional RFC 3339 time compares exactly.
+    /// `aws:CurrentTime` is always present, so `Date*IfExists` is the same.
     Date {
         operator: DateOperator,
         times_unix_ns: Vec<i128>,
@@ -97,15 +134,28 @@ pub enum Condition {
     Bool {
         key: BoolKey,
         values: Vec<bool>,
+        if_exists: bool,
+    },
+    /// `values` are the accepted answers to "is the key absent?".
+    Null {
+        key: ConditionKey,
+        values: Vec<bool>,
     },
 }
 
 impl Condition {
     pub fn holds(&self, request: &RequestContext<'_>) -> bool {
         match self {
-            Condition::IpAddress { negated, networks } => match request.source_ip {
-                // No address known: neither operator can be shown to hold.
-                None => false,
+            Condition::IpAddress {
+                negated,
+                networks,
+                if_exists,
+            } => match request.source_ip {
+                // No address known: the key is absent. As in IAM, a
+                // condition that needs the key to match does not hold, one
+                // that needs it not to match (NotIpAddress) does, and the
+                // ...IfExists forms hold.
+                None => *if_exists || *negated,
                 Some(ip) => {
                     // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
                     let canonical = ip.to_canonical();
@@ -127,13 +177,15 @@ impl Condition {
                     DateOperator::GreaterThanEquals => now >= *t,
                 })
             }
-            Condition::Bool { key, values } => {
-                let actual = match key {
-                    BoolKey::MultiFactorAuthPresent => request.mfa_present,
-                    BoolKey::SecureTransport => request.secure_transport,
-                };
-                values.contains(&actual)
-            }
+            Condition::Bool {
+                key,
+                values,
+                if_exists,
+            } => match key.value(request) {
+                None => *if_exists,
+                Some(actual) => values.contains(&actual),
+            },
+            Condition::Null { key, values } => values.contains(&!key.is_present(request)),
         }
     }
 }
@@ -150,7 +202,7 @@ pub fn parse_conditions(block: &Json) -> Result<Vec<Condition>, ConditionError> 
         if !seen_operators.insert(operator.as_str()) {
             return Err(ConditionError::DuplicateOperator(operator.clone()));
         }
-        let kind = operator_kind(operator)?;
+        let (kind, if_exists) = operator_kind(operator)?;
         let Json::Object(keys) = keys else {
             return Err(ConditionError::OperatorNotAnObject {
                 operator: operator.clone(),
@@ -169,7 +221,7 @@ pub fn parse_conditions(block: &Json) -> Result<Vec<Condition>, ConditionError> 
                     key: key.clone(),
                 });
             }
-            conditions.push(parse_clause(operator, kind, key, values)?);
+            conditions.push(parse_clause(operator, kind, if_exists, key, values)?);
         }
     }
     Ok(conditions)
@@ -180,10 +232,21 @@ enum OperatorKind {
     Ip { negated: bool },
     Date(DateOperator),
     Bool,
+    Null,
 }
 
-fn operator_kind(operator: &str) -> Result<OperatorKind, ConditionError> {
-    Ok(match operator {
+/// The operator's kind, and whether it is the `...IfExists` form.
+fn operator_kind(operator: &str) -> Result<(OperatorKind, bool), ConditionError> {
+    // Refused rather than ignored: a statement with a condition we skip
+    // would grant (or fail to deny) more than its author meant.
+    if operator.starts_with("ForAnyValue:") || operator.starts_with("ForAllValues:") {
+        return Err(ConditionError::SetOperator(operator.to_string()));
+    }
+    let (base, if_exists) = match operator.strip_suffix("IfExists") {
+        Some(base) => (base, true),
+        None => (operator, false),
+    };
+    let kind = match base {
         "IpAddress" => OperatorKind::Ip { negated: false },
         "NotIpAddress" => OperatorKind::Ip { negated: true },
         "DateLessThan" => OperatorKind::Date(DateOperator::LessThan),
@@ -191,39 +254,37 @@ fn operator_kind(operator: &str) -> Result<OperatorKind, ConditionError> {
         "DateGreaterThan" => OperatorKind::Date(DateOperator::GreaterThan),
         "DateGreaterThanEquals" => OperatorKind::Date(DateOperator::GreaterThanEquals),
         "Bool" => OperatorKind::Bool,
-        // Refused rather than ignored: a statement with a condition we skip
-        // would grant (or fail to deny) more than its author meant.
-        other if other.starts_with("ForAnyValue:") || other.starts_with("ForAllValues:") => {
-            return Err(ConditionError::SetOperator(other.to_string()));
-        }
-        other if other.ends_with("IfExists") => {
-            return Err(ConditionError::IfExists(other.to_string()));
-        }
-        other => return Err(ConditionError::UnsupportedOperator(other.to_string())),
-    })
+        // Null tests existence itself: there is no NullIfExists.
+        "Null" if !if_exists => OperatorKind::Null,
+        _ => return Err(ConditionError::UnsupportedOperator(operator.to_string())),
+    };
+    Ok((kind, if_exists))
 }
 
 fn parse_clause(
     operator: &str,
     kind: OperatorKind,
+    if_exists: bool,
     key: &str,
     values: &Json,
 ) -> Result<Condition, ConditionError> {
-    let key_lower = key.to_ascii_lowercase();
     let mismatch = |expected: &'static str| ConditionError::KeyMismatch {
         operator: operator.to_string(),
         key: key.to_string(),
         expected,
     };
-    if !matches!(
-        key_lower.as_str(),
-        "aws:sourceip" | "aws:currenttime" | "aws:multifactorauthpresent" | "aws:securetransport"
-    ) {
-        return Err(ConditionError::UnsupportedKey {
-            operator: operator.to_string(),
-            key: key.to_string(),
-        });
-    }
+    let condition_key = match key.to_ascii_lowercase().as_str() {
+        "aws:sourceip" => ConditionKey::SourceIp,
+        "aws:currenttime" => ConditionKey::CurrentTime,
+        "aws:multifactorauthpresent" => ConditionKey::MultiFactorAuthPresent,
+        "aws:securetransport" => ConditionKey::SecureTransport,
+        _ => {
+            return Err(ConditionError::UnsupportedKey {
+                operator: operator.to_string(),
+                key: key.to_string(),
+            });
+        }
+    };
     let values = scalars(values).ok_or_else(|| ConditionError::ValueType {
         operator: operator.to_string(),
         key: key.to_string(),
@@ -232,17 +293,21 @@ fn parse_clause(
     let operator = operator.to_string();
     match kind {
         OperatorKind::Ip { negated } => {
-            if key_lower != "aws:sourceip" {
+            if condition_key != ConditionKey::SourceIp {
                 return Err(mismatch("aws:SourceIp"));
             }
             let networks = each(&values, network, |value| ConditionError::IpAddress {
                 operator,
                 value,
             })?;
-            Ok(Condition::IpAddress { negated, networks })
+            Ok(Condition::IpAddress {
+                negated,
+                networks,
+                if_exists,
+            })
         }
         OperatorKind::Date(date_operator) => {
-            if key_lower != "aws:currenttime" {
+            if condition_key != ConditionKey::CurrentTime {
                 return Err(mismatch("aws:CurrentTime"));
             }
             let times_unix_ns = each(&values, time_unix_ns, |value| ConditionError::Date {
@@ -255,10 +320,10 @@ fn parse_clause(
             })
         }
         OperatorKind::Bool => {
-            let key = match key_lower.as_str() {
-                "aws:multifactorauthpresent" => BoolKey::MultiFactorAuthPresent,
-                "aws:securetransport" => BoolKey::SecureTransport,
-                _ => {
+            let key = match condition_key {
+                ConditionKey::MultiFactorAuthPresent => BoolKey::MultiFactorAuthPresent,
+                ConditionKey::SecureTransport => BoolKey::SecureTransport,
+                ConditionKey::SourceIp | ConditionKey::CurrentTime => {
                     return Err(mismatch(
                         "aws:MultiFactorAuthPresent or aws:SecureTransport",
                     ));
@@ -268,7 +333,21 @@ fn parse_clause(
                 operator,
                 value,
             })?;
-            Ok(Condition::Bool { key, values })
+            Ok(Condition::Bool {
+                key,
+                values,
+                if_exists,
+            })
+        }
+        OperatorKind::Null => {
+            let values = each(&values, boolean, |value| ConditionError::Bool {
+                operator,
+                value,
+            })?;
+            Ok(Condition::Null {
+                key: condition_key,
+                values,
+            })
         }
     }
 }
@@ -358,7 +437,58 @@ mod tests {
         }));
         assert!(c.contains(&Condition::Bool {
             key: BoolKey::SecureTransport,
-            values: vec![true, false]
+            values: vec![true, false],
+            if_exists: false,
         }));
+    }
+
+    #[test]
+    fn if_exists_forms_and_null() {
+        let c = parse(
+            r#"{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"},
+                "NotIpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"},
+                "DateGreaterThanIfExists":{"aws:CurrentTime":1800000000},
+                "Null":{"aws:SourceIp":"true","AWS:multifactorauthpresent":[false]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            [
+                Condition::Bool {
+                    key: BoolKey::MultiFactorAuthPresent,
+                    values: vec![true],
+                    if_exists: true,
+                },
+                Condition::IpAddress {
+                    negated: true,
+                    networks: vec!["10.0.0.0/8".parse().unwrap()],
+                    if_exists: true,
+                },
+                Condition::Date {
+                    operator: DateOperator::GreaterThan,
+                    times_unix_ns: vec![1_800_000_000_000_000_000],
+                },
+                Condition::Null {
+                    key: ConditionKey::SourceIp,
+                    values: vec![true],
+                },
+                Condition::Null {
+                    key: ConditionKey::MultiFactorAuthPresent,
+                    values: vec![false],
+                },
+            ]
+        );
+        for refused in [
+            "NullIfExists",
+            "IfExists",
+            "StringEqualsIfExists",
+            "boolIfExists",
+        ] {
+            let json = format!(r#"{{"{refused}":{{"aws:SourceIp":"true"}}}}"#);
+            assert_eq!(
+                parse(&json),
+                Err(ConditionError::UnsupportedOperator(refused.to_string()))
+            );
+        }
     }
 }

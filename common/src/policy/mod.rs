@@ -1,7 +1,8 @@
 //! IAM-style policies: parse and validate a document, then decide a request
 //! (action, resource, context) against a principal's policies. Default deny;
 //! an explicit Deny wins. Sans-IO: the time and the source address come in
-//! with the request.
+//! with the request. Condition keys follow IAM: a key the request lacks is
+//! absent, not false (see `condition`).
 
 mod condition;
 mod document;
@@ -140,9 +141,15 @@ pub struct RequestContext<'a> {
     pub action: &'a str,
     /// e.g. `application/demo`, `application/demo/session/ID`, `*`.
     pub resource: &'a str,
+    /// `aws:SourceIp`; None: no address known, the key is absent.
     pub source_ip: Option<IpAddr>,
+    /// `aws:CurrentTime`, always present.
     pub current_time_unix_s: i64,
-    pub mfa_present: bool,
+    /// `aws:MultiFactorAuthPresent`; None: the key is absent, as for
+    /// long-term access keys (IAM never sets it for them). A condition on an
+    /// absent key does not match, unless it is `...IfExists` or `Null`.
+    pub mfa_present: Option<bool>,
+    /// `aws:SecureTransport`, always present.
     pub secure_transport: bool,
 }
 
@@ -204,6 +211,8 @@ pub fn explain(policies: &[Policy], request: &RequestContext<'_>) -> Explanation
     }
 }
 
+#[cfg(test)]
+mod absent_keys;
 #[cfg(test)]
 mod refusals;
 #[cfg(test)]

@@ -79,8 +79,22 @@ C {"NotIpAddress":{"aws:SourceIp":[1]}}
 → statement 1: condition NotIpAddress: 1 is not an IP address or CIDR
 C {"StringLike":{"aws:username":"a"}}
 → statement 1: condition operator "StringLike" is not supported (supported: IpAddress, NotIpAddress, DateLessThan,
-C {"IpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"}}
-→ statement 1: condition operator "IpAddressIfExists" is not supported: no ...IfExists operators
+C {"StringEqualsIfExists":{"aws:SourceIp":"10.0.0.0/8"}}
+→ statement 1: condition operator "StringEqualsIfExists" is not supported (supported: IpAddress, NotIpAddress, DateLessThan,
+C {"NullIfExists":{"aws:SourceIp":"true"}}
+→ statement 1: condition operator "NullIfExists" is not supported (supported: IpAddress, NotIpAddress, DateLessThan, DateLessThanEquals, DateGreaterThan, DateGreaterThanEquals, Bool, each also as ...IfExists (e.g. BoolIfExists), and Null)
+C {"ForAnyValue:BoolIfExists":{"aws:SecureTransport":"true"}}
+→ statement 1: condition operator "ForAnyValue:BoolIfExists" is not supported: no ForAnyValue:/ForAllValues: set operators
+C {"BoolIfExists":{"aws:SourceIp":"true"}}
+→ statement 1: condition BoolIfExists: key "aws:SourceIp" does not go with BoolIfExists (it takes aws:MultiFactorAuthPresent or aws:SecureTransport)
+C {"DateLessThanIfExists":{"aws:CurrentTime":"tomorrow"}}
+→ statement 1: condition DateLessThanIfExists: "tomorrow" is not an RFC 3339 time or epoch seconds
+C {"Null":{"aws:MultiFactorAuthPresent":"absent"}}
+→ statement 1: condition Null: "absent" is not true or false
+C {"Null":{"aws:username":"true"}}
+→ statement 1: condition Null: key "aws:username" is not supported (supported: aws:SourceIp,
+C {"Null":{"aws:SourceIp":[]}}
+→ statement 1: condition Null: aws:SourceIp must be a string, number or boolean, or a non-empty list of them, not a list
 C {"ForAnyValue:IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}
 → statement 1: condition operator "ForAnyValue:IpAddress" is not supported: no ForAnyValue:/ForAllValues: set operators
 C {"ForAllValues:StringEquals":{"aws:TagKeys":"a"}}
@@ -189,7 +203,7 @@ fn request(action: &str) -> RequestContext<'_> {
         resource: "application/demo",
         source_ip: Some([192, 168, 1, 20].into()),
         current_time_unix_s: 1_800_000_000,
-        mfa_present: false,
+        mfa_present: None,
         secure_transport: true,
     }
 }
@@ -214,6 +228,10 @@ fn json_ish() -> impl Strategy<Value = serde_json::Value> {
         "NotIpAddress",
         "DateLessThan",
         "Bool",
+        "BoolIfExists",
+        "IpAddressIfExists",
+        "Null",
+        "aws:MultiFactorAuthPresent",
         "aws:SourceIp",
         "aws:CurrentTime",
         "aws:SecureTransport",
@@ -271,8 +289,8 @@ proptest! {
         effect in "(Allow|Deny|x)",
         action in "[a-z:*?A-Z]{0,20}",
         resource in "[a-z/*?]{0,20}",
-        op in "(IpAddress|NotIpAddress|Bool|DateLessThan|Foo)",
-        key in "(aws:SourceIp|aws:CurrentTime|aws:SecureTransport|k)",
+        op in "(IpAddress|NotIpAddress|Bool|DateLessThan|Null|Foo)(IfExists)?",
+        key in "(aws:SourceIp|aws:CurrentTime|aws:SecureTransport|aws:MultiFactorAuthPresent|k)",
         value in ".{0,20}",
     ) {
         let doc = serde_json::json!({

@@ -11,7 +11,7 @@ fn request<'a>(action: &'a str, resource: &'a str) -> RequestContext<'a> {
         resource,
         source_ip: Some("192.168.1.20".parse().unwrap()),
         current_time_unix_s: 1_800_000_000,
-        mfa_present: false,
+        mfa_present: None,
         secure_transport: true,
     }
 }
@@ -102,11 +102,14 @@ fn conditions_on_address_time_and_booleans() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"appstream:Delete*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":false}}}]}"#,
     );
     let mut d = request("appstream:DeleteApplication", "application/a");
+    // An access key carries no MFA key at all: `Bool ... false` does not match.
+    assert_eq!(evaluate(std::slice::from_ref(&mfa), &d), Decision::Allow);
+    d.mfa_present = Some(false);
     assert_eq!(
         evaluate(std::slice::from_ref(&mfa), &d),
         Decision::ExplicitDeny
     );
-    d.mfa_present = true;
+    d.mfa_present = Some(true);
     assert_eq!(evaluate(std::slice::from_ref(&mfa), &d), Decision::Allow);
     let not_ip = policy(
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"192.168.1.0/24"}}}}"#,

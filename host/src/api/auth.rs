@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use common::policy::Decision;
 use common::signing::{self, SignedParts, SigningError};
 
 use super::error::ApiError;
-use super::routes::action_and_resource;
+use super::routes::{RouteParams, action_and_resource};
 use crate::control_plane::{CallContext, ControlPlane};
 use crate::store::{AccessKey, AuditEntry, StoreError};
 
@@ -63,14 +63,27 @@ pub async fn authenticate(
             return finish(&plane, audit, "refused", error.into_response());
         }
     };
-    let (action, resource) = action_and_resource(&parts.method, &matched, parts.uri.path(), &body);
+    let params = match RawPathParams::from_request_parts(&mut parts, &()).await {
+        Ok(raw) => RouteParams::from_captures(raw.iter()),
+        Err(e) => Err(e.body_text()),
+    };
+    let params = match params {
+        Ok(params) => params,
+        Err(why) => {
+            // No such name can exist: the same 404 a missing one gets.
+            let error = ApiError::not_found(format!("no such resource: {why}"));
+            audit.reason = Some(error.reason.clone());
+            return finish(&plane, audit, "refused", error.into_response());
+        }
+    };
+    let (action, resource) = action_and_resource(&parts.method, &matched, &params, &body);
     audit.action = Some(action.to_string());
     audit.resource = Some(resource.clone());
 
     let key = match verify_signature(&plane, &parts.method, &parts.uri, &parts.headers, &body) {
         Ok(key) => key,
         Err(error) => {
-            audit.reason = Some(error.reason.clone());
+            audit.reason = Some(error.audit_reason());
             return finish(&plane, audit, "unauthenticated", error.into_response());
         }
     };
@@ -79,7 +92,8 @@ pub async fn authenticate(
 
     let context = CallContext {
         source_ip,
-        mfa_present: false,
+        // Access keys carry no aws:MultiFactorAuthPresent at all (as in IAM).
+        mfa_present: None,
         secure_transport: true,
     };
     let explanation = match plane.authorize(&key.principal, action, &resource, context) {
@@ -151,10 +165,26 @@ fn signing_error(e: SigningError) -> ApiError {
         | SigningError::MalformedDate(_)
         | SigningError::MalformedNonce => "malformed_credentials",
         SigningError::StaleDate { .. } => "stale_request",
-        SigningError::BadSignature => "bad_signature",
+        SigningError::BadSignature => return invalid_credentials("the signature does not match"),
         SigningError::Replay => "replayed_request",
+        // Not the caller's fault: the host is at capacity until nonces age out.
+        SigningError::ReplayCacheFull => {
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return ApiError::new(status, "replay_cache_full", e.to_string());
+        }
     };
     ApiError::unauthorized(code, e.to_string())
+}
+
+/// One answer for an unknown, deactivated or expired key, a bad signature
+/// or session token alike, so a caller learns nothing about which key ids
+/// exist; the audit log keeps `detail`.
+fn invalid_credentials(detail: impl Into<String>) -> ApiError {
+    ApiError::unauthorized(
+        "invalid_credentials",
+        "the request's credentials are not valid (unknown, inactive or expired key, or a wrong signature)",
+    )
+    .with_audit_detail(detail)
 }
 
 /// Checks everything about the signature; returns the key that signed.
@@ -177,10 +207,10 @@ fn verify_signature(
     let key = match plane.store.key(&authorization.key_id) {
         Ok(key) => key,
         Err(StoreError::NotFound(_)) => {
-            return Err(ApiError::unauthorized(
-                "unknown_key",
-                format!("access key {} does not exist", authorization.key_id),
-            ));
+            return Err(invalid_credentials(format!(
+                "access key {} does not exist",
+                authorization.key_id
+            )));
         }
         Err(e) => return Err(e.into()),
     };
@@ -196,18 +226,18 @@ fn verify_signature(
         return Err(signing_error(SigningError::BadSignature));
     }
     if !key.active {
-        return Err(ApiError::forbidden(
-            "key_deactivated",
-            format!("access key {} is deactivated", key.key_id),
-        ));
+        return Err(invalid_credentials(format!(
+            "access key {} is deactivated",
+            key.key_id
+        )));
     }
     if let Some(expires_at) = key.expires_at
         && expires_at <= now
     {
-        return Err(ApiError::unauthorized(
-            "key_expired",
-            format!("temporary access key {} has expired", key.key_id),
-        ));
+        return Err(invalid_credentials(format!(
+            "temporary access key {} has expired",
+            key.key_id
+        )));
     }
     if let Some(expected) = &key.session_token {
         let presented = headers
@@ -218,9 +248,8 @@ fn verify_signature(
         let matches = presented
             .is_some_and(|p| crate::store::token_hash(p) == crate::store::token_hash(expected));
         if !matches {
-            return Err(ApiError::unauthorized(
-                "bad_session_token",
-                "temporary credentials need their X-Session-Token",
+            return Err(invalid_credentials(
+                "temporary credentials without their X-Session-Token",
             ));
         }
     }

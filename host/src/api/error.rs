@@ -12,6 +12,11 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub reason: String,
+    /// `Retry-After` (seconds) for 429 and 503 answers.
+    pub retry_after_s: Option<i64>,
+    /// For the audit log only, never sent: what exactly was wrong where the
+    /// answer says less on purpose (which of key and signature failed).
+    pub audit_detail: Option<String>,
 }
 
 impl ApiError {
@@ -20,7 +25,28 @@ impl ApiError {
             status,
             code,
             reason: reason.into(),
+            retry_after_s: None,
+            audit_detail: None,
         }
+    }
+
+    /// Keeps `detail` for the audit log; the client sees only the reason.
+    pub fn with_audit_detail(mut self, detail: impl Into<String>) -> Self {
+        self.audit_detail = Some(detail.into());
+        self
+    }
+
+    /// What the audit log records as the reason.
+    pub fn audit_reason(&self) -> String {
+        self.audit_detail
+            .clone()
+            .unwrap_or_else(|| self.reason.clone())
+    }
+
+    /// Says when to try again.
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(code: &'static str, reason: impl Into<String>) -> Self {
@@ -50,7 +76,14 @@ impl IntoResponse for ApiError {
             code: self.code.to_string(),
             reason: self.reason,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -64,6 +97,9 @@ impl From<StoreError> for ApiError {
             }
             e @ StoreError::ApplicationFull { .. } => {
                 Self::new(StatusCode::CONFLICT, "application_full", e.to_string())
+            }
+            e @ StoreError::TooManyPending { .. } => {
+                Self::new(StatusCode::CONFLICT, "too_many_pending", e.to_string())
             }
             e @ (StoreError::Database(_) | StoreError::Migration(_)) => {
                 tracing::error!(error = %e, "control plane storage failed");

@@ -20,6 +20,7 @@ use common::stream_url::StreamUrl;
 use rand::RngCore;
 
 use super::error::{ApiError, parse_body};
+use crate::allowed_commands::CommandRefused;
 use crate::control_plane::ControlPlane;
 use crate::store::token_hash;
 
@@ -28,6 +29,19 @@ type ApiResult = Result<Response, ApiError>;
 
 fn ok<T: serde::Serialize>(value: T) -> ApiResult {
     Ok(Json(value).into_response())
+}
+
+/// Commands are the host owner's to allow, not the API caller's.
+fn check_command(plane: &ControlPlane, command: &str) -> Result<(), ApiError> {
+    plane.commands.check(command).map_err(|e| match e {
+        e @ CommandRefused::NotListed { .. } => {
+            ApiError::forbidden("command_not_allowed", e.to_string())
+        }
+        e @ CommandRefused::BadFile { .. } => {
+            tracing::error!(error = %e, "the allowed-commands file is unreadable");
+            ApiError::internal(e.to_string())
+        }
+    })
 }
 
 fn invalid(reason: String) -> ApiError {
@@ -73,6 +87,7 @@ pub async fn get_applications(State(plane): Plane) -> ApiResult {
 pub async fn create_application(State(plane): Plane, body: Bytes) -> ApiResult {
     let new: NewApplication = parse_body(&body)?;
     new.validate().map_err(invalid)?;
+    check_command(&plane, &new.command)?;
     let app = plane.store.create_application(&new, plane.now())?;
     tracing::info!(application = %app.name, "application created");
     Ok((StatusCode::CREATED, Json(app)).into_response())
@@ -89,6 +104,9 @@ pub async fn update_application(
 ) -> ApiResult {
     let patch: ApplicationPatch = parse_body(&body)?;
     patch.validate().map_err(invalid)?;
+    if let Some(command) = &patch.command {
+        check_command(&plane, command)?;
+    }
     ok(plane.store.update_application(&app, &patch, plane.now())?)
 }
 
@@ -197,12 +215,13 @@ pub async fn create_session(
     rand::rng().fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
     let now = plane.now();
-    let session = plane.store.create_session(
+    let session = plane.store.create_session_capped(
         &app,
         &new.user,
         &token_hash(&token),
         now,
         now + i64::from(ttl_s),
+        plane.guards.max_pending_per_user,
     )?;
     let url = StreamUrl {
         token,

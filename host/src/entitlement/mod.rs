@@ -8,6 +8,7 @@
 //! against a remote host's API.
 
 mod icon;
+pub mod password_pool;
 pub mod passwords;
 mod remember;
 pub mod throttle;
@@ -30,6 +31,9 @@ use crate::clock::Clock;
 use crate::store::{AuditEntry, Store, StoreError, token_hash};
 use throttle::Throttle;
 
+/// Bodies of the entitlement service are small JSON documents.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// How long a sign-in lasts.
 pub const SIGNIN_TOKEN_TTL_S: i64 = 12 * 3600;
 /// How long a "remember me" refresh token lasts; each use issues a new one
@@ -41,6 +45,7 @@ pub struct EntitlementService {
     pub api: ApiClient,
     pub clock: Arc<dyn Clock>,
     throttle: Mutex<Throttle>,
+    passwords: password_pool::PasswordChecker,
 }
 
 impl std::fmt::Debug for EntitlementService {
@@ -52,13 +57,21 @@ impl std::fmt::Debug for EntitlementService {
 }
 
 impl EntitlementService {
-    pub fn new(directory: Arc<dyn Store>, api: ApiClient, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(
+        directory: Arc<dyn Store>,
+        api: ApiClient,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
             directory,
             api,
             clock,
             throttle: Mutex::new(Throttle::default()),
-        })
+            passwords: password_pool::PasswordChecker::new(
+                password_pool::DEFAULT_WORKERS,
+                password_pool::DEFAULT_QUEUE,
+            )?,
+        }))
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
@@ -105,6 +118,7 @@ pub fn router(service: Arc<EntitlementService>) -> Router {
         .route("/entitlement/applications", get(applications))
         .route("/entitlement/applications/{app}/entitle", post(entitle))
         .route("/entitlement/applications/{app}/icon", get(icon::icon))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service)
 }
 
@@ -118,6 +132,10 @@ fn source(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr>
     connect.map(|Extension(ConnectInfo(peer))| peer.ip())
 }
 
+fn too_many_requests(code: &'static str, reason: String, retry_after_s: i64) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, reason).retry_after(retry_after_s)
+}
+
 async fn sign_in(
     State(service): Service,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -127,20 +145,24 @@ async fn sign_in(
     let address = source(connect);
     let now = service.clock.now_unix_s();
     let user = request.user.clone();
-    if let Err(retry_after_s) = service.throttle().check(&user, address, now) {
-        service.audit(
-            Some(&user),
-            address,
-            "/entitlement/signin",
-            "signin_throttled",
-            429,
-        );
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "throttled",
-            format!("too many failed sign-ins; try again in {retry_after_s} s"),
-        ));
-    }
+    // Counted before argon2 runs: concurrent attempts cannot all get in.
+    let reservation = match service.throttle().reserve(&user, address, now) {
+        Ok(reservation) => reservation,
+        Err(retry_after_s) => {
+            service.audit(
+                Some(&user),
+                address,
+                "/entitlement/signin",
+                "signin_throttled",
+                429,
+            );
+            return Err(too_many_requests(
+                "throttled",
+                format!("too many failed sign-ins; try again in {retry_after_s} s"),
+                retry_after_s,
+            ));
+        }
+    };
     let credentials = if validate_name("user", &user).is_ok() {
         match service.directory.credentials(&user) {
             Ok(c) if c.enabled => Some(c),
@@ -150,18 +172,33 @@ async fn sign_in(
     } else {
         None
     };
-    // argon2 takes tens of milliseconds: off the async workers.
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.clone())
         .unwrap_or_else(|| passwords::dummy_hash().to_string());
-    let password = request.password;
-    let password_ok =
-        tokio::task::spawn_blocking(move || passwords::verify_password(&password, &stored_hash))
-            .await
-            .unwrap_or(false);
+    let password_ok = match service
+        .passwords
+        .verify(request.password, stored_hash)
+        .await
+    {
+        Ok(ok) => ok,
+        Err(password_pool::Busy) => {
+            service.throttle().release(reservation);
+            service.audit(
+                Some(&user),
+                address,
+                "/entitlement/signin",
+                "signin_busy",
+                429,
+            );
+            return Err(too_many_requests(
+                "busy",
+                "the host is checking many sign-ins right now; try again in a second".into(),
+                1,
+            ));
+        }
+    };
     let Some(credentials) = credentials.filter(|_| password_ok) else {
-        service.throttle().record_failure(&user, address, now);
         service.audit(
             Some(&user),
             address,
@@ -174,14 +211,21 @@ async fn sign_in(
     let mfa = match (&credentials.totp_secret_base32, &request.totp) {
         (None, _) => false,
         (Some(_), None) => {
+            // The password was right: not a failure, but no sign-in either.
+            service.throttle().release(reservation);
             return Err(ApiError::unauthorized(
                 "totp_required",
                 "this account needs the 6-digit code from its authenticator app",
             ));
         }
         (Some(secret), Some(code)) => {
-            if !passwords::verify_totp(secret, code, now) {
-                service.throttle().record_failure(&user, address, now);
+            // A code works once: its step is claimed, so a code seen on the
+            // wire (or over a shoulder) cannot sign in again.
+            let claimed = match passwords::totp_step(secret, code, now) {
+                Some(step) => service.directory.claim_totp_step(&user, step)?,
+                None => false,
+            };
+            if !claimed {
                 service.audit(
                     Some(&user),
                     address,
@@ -191,14 +235,20 @@ async fn sign_in(
                 );
                 return Err(ApiError::unauthorized(
                     "wrong_totp",
-                    "the authenticator code is wrong or too old",
+                    "the authenticator code is wrong, too old or already used",
                 ));
             }
             true
         }
     };
-    service.throttle().record_success(&user);
-    let signed_in = remember::issue(&service, user, mfa, request.remember, now)?;
+    service.throttle().succeeded(reservation);
+    let signed_in = remember::issue(
+        &service,
+        user,
+        mfa,
+        remember::Remember::asked(request.remember),
+        now,
+    )?;
     service.audit(
         Some(&signed_in.user),
         address,
@@ -246,6 +296,7 @@ fn api_failure(e: ClientError) -> ApiError {
             let code = match code.as_str() {
                 "application_disabled" => "application_disabled",
                 "application_full" => "application_full",
+                "too_many_pending" => "too_many_pending",
                 _ => "not_found",
             };
             ApiError::new(

@@ -55,13 +55,31 @@ pub fn new_totp_secret() -> String {
 }
 
 fn totp(secret_base32: &str) -> Option<TOTP> {
+    totp_with_skew(secret_base32, 1)
+}
+
+fn totp_with_skew(secret_base32: &str, skew_steps: u8) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret_base32.to_string()).to_bytes().ok()?;
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).ok()
+    TOTP::new(Algorithm::SHA1, 6, skew_steps, 30, bytes).ok()
 }
 
 /// Accepts the code of the current 30 s step or one step either side.
 pub fn verify_totp(secret_base32: &str, code: &str, now_unix_s: i64) -> bool {
-    totp(secret_base32).is_some_and(|t| t.check(code.trim(), now_unix_s.max(0) as u64))
+    totp_step(secret_base32, code, now_unix_s).is_some()
+}
+
+/// The 30 s step (since the epoch) whose code `code` is: the current one or
+/// one either side; None when it is none of them. The caller claims the
+/// step so the code is accepted once.
+pub fn totp_step(secret_base32: &str, code: &str, now_unix_s: i64) -> Option<i64> {
+    // One step at a time (no skew), compared in constant time by totp-rs.
+    let t = totp_with_skew(secret_base32, 0)?;
+    let current = now_unix_s.max(0) / 30;
+    // The newest first: a code valid for two steps claims the later one.
+    [current + 1, current, current - 1]
+        .into_iter()
+        .filter(|step| *step >= 0)
+        .find(|step| t.check(code.trim(), (*step * 30) as u64))
 }
 
 /// The code for a time (tests, and `host users totp-code` for scripts).

@@ -19,7 +19,7 @@ use rand::RngCore;
 
 use super::{EntitlementService, REFRESH_TOKEN_TTL_S, SIGNIN_TOKEN_TTL_S, bearer_token, source};
 use crate::api::error::{ApiError, parse_body};
-use crate::store::{StoreError, token_hash};
+use crate::store::{RefreshUse, StoreError, token_hash};
 
 const REFRESH_PATH: &str = "/entitlement/refresh";
 const SIGNOUT_PATH: &str = "/entitlement/signout";
@@ -30,12 +30,28 @@ fn new_token() -> String {
     hex::encode(bytes)
 }
 
+/// Whether a sign-in also gets a refresh token, and of which chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Remember {
+    No,
+    /// A fresh sign-in: a new chain.
+    NewChain,
+    /// A refresh: the next token of the same chain.
+    Chain(String),
+}
+
+impl Remember {
+    pub(super) fn asked(remember: bool) -> Self {
+        if remember { Self::NewChain } else { Self::No }
+    }
+}
+
 /// Mints a sign-in (and with `remember` a refresh token) for `user`.
 pub(super) fn issue(
     service: &EntitlementService,
     user: String,
     mfa: bool,
-    remember: bool,
+    remember: Remember,
     now: i64,
 ) -> Result<SignedIn, ApiError> {
     let token = new_token();
@@ -43,7 +59,12 @@ pub(super) fn issue(
     service
         .directory
         .store_signin_token(&token_hash(&token), &user, mfa, expires_at)?;
-    let (refresh_token, refresh_expires_at) = if remember {
+    let family = match remember {
+        Remember::No => None,
+        Remember::NewChain => Some(new_token()),
+        Remember::Chain(family) => Some(family),
+    };
+    let (refresh_token, refresh_expires_at) = if let Some(family) = family {
         let refresh = new_token();
         let refresh_expires_at = now + REFRESH_TOKEN_TTL_S;
         service.directory.store_refresh_token(
@@ -51,6 +72,7 @@ pub(super) fn issue(
             &user,
             mfa,
             refresh_expires_at,
+            &family,
         )?;
         (Some(refresh), Some(format_date(refresh_expires_at)))
     } else {
@@ -87,15 +109,25 @@ pub(super) async fn refresh(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",
             format!("too many failed sign-ins; try again in {retry_after_s} s"),
-        ));
+        )
+        .retry_after(retry_after_s));
     }
     let taken = service
         .directory
         .take_refresh_token(&token_hash(request.refresh_token.trim()), now)?;
-    let Some((user, mfa)) = taken else {
-        service.throttle().record_address_failure(address, now);
-        service.audit(None, address, REFRESH_PATH, "refresh_failed", 401);
-        return Err(refresh_expired());
+    let (user, mfa, family) = match taken {
+        RefreshUse::Live { user, mfa, family } => (user, mfa, family),
+        RefreshUse::Invalid => {
+            service.throttle().record_address_failure(address, now);
+            service.audit(None, address, REFRESH_PATH, "refresh_failed", 401);
+            return Err(refresh_expired());
+        }
+        RefreshUse::Reused { user } => {
+            service.throttle().record_address_failure(address, now);
+            service.audit(Some(&user), address, REFRESH_PATH, "refresh_reused", 401);
+            tracing::warn!(%user, "a refresh token was used twice: its whole chain is revoked");
+            return Err(refresh_expired());
+        }
     };
     let enabled = match service.directory.credentials(&user) {
         Ok(credentials) => credentials.enabled,
@@ -107,7 +139,7 @@ pub(super) async fn refresh(
         tracing::info!(%user, "refresh refused: the user is disabled");
         return Err(refresh_expired());
     }
-    let signed_in = issue(&service, user, mfa, true, now)?;
+    let signed_in = issue(&service, user, mfa, Remember::Chain(family), now)?;
     service.audit(
         Some(&signed_in.user),
         address,

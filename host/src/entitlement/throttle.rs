@@ -1,6 +1,10 @@
 //! Failed sign-in throttling, per user and per source address: after a few
 //! failures within a window, each further attempt waits longer (doubling, up
-//! to a cap). Sans-IO: the caller passes the time.
+//! to a cap). An attempt is reserved (counted as a failure) before the
+//! password is checked, atomically with the check, so concurrent attempts
+//! cannot all slip in under the limit; a success or an attempt that never
+//! ran gives its reservation back. Keys are bounded (long user names are
+//! hashed) and so is their number. Sans-IO: the caller passes the time.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -10,8 +14,12 @@ pub const FREE_FAILURES: usize = 5;
 pub const WINDOW_S: i64 = 15 * 60;
 const FIRST_DELAY_S: i64 = 30;
 const MAX_DELAY_S: i64 = 15 * 60;
-/// Bound on remembered subjects, so a spray of names cannot grow it forever.
-const MAX_SUBJECTS: usize = 100_000;
+/// Bound on remembered subjects, so a spray of names cannot grow it forever:
+/// once full of subjects inside the window, new user names are not
+/// tracked (their addresses still are, which is what throttles a spray).
+const MAX_SUBJECTS: usize = 20_000;
+/// User names are kept at most this long (longer ones cut and hashed).
+const MAX_USER_KEY_BYTES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Subject {
@@ -24,7 +32,55 @@ pub struct Throttle {
     failures: HashMap<Subject, VecDeque<i64>>,
 }
 
+/// An attempt counted in advance; give it back with
+/// [`Throttle::succeeded`] or [`Throttle::release`].
+#[derive(Debug)]
+#[must_use = "a reservation stays counted as a failure unless given back"]
+pub struct Reservation {
+    subjects: Vec<Subject>,
+    at: i64,
+}
+
 impl Throttle {
+    /// Checks and, if the attempt may go ahead, counts it as a failure
+    /// right away: `Err(retry_after_s)` while the user or address must wait.
+    pub fn reserve(
+        &mut self,
+        user: &str,
+        address: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Reservation, i64> {
+        let subjects = subjects(Some(user), address);
+        self.check_subjects(subjects.clone(), now)?;
+        self.record_subjects(subjects.clone(), now);
+        Ok(Reservation { subjects, at: now })
+    }
+
+    /// The attempt succeeded: the user's record is cleared, the address's
+    /// reservation given back.
+    pub fn succeeded(&mut self, reservation: Reservation) {
+        for subject in &reservation.subjects {
+            if let Subject::User(_) = subject {
+                self.failures.remove(subject);
+            }
+        }
+        self.release(reservation);
+    }
+
+    /// The attempt never ran (the checker was busy): nothing is counted.
+    pub fn release(&mut self, reservation: Reservation) {
+        for subject in reservation.subjects {
+            if let Some(times) = self.failures.get_mut(&subject) {
+                if let Some(i) = times.iter().rposition(|t| *t == reservation.at) {
+                    times.remove(i);
+                }
+                if times.is_empty() {
+                    self.failures.remove(&subject);
+                }
+            }
+        }
+    }
+
     /// `Err(retry_after_s)` while the user or the address must wait.
     pub fn check(&mut self, user: &str, address: Option<IpAddr>, now: i64) -> Result<(), i64> {
         self.check_subjects(subjects(Some(user), address), now)
@@ -58,6 +114,11 @@ impl Throttle {
                 .retain(|_, times| times.back().is_some_and(|t| now - t < WINDOW_S));
         }
         for subject in subjects {
+            let full = self.failures.len() >= MAX_SUBJECTS;
+            if full && matches!(subject, Subject::User(_)) && !self.failures.contains_key(&subject)
+            {
+                continue;
+            }
             let times = self.failures.entry(subject).or_default();
             times.push_back(now);
             while times.front().is_some_and(|t| now - t >= WINDOW_S) {
@@ -69,7 +130,7 @@ impl Throttle {
     /// A successful sign-in clears the user's record (not the address's:
     /// one good account must not unlock guessing at others).
     pub fn record_success(&mut self, user: &str) {
-        self.failures.remove(&Subject::User(user.to_string()));
+        self.failures.remove(&Subject::User(user_key(user)));
     }
 
     fn wait_s(&self, subject: &Subject, now: i64) -> i64 {
@@ -89,11 +150,23 @@ impl Throttle {
 
 fn subjects(user: Option<&str>, address: Option<IpAddr>) -> Vec<Subject> {
     let mut subjects: Vec<Subject> = user
-        .map(|u| Subject::User(u.to_string()))
+        .map(|u| Subject::User(user_key(u)))
         .into_iter()
         .collect();
     subjects.extend(address.map(Subject::Address));
     subjects
+}
+
+/// The bounded key of a user name.
+fn user_key(user: &str) -> String {
+    crate::store::bounded_text(user, MAX_USER_KEY_BYTES).into_owned()
+}
+
+/// Subjects tracked now (tests and the host's stats).
+impl Throttle {
+    pub fn tracked(&self) -> usize {
+        self.failures.len()
+    }
 }
 
 #[cfg(test)]
@@ -152,5 +225,49 @@ mod tests {
         assert!(t.check("alice", IP, 5).is_err());
         assert!(t.check("alice", OTHER_IP, 5).is_ok());
         assert!(t.check_address(None, 5).is_ok());
+    }
+
+    #[test]
+    fn reservations_count_before_the_check_and_come_back_on_success() {
+        let mut t = Throttle::default();
+        // Five concurrent attempts reserve; the sixth waits before any ran.
+        let reserved: Vec<Reservation> = (0..5)
+            .map(|_| t.reserve("alice", IP, 0).expect("free"))
+            .collect();
+        assert!(t.reserve("alice", IP, 0).is_err());
+        assert!(
+            t.reserve("bob", IP, 0).is_err(),
+            "the address is throttled too"
+        );
+        for r in reserved {
+            t.succeeded(r);
+        }
+        assert!(t.reserve("carol", IP, 0).is_ok(), "given back");
+    }
+
+    #[test]
+    fn a_released_attempt_is_not_counted() {
+        let mut t = Throttle::default();
+        for _ in 0..20 {
+            let r = t.reserve("alice", IP, 0).expect("free");
+            t.release(r);
+        }
+        assert_eq!(t.tracked(), 0);
+    }
+
+    #[test]
+    fn long_user_names_are_bounded_keys() {
+        let mut t = Throttle::default();
+        let long = "x".repeat(2 << 20);
+        let _kept = t.reserve(&long, None, 0).expect("free");
+        let key_bytes: usize = t
+            .failures
+            .keys()
+            .map(|k| match k {
+                Subject::User(u) => u.len(),
+                Subject::Address(_) => 0,
+            })
+            .sum();
+        assert!(key_bytes <= 100, "{key_bytes}");
     }
 }

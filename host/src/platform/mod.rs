@@ -6,6 +6,10 @@ pub mod cpal_audio;
 pub mod ffmpeg_audio;
 pub mod ffmpeg_video;
 pub mod gamepad;
+#[cfg(unix)]
+pub mod private_dir;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod synthetic;
 #[cfg(target_os = "linux")]
 pub mod uinput_pads;
@@ -114,6 +118,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(bytes)?;
     Ok(())
+}
+
+/// Opens a regular file for reading without ever blocking in `open` (a FIFO
+/// would wait for a writer); anything but a regular file is refused.
+pub fn open_regular_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// Makes an existing file readable by the owner only.

@@ -28,6 +28,10 @@ pub enum StoreError {
         application: String,
         max_sessions: u32,
     },
+    #[error(
+        "{user} already holds {max_pending} unused entitlements; use or let them expire (60 s) first"
+    )]
+    TooManyPending { user: String, max_pending: u32 },
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("database migration: {0}")]
@@ -94,6 +98,20 @@ pub trait SessionStore {
         token_hash: &str,
         now: i64,
         expires_at: i64,
+    ) -> StoreResult<Session> {
+        self.create_session_capped(application, user, token_hash, now, expires_at, u32::MAX)
+    }
+    /// The same, and the user may hold at most `max_pending_per_user`
+    /// unredeemed entitlements (across applications) at once, checked in the
+    /// same transaction as the insert.
+    fn create_session_capped(
+        &self,
+        application: &str,
+        user: &str,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+        max_pending_per_user: u32,
     ) -> StoreResult<Session>;
     fn sessions(&self, application: &str) -> StoreResult<Vec<Session>>;
     fn session(&self, application: &str, id: &str) -> StoreResult<Session>;
@@ -211,19 +229,39 @@ pub trait IdentityStore {
     fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()>;
 
     /// "Remember me" refresh tokens (hashes only).
+    /// A refresh token of a chain (`family`: one per sign-in; each use
+    /// issues the next token of the same family).
     fn store_refresh_token(
         &self,
         token_hash: &str,
         user: &str,
         mfa: bool,
         expires_at: i64,
+        family: &str,
     ) -> StoreResult<()>;
-    /// Uses up a refresh token: (user, mfa) when it was live; it is gone
-    /// either way, so a second use finds nothing.
-    fn take_refresh_token(&self, token_hash: &str, now: i64)
-    -> StoreResult<Option<(String, bool)>>;
+    /// Uses up a refresh token, once. A token presented again after its use
+    /// was stolen or replayed: its whole family is revoked.
+    fn take_refresh_token(&self, token_hash: &str, now: i64) -> StoreResult<RefreshUse>;
+    /// Records that `user` passed TOTP at `step` (30 s steps since the
+    /// epoch); false when that step or a later one was used already, so a
+    /// code works once.
+    fn claim_totp_step(&self, user: &str, step: i64) -> StoreResult<bool>;
     /// Sign-out: the refresh token is forgotten (no error when it is unknown).
     fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()>;
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    Live {
+        user: String,
+        mfa: bool,
+        family: String,
+    },
+    /// Unknown or expired.
+    Invalid,
+    /// Used before: the chain it belongs to is revoked now.
+    Reused { user: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -246,6 +284,10 @@ pub trait AuditStore {
     fn audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// Newest first.
     fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    /// Retention: removes entries older than `older_than` (Unix s) and all
+    /// but the newest `max_rows`; returns how many went.
+    fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize>;
+    fn audit_rows(&self) -> StoreResult<u64>;
 }
 
 pub trait Store:
@@ -254,6 +296,26 @@ pub trait Store:
 }
 
 impl<T: ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync> Store for T {}
+
+/// Text from outside kept at most `max_bytes` long: a longer one is cut (at
+/// a character boundary) and followed by `…#` and 16 hex digits of its
+/// SHA-256, so distinct long values stay distinct. For audit fields and
+/// throttle keys, whose size a client chooses.
+pub fn bounded_text(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cut = max_bytes;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    std::borrow::Cow::Owned(format!(
+        "{}…#{}",
+        &text[..cut],
+        hex::encode(&digest.as_ref()[..8])
+    ))
+}
 
 /// SHA-256 hex of a bearer secret (entitlement and sign-in tokens): the
 /// database never holds a usable token.

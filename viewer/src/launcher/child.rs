@@ -1,6 +1,8 @@
-//! The stream process: `viewer stream [flags from the settings] URL`, run
-//! as a child (one winit event loop per process; a crashed decoder never
-//! takes the launcher down). Its stderr is passed through to ours and
+//! The stream process: `viewer stream [flags from the settings]
+//! --url-stdin`, run as a child (one winit event loop per process; a crashed
+//! decoder never takes the launcher down). The entitlement URL goes down its
+//! stdin, never on its command line (which every local user can read in
+//! /proc). Its stderr is passed through to ours and
 //! watched for the "connected" log line; its last stdout line says why it
 //! ended (`{"ended": CODE, "words": ...}`).
 
@@ -15,8 +17,8 @@ use super::settings::{Codec, Settings};
 use super::state::StreamEvent;
 use super::worker::Waker;
 
-/// `viewer stream`'s flags for these settings, then the URL.
-pub fn stream_arguments(settings: &Settings, url: &str) -> Vec<OsString> {
+/// `viewer stream`'s flags for these settings (the URL is not among them).
+pub fn stream_arguments(settings: &Settings) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["stream".into()];
     let mut flag = |name: &str, value: Option<String>| {
         args.push(name.into());
@@ -52,7 +54,6 @@ pub fn stream_arguments(settings: &Settings, url: &str) -> Vec<OsString> {
         "--shortcut-modifiers",
         Some(settings.shortcut_modifiers.arg().into()),
     );
-    args.push(url.into());
     args
 }
 
@@ -79,12 +80,18 @@ impl StreamChild {
             if let Ok(filter) = std::env::var("RUST_LOG") {
                 command.env("RUST_LOG", format!("{filter},viewer::net=info"));
             }
-            command
-                .args(stream_arguments(settings, url.expose()))
-                .stdin(Stdio::null())
+            let mut child = command
+                .args(stream_arguments(settings))
+                .arg("--url-stdin")
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn()
+                .spawn()?;
+            // One line, then end of file.
+            if let Some(mut stdin) = child.stdin.take() {
+                writeln!(stdin, "{}", url.expose())?;
+            }
+            Ok(child)
         });
         let mut child = match started {
             Ok(child) => child,
@@ -179,10 +186,7 @@ mod tests {
 
     #[test]
     fn default_settings_ask_for_nothing_special() {
-        let args = strings(stream_arguments(
-            &Settings::default(),
-            "appstream://h:1/stream?t",
-        ));
+        let args = strings(stream_arguments(&Settings::default()));
         assert_eq!(
             args,
             [
@@ -193,7 +197,6 @@ mod tests {
                 "absolute",
                 "--shortcut-modifiers",
                 "ctrl+alt+shift",
-                "appstream://h:1/stream?t"
             ]
         );
     }
@@ -212,12 +215,12 @@ mod tests {
             stats_overlay: false,
             shortcut_modifiers: ShortcutModifiers::CtrlAlt,
         };
-        let args = strings(stream_arguments(&settings, "URL")).join(" ");
+        let args = strings(stream_arguments(&settings)).join(" ");
         assert_eq!(
             args,
             "stream --resolution 1920x1080 --fps 120 --bitrate-kbps 40000 --codec hevc \
              --fullscreen --no-vsync --mouse relative --no-overlay --audio-device USB Audio \
-             --shortcut-modifiers ctrl+alt URL"
+             --shortcut-modifiers ctrl+alt"
         );
     }
 

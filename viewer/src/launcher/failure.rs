@@ -15,6 +15,11 @@ pub enum Failure {
     WrongTotp,
     /// 429 `throttled`: too many failed sign-ins.
     Throttled { retry_after_s: Option<u64> },
+    /// 429 `busy`: the host is checking many sign-ins at once (not the
+    /// user's fault: nothing was counted against them).
+    Busy,
+    /// 409 `too_many_pending`: the user holds unused entitlements.
+    TooManyPending,
     /// Connection refused, timed out, no route.
     HostUnreachable { address: String },
     /// The host presented another certificate than the one pinned.
@@ -65,6 +70,8 @@ impl Failure {
                 ("wrong_password", _) => Failure::WrongPassword,
                 ("totp_required", _) => Failure::TotpRequired,
                 ("wrong_totp", _) => Failure::WrongTotp,
+                ("busy", _) => Failure::Busy,
+                ("too_many_pending", _) => Failure::TooManyPending,
                 ("throttled", _) | (_, 429) => Failure::Throttled {
                     retry_after_s: seconds_in(reason),
                 },
@@ -94,15 +101,23 @@ impl Failure {
                  Enter it and sign in again."
                     .into()
             }
-            Failure::WrongTotp => {
-                "That authenticator code is wrong or too old. Enter the current one.".into()
-            }
+            Failure::WrongTotp => "That authenticator code is wrong, too old or already used. \
+                 Wait for the next one and enter it."
+                .into(),
             Failure::Throttled {
                 retry_after_s: Some(s),
             } => format!("Too many failed sign-ins. Wait {s} seconds, then try again."),
             Failure::Throttled {
                 retry_after_s: None,
             } => "Too many failed sign-ins. Wait a minute, then try again.".into(),
+            Failure::Busy => {
+                "The host is busy checking other sign-ins. Try again in a second.".into()
+            }
+            Failure::TooManyPending => {
+                "You already have streams starting. Wait a minute for them to finish or expire, \
+                 then try again."
+                    .into()
+            }
             Failure::HostUnreachable { address } => {
                 format!("Cannot reach the host at {address}. Is it running, and on this network?")
             }
@@ -235,6 +250,9 @@ mod tests {
             "Too many failed sign-ins. Wait 30 seconds, then try again."
         );
         assert!(words_of(api(429, "slow_down", "later")).starts_with("Too many failed"));
+        let busy = words_of(api(429, "busy", "checking many sign-ins"));
+        assert!(busy.contains("busy") && !busy.contains("failed"), "{busy}");
+        assert!(words_of(api(409, "too_many_pending", "x")).contains("streams starting"));
         assert!(words_of(api(401, "refresh_expired", "x")).contains("saved sign-in has expired"));
         assert!(words_of(api(401, "not_signed_in", "x")).contains("Sign in again"));
         assert!(words_of(api(409, "application_disabled", "x")).contains("disabled"));

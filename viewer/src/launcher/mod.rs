@@ -121,7 +121,9 @@ pub fn direct_stream_arguments(url: &str) -> Vec<OsString> {
         }
         None => Settings::default(),
     };
-    child::stream_arguments(&settings, url)
+    let mut args = child::stream_arguments(&settings);
+    args.push(url.into());
+    args
 }
 
 /// Where the launcher's files live (None: nowhere to keep them).

@@ -4,7 +4,21 @@
 use rusqlite::params;
 
 use super::SqliteStore;
-use crate::store::{AuditEntry, AuditStore, StoreResult};
+use crate::store::{AuditEntry, AuditStore, StoreResult, bounded_text};
+
+/// Names, ids, addresses: a client chooses some of them (a user name at
+/// sign-in), so each is kept short, long ones cut and hashed.
+const MAX_FIELD_BYTES: usize = 64;
+/// Paths and reasons (which may quote a name).
+const MAX_LONG_FIELD_BYTES: usize = 512;
+
+fn bounded(text: &str) -> String {
+    bounded_text(text, MAX_FIELD_BYTES).into_owned()
+}
+
+fn bounded_long(text: &str) -> String {
+    bounded_text(text, MAX_LONG_FIELD_BYTES).into_owned()
+}
 
 impl AuditStore for SqliteStore {
     fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
@@ -16,18 +30,37 @@ impl AuditStore for SqliteStore {
             )?
             .execute(params![
                 entry.at,
-                entry.principal,
-                entry.key_id,
-                entry.source_ip,
-                entry.method,
-                entry.path,
-                entry.action,
-                entry.resource,
-                entry.decision,
+                entry.principal.as_deref().map(bounded),
+                entry.key_id.as_deref().map(bounded),
+                entry.source_ip.as_deref().map(bounded),
+                bounded(&entry.method),
+                bounded_long(&entry.path),
+                entry.action.as_deref().map(bounded),
+                entry.resource.as_deref().map(bounded_long),
+                bounded(&entry.decision),
                 entry.status,
-                entry.reason
+                entry.reason.as_deref().map(bounded_long)
             ])?;
         Ok(())
+    }
+
+    fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize> {
+        let connection = self.lock();
+        let by_age = connection.execute("DELETE FROM audit_log WHERE at < ?1", [older_than])?;
+        // Rows beyond the newest `max_rows` (ids grow with time).
+        let by_count = connection.execute(
+            "DELETE FROM audit_log WHERE id <= \
+             (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [max_rows as i64],
+        )?;
+        Ok(by_age + by_count)
+    }
+
+    fn audit_rows(&self) -> StoreResult<u64> {
+        let rows: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM audit_log", [], |row| row.get(0))?;
+        Ok(rows.max(0) as u64)
     }
 
     fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {

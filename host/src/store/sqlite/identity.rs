@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use crate::store::{
-    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, StoreError, StoreResult,
+    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, StoreError,
+    StoreResult,
 };
 
 fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<Principal> {
@@ -323,27 +324,55 @@ impl IdentityStore for SqliteStore {
         user: &str,
         mfa: bool,
         expires_at: i64,
+        family: &str,
     ) -> StoreResult<()> {
-        self.insert_token(TokenTable::Refresh, token_hash, user, mfa, expires_at)
+        self.insert_token(TokenTable::Refresh, token_hash, user, mfa, expires_at)?;
+        self.lock().execute(
+            "UPDATE refresh_tokens SET family = ?2 WHERE token_hash = ?1",
+            params![token_hash, family],
+        )?;
+        Ok(())
     }
 
-    fn take_refresh_token(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> StoreResult<Option<(String, bool)>> {
-        // One statement: two concurrent uses cannot both get the row.
-        let taken: Option<(String, bool, i64)> = self
-            .lock()
+    fn take_refresh_token(&self, token_hash: &str, now: i64) -> StoreResult<RefreshUse> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let row: Option<(String, bool, i64, String, bool)> = transaction
             .query_row(
-                "DELETE FROM refresh_tokens WHERE token_hash = ?1 RETURNING user, mfa, expires_at",
+                "SELECT user, mfa, expires_at, family, used FROM refresh_tokens WHERE token_hash = ?1",
                 [token_hash],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
             )
             .optional()?;
-        Ok(taken
-            .filter(|(_, _, expires_at)| *expires_at > now)
-            .map(|(user, mfa, _)| (user, mfa)))
+        let outcome = match row {
+            None => RefreshUse::Invalid,
+            Some((user, _, _, family, true)) => {
+                transaction.execute(
+                    "DELETE FROM refresh_tokens WHERE family = ?1 OR token_hash = ?2",
+                    params![family, token_hash],
+                )?;
+                RefreshUse::Reused { user }
+            }
+            Some((_, _, expires_at, _, false)) if expires_at <= now => RefreshUse::Invalid,
+            Some((user, mfa, _, family, false)) => {
+                transaction.execute(
+                    "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1",
+                    [token_hash],
+                )?;
+                RefreshUse::Live { user, mfa, family }
+            }
+        };
+        transaction.commit()?;
+        Ok(outcome)
+    }
+
+    fn claim_totp_step(&self, user: &str, step: i64) -> StoreResult<bool> {
+        let changed = self.lock().execute(
+            "UPDATE principals SET totp_last_step = ?2 \
+             WHERE name = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![user, step],
+        )?;
+        Ok(changed == 1)
     }
 
     fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()> {

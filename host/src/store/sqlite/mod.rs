@@ -129,8 +129,25 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user);
 "#;
 
+/// Hardening: refresh tokens are kept (marked used) until they expire and
+/// belong to a family, so a reused one revokes its whole chain; each user's
+/// last accepted TOTP step, so a code works once; indexes for the per-user
+/// pending cap and the audit retention.
+const SCHEMA_V3_HARDENING: &str = r#"
+ALTER TABLE refresh_tokens ADD COLUMN family TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
+ALTER TABLE principals ADD COLUMN totp_last_step INTEGER;
+CREATE INDEX sessions_by_user ON sessions (user, state);
+CREATE INDEX audit_log_by_at ON audit_log (at);
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2_REFRESH_TOKENS)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up(SCHEMA_V2_REFRESH_TOKENS),
+        M::up(SCHEMA_V3_HARDENING),
+    ])
 }
 
 pub struct SqliteStore {

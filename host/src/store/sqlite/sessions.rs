@@ -66,13 +66,14 @@ fn new_session_id() -> String {
 }
 
 impl SessionStore for SqliteStore {
-    fn create_session(
+    fn create_session_capped(
         &self,
         application: &str,
         user: &str,
         token_hash: &str,
         now: i64,
         expires_at: i64,
+        max_pending_per_user: u32,
     ) -> StoreResult<Session> {
         let mut connection = self.lock();
         // IMMEDIATE: the count and the insert see no other writer in between,
@@ -87,6 +88,17 @@ impl SessionStore for SqliteStore {
             return Err(StoreError::ApplicationFull {
                 application: app.name,
                 max_sessions: app.max_sessions,
+            });
+        }
+        let pending_of_user: u32 = transaction.query_row(
+            "SELECT COUNT(*) FROM sessions WHERE user = ?1 AND state = 'PENDING' AND expires_at > ?2",
+            params![user, now],
+            |row| row.get(0),
+        )?;
+        if pending_of_user >= max_pending_per_user {
+            return Err(StoreError::TooManyPending {
+                user: user.to_string(),
+                max_pending: max_pending_per_user,
             });
         }
         let id = new_session_id();

@@ -192,29 +192,46 @@ fn refresh_tokens_are_single_use_expire_and_die_with_a_new_password() {
     store
         .create_principal("alice", PrincipalKind::User, 0)
         .unwrap();
-    store.store_refresh_token("r1", "alice", true, 100).unwrap();
     store
-        .store_refresh_token("r2", "alice", false, 100)
+        .store_refresh_token("r1", "alice", true, 100, "f1")
         .unwrap();
     store
-        .store_refresh_token("r3", "alice", false, 100)
+        .store_refresh_token("r2", "alice", false, 100, "f2")
+        .unwrap();
+    store
+        .store_refresh_token("r3", "alice", false, 100, "f3")
         .unwrap();
     assert_eq!(
         store.take_refresh_token("r1", 99).unwrap(),
-        Some(("alice".to_string(), true))
+        RefreshUse::Live {
+            user: "alice".into(),
+            mfa: true,
+            family: "f1".into()
+        }
     );
-    assert_eq!(store.take_refresh_token("r1", 99).unwrap(), None);
-    assert_eq!(store.take_refresh_token("r2", 100).unwrap(), None);
-    assert_eq!(store.take_refresh_token("nope", 0).unwrap(), None);
+    assert_eq!(
+        store.take_refresh_token("r2", 100).unwrap(),
+        RefreshUse::Invalid
+    );
+    assert_eq!(
+        store.take_refresh_token("nope", 0).unwrap(),
+        RefreshUse::Invalid
+    );
     store.revoke_refresh_token("r3").unwrap();
-    assert_eq!(store.take_refresh_token("r3", 0).unwrap(), None);
+    assert_eq!(
+        store.take_refresh_token("r3", 0).unwrap(),
+        RefreshUse::Invalid
+    );
     store
-        .store_refresh_token("r4", "alice", false, 100)
+        .store_refresh_token("r4", "alice", false, 100, "f4")
         .unwrap();
     store.set_password_hash("alice", "new hash").unwrap();
-    assert_eq!(store.take_refresh_token("r4", 0).unwrap(), None);
+    assert_eq!(
+        store.take_refresh_token("r4", 0).unwrap(),
+        RefreshUse::Invalid
+    );
     assert!(matches!(
-        store.store_refresh_token("r5", "ghost", false, 100),
+        store.store_refresh_token("r5", "ghost", false, 100, "f5"),
         Err(StoreError::Database(_))
     ));
 
@@ -242,6 +259,101 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
     }
     let store = SqliteStore::open_in(&dir).unwrap();
     assert!(store.principal("alice").is_ok());
-    store.store_refresh_token("r", "alice", false, 100).unwrap();
-    assert!(store.take_refresh_token("r", 0).unwrap().is_some());
+    store
+        .store_refresh_token("r", "alice", false, 100, "f")
+        .unwrap();
+    assert!(matches!(
+        store.take_refresh_token("r", 0).unwrap(),
+        RefreshUse::Live { .. }
+    ));
+}
+
+#[test]
+fn a_reused_refresh_token_revokes_its_whole_chain() {
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .create_principal("alice", PrincipalKind::User, 0)
+        .unwrap();
+    store
+        .store_refresh_token("first", "alice", false, 100, "chain")
+        .unwrap();
+    assert!(matches!(
+        store.take_refresh_token("first", 1).unwrap(),
+        RefreshUse::Live { .. }
+    ));
+    // The refresh issued the next token of the chain.
+    store
+        .store_refresh_token("second", "alice", false, 100, "chain")
+        .unwrap();
+    assert_eq!(
+        store.take_refresh_token("first", 2).unwrap(),
+        RefreshUse::Reused {
+            user: "alice".into()
+        }
+    );
+    assert_eq!(
+        store.take_refresh_token("second", 3).unwrap(),
+        RefreshUse::Invalid,
+        "the chain is revoked"
+    );
+}
+
+#[test]
+fn a_totp_step_is_claimed_once_and_never_an_older_one() {
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .create_principal("alice", PrincipalKind::User, 0)
+        .unwrap();
+    assert!(store.claim_totp_step("alice", 100).unwrap());
+    assert!(!store.claim_totp_step("alice", 100).unwrap());
+    assert!(!store.claim_totp_step("alice", 99).unwrap());
+    assert!(store.claim_totp_step("alice", 101).unwrap());
+}
+
+#[test]
+fn a_user_holds_at_most_the_cap_of_pending_entitlements() {
+    let store = SqliteStore::in_memory().unwrap();
+    store.create_application(&app("game", 10), 0).unwrap();
+    store.create_application(&app("chess", 10), 0).unwrap();
+    store
+        .create_session_capped("game", "u", "a", 0, 60, 2)
+        .unwrap();
+    store
+        .create_session_capped("chess", "u", "b", 0, 60, 2)
+        .unwrap();
+    assert!(matches!(
+        store.create_session_capped("game", "u", "c", 0, 60, 2),
+        Err(StoreError::TooManyPending { max_pending: 2, .. })
+    ));
+    store
+        .create_session_capped("game", "other", "d", 0, 60, 2)
+        .unwrap();
+    // Expired ones do not count.
+    store
+        .create_session_capped("game", "u", "e", 61, 120, 2)
+        .unwrap();
+}
+
+#[test]
+fn audit_fields_are_bounded_and_retention_prunes() {
+    let store = SqliteStore::in_memory().unwrap();
+    for at in 0..10 {
+        store
+            .audit(&AuditEntry {
+                at,
+                principal: Some("x".repeat(2 << 20)),
+                method: "POST".into(),
+                path: "/entitlement/signin".into(),
+                decision: "signin_failed".into(),
+                status: 401,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let newest = store.audit_log(1).unwrap().remove(0);
+    let principal = newest.principal.unwrap();
+    assert!(principal.len() <= 64 + 24, "{}", principal.len());
+    assert!(principal.contains("…#"));
+    assert_eq!(store.prune_audit(5, 2).unwrap(), 2 + 3);
+    assert_eq!(store.audit_rows().unwrap(), 5);
 }
