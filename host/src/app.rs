@@ -55,6 +55,8 @@ pub struct ServeConfig {
     /// root.
     pub sandbox: SandboxChoice,
     pub app_user: String,
+    /// Directories applications may write in besides their own.
+    pub app_writable: Vec<PathBuf>,
 }
 
 /// The command `host run` streams.
@@ -162,7 +164,7 @@ pub async fn serve(
     let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
     let app_grants = Grants {
         read: vec![runtime.machine_role_dir()],
-        write: Vec::new(),
+        write: config.app_writable.clone(),
         hidden: vec![config.data_dir.clone(), runtime.root().to_path_buf()],
     };
     let mut media = MediaPlanner {
@@ -477,7 +479,7 @@ async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
             Ok(n) => tracing::info!(sessions = n, "unredeemed sessions expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire pending sessions"),
         }
-        if ticks % AUDIT_SWEEP_TICKS == 0 {
+        if ticks.is_multiple_of(AUDIT_SWEEP_TICKS) {
             prune_audit(&plane);
         }
         ticks += 1;

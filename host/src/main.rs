@@ -74,6 +74,11 @@ struct GuardOptions {
     /// The user applications run as when the host runs as root.
     #[arg(long, default_value = "nobody")]
     app_user: String,
+    /// A directory applications may write in (repeatable), besides their
+    /// own private one, /tmp and their working directory. Under root the
+    /// directory must also be writable by --app-user.
+    #[arg(long)]
+    app_writable: Vec<PathBuf>,
     /// Open connections in total; more are closed at once.
     #[arg(long, default_value_t = host::connection_limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -182,6 +187,7 @@ impl ServeOptions {
             commands,
             sandbox: guards.sandbox,
             app_user: guards.app_user.clone(),
+            app_writable: guards.app_writable.clone(),
             data_dir,
             listen,
             media_port,

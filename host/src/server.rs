@@ -27,6 +27,8 @@ use crate::connection_limits::ConnectionLimits;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// And this long for a whole request, body and answer included.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// Keep-alive connections are closed at this age (between requests).
+const CONNECTION_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Routes of everything served: the API, the embedded entitlement service
 /// (if any) and the stream upgrade; JSON 404/405 for the rest.
@@ -140,12 +142,22 @@ async fn connection(
                 }
             }
         });
-    hyper::server::conn::http1::Builder::new()
+    let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(tls), service)
-        .with_upgrades()
-        .await?;
+        .with_upgrades();
+    tokio::pin!(served);
+    // A keep-alive connection is closed (after its current request) once it
+    // is this old, so an idle client cannot keep a slot forever. A stream's
+    // WebSocket has left hyper by then (the upgrade ends `served`).
+    tokio::select! {
+        result = served.as_mut() => result?,
+        () = tokio::time::sleep(CONNECTION_MAX_AGE) => {
+            served.as_mut().graceful_shutdown();
+            served.await?;
+        }
+    }
     Ok(())
 }
 

@@ -57,11 +57,26 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("apps-run");
     let xvfb = Xvfb::start(WIDTH, 800).expect("Xvfb starts");
-    let log = dir.join("game.jsonl");
+    // The game runs sandboxed: its log goes where the owner lets it write
+    // (and, under root, where its unprivileged user may).
+    let out = dir.join("game-out");
+    std::fs::create_dir_all(&out).expect("game output dir");
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("writable by the game's user");
+    let log = out.join("game.jsonl");
     let runtime = path_str(&runtime_dir(&dir));
     let host = HostProcess::start_run(
         &dir.join("host"),
-        &["--width", "1280", "--height", "720", "--fps", "30"],
+        &[
+            "--width",
+            "1280",
+            "--height",
+            "720",
+            "--fps",
+            "30",
+            "--app-writable",
+            &path_str(&out),
+        ],
         &[
             &path_str(&binary("demo-game")),
             "--input-log",

@@ -170,7 +170,7 @@ fn signing_error(e: SigningError) -> ApiError {
         // Not the caller's fault: the host is at capacity until nonces age out.
         SigningError::ReplayCacheFull => {
             let status = StatusCode::SERVICE_UNAVAILABLE;
-            return ApiError::new(status, "replay_cache_full", e.to_string());
+            return ApiError::new(status, "replay_cache_full", e.to_string()).retry_after(60);
         }
     };
     ApiError::unauthorized(code, e.to_string())

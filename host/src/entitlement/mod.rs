@@ -29,7 +29,11 @@ use common::client::{ApiClient, ClientError};
 use crate::api::error::{ApiError, parse_body};
 use crate::clock::Clock;
 use crate::store::{AuditEntry, Store, StoreError, token_hash};
-use throttle::Throttle;
+use throttle::{Refusal, Reservation, Throttle};
+
+/// How long a sign-in waits for attempts in flight from the same user or
+/// address before it is answered `busy`.
+const SATURATED_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Bodies of the entitlement service are small JSON documents.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -45,6 +49,8 @@ pub struct EntitlementService {
     pub api: ApiClient,
     pub clock: Arc<dyn Clock>,
     throttle: Mutex<Throttle>,
+    /// Told whenever a reserved attempt resolves.
+    resolved: tokio::sync::Notify,
     passwords: password_pool::PasswordChecker,
 }
 
@@ -67,6 +73,7 @@ impl EntitlementService {
             api,
             clock,
             throttle: Mutex::new(Throttle::default()),
+            resolved: tokio::sync::Notify::new(),
             passwords: password_pool::PasswordChecker::new(
                 password_pool::DEFAULT_WORKERS,
                 password_pool::DEFAULT_QUEUE,
@@ -76,6 +83,39 @@ impl EntitlementService {
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
         self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves a sign-in attempt; while the allowance is taken by attempts
+    /// in flight, waits (a bounded time) for one of them to resolve.
+    async fn reserve_attempt(
+        &self,
+        user: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Attempt<'_>, Refusal> {
+        let deadline = tokio::time::Instant::now() + SATURATED_WAIT;
+        loop {
+            let resolved = self.resolved.notified();
+            let now = self.clock.now_unix_s();
+            match self.throttle().reserve(user, address, now) {
+                Err(Refusal::Saturated) => {}
+                Err(refusal) => return Err(refusal),
+                Ok(reservation) => {
+                    return Ok(Attempt {
+                        service: self,
+                        reservation: Some(reservation),
+                    });
+                }
+            }
+            if tokio::time::timeout_at(deadline, resolved).await.is_err() {
+                return Err(Refusal::Saturated);
+            }
+        }
+    }
+
+    /// Resolves a reservation and wakes the attempts waiting for one.
+    fn resolve(&self, resolution: impl FnOnce(&mut Throttle)) {
+        resolution(&mut self.throttle());
+        self.resolved.notify_waiters();
     }
 
     /// One audit line per sign-in, refresh or sign-out attempt (`outcome`
@@ -110,6 +150,29 @@ impl EntitlementService {
     }
 }
 
+/// A reserved sign-in attempt; released if the request is dropped before
+/// it resolves (the client went away, the request deadline passed).
+struct Attempt<'a> {
+    service: &'a EntitlementService,
+    reservation: Option<Reservation>,
+}
+
+impl Attempt<'_> {
+    fn resolve(mut self, resolution: impl FnOnce(&mut Throttle, Reservation)) {
+        if let Some(reservation) = self.reservation.take() {
+            self.service.resolve(|t| resolution(t, reservation));
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            self.service.resolve(|t| t.release(reservation));
+        }
+    }
+}
+
 pub fn router(service: Arc<EntitlementService>) -> Router {
     Router::new()
         .route("/entitlement/signin", post(sign_in))
@@ -132,6 +195,14 @@ fn source(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr>
     connect.map(|Extension(ConnectInfo(peer))| peer.ip())
 }
 
+fn busy() -> ApiError {
+    too_many_requests(
+        "busy",
+        "the host is checking many sign-ins right now; try again in a second".into(),
+        1,
+    )
+}
+
 fn too_many_requests(code: &'static str, reason: String, retry_after_s: i64) -> ApiError {
     ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, reason).retry_after(retry_after_s)
 }
@@ -146,21 +217,22 @@ async fn sign_in(
     let now = service.clock.now_unix_s();
     let user = request.user.clone();
     // Counted before argon2 runs: concurrent attempts cannot all get in.
-    let reservation = match service.throttle().reserve(&user, address, now) {
-        Ok(reservation) => reservation,
-        Err(retry_after_s) => {
-            service.audit(
-                Some(&user),
-                address,
-                "/entitlement/signin",
-                "signin_throttled",
-                429,
-            );
-            return Err(too_many_requests(
-                "throttled",
-                format!("too many failed sign-ins; try again in {retry_after_s} s"),
-                retry_after_s,
-            ));
+    let attempt = match service.reserve_attempt(&user, address).await {
+        Ok(attempt) => attempt,
+        Err(refusal) => {
+            let (outcome, error) = match refusal {
+                Refusal::Throttled { retry_after_s } => (
+                    "signin_throttled",
+                    too_many_requests(
+                        "throttled",
+                        format!("too many failed sign-ins; try again in {retry_after_s} s"),
+                        retry_after_s,
+                    ),
+                ),
+                Refusal::Saturated => ("signin_busy", busy()),
+            };
+            service.audit(Some(&user), address, "/entitlement/signin", outcome, 429);
+            return Err(error);
         }
     };
     let credentials = if validate_name("user", &user).is_ok() {
@@ -183,7 +255,7 @@ async fn sign_in(
     {
         Ok(ok) => ok,
         Err(password_pool::Busy) => {
-            service.throttle().release(reservation);
+            attempt.resolve(Throttle::release);
             service.audit(
                 Some(&user),
                 address,
@@ -191,14 +263,11 @@ async fn sign_in(
                 "signin_busy",
                 429,
             );
-            return Err(too_many_requests(
-                "busy",
-                "the host is checking many sign-ins right now; try again in a second".into(),
-                1,
-            ));
+            return Err(busy());
         }
     };
     let Some(credentials) = credentials.filter(|_| password_ok) else {
+        attempt.resolve(|t, r| t.failed(r, now));
         service.audit(
             Some(&user),
             address,
@@ -212,7 +281,7 @@ async fn sign_in(
         (None, _) => false,
         (Some(_), None) => {
             // The password was right: not a failure, but no sign-in either.
-            service.throttle().release(reservation);
+            attempt.resolve(Throttle::release);
             return Err(ApiError::unauthorized(
                 "totp_required",
                 "this account needs the 6-digit code from its authenticator app",
@@ -226,6 +295,7 @@ async fn sign_in(
                 None => false,
             };
             if !claimed {
+                attempt.resolve(|t, r| t.failed(r, now));
                 service.audit(
                     Some(&user),
                     address,
@@ -241,7 +311,7 @@ async fn sign_in(
             true
         }
     };
-    service.throttle().succeeded(reservation);
+    attempt.resolve(Throttle::succeeded);
     let signed_in = remember::issue(
         &service,
         user,

@@ -1,10 +1,12 @@
 //! Failed sign-in throttling, per user and per source address: after a few
 //! failures within a window, each further attempt waits longer (doubling, up
-//! to a cap). An attempt is reserved (counted as a failure) before the
-//! password is checked, atomically with the check, so concurrent attempts
-//! cannot all slip in under the limit; a success or an attempt that never
-//! ran gives its reservation back. Keys are bounded (long user names are
-//! hashed) and so is their number. Sans-IO: the caller passes the time.
+//! to a cap). An attempt is reserved before the password is checked,
+//! atomically with the check: failures plus attempts in flight never pass the
+//! free allowance, so concurrent attempts cannot all slip in under the limit
+//! (a reservation that would is told to wait for one in flight to resolve,
+//! so concurrent good sign-ins from one address still all get through).
+//! Keys are bounded (long user names are hashed) and so is their number.
+//! Sans-IO: the caller passes the time.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -30,34 +32,63 @@ enum Subject {
 #[derive(Debug, Default)]
 pub struct Throttle {
     failures: HashMap<Subject, VecDeque<i64>>,
+    /// Attempts reserved and not yet resolved, per subject.
+    in_flight: HashMap<Subject, usize>,
 }
 
-/// An attempt counted in advance; give it back with
+/// An attempt counted in advance; resolve it with [`Throttle::failed`],
 /// [`Throttle::succeeded`] or [`Throttle::release`].
 #[derive(Debug)]
-#[must_use = "a reservation stays counted as a failure unless given back"]
+#[must_use = "a reservation stays in flight until it is resolved"]
 pub struct Reservation {
     subjects: Vec<Subject>,
-    at: i64,
+}
+
+/// Why an attempt may not go ahead now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many failures: wait this long.
+    Throttled { retry_after_s: i64 },
+    /// The allowance is taken by attempts in flight: try again once one of
+    /// them resolves.
+    Saturated,
 }
 
 impl Throttle {
-    /// Checks and, if the attempt may go ahead, counts it as a failure
-    /// right away: `Err(retry_after_s)` while the user or address must wait.
+    /// Checks and, if the attempt may go ahead, counts it in flight.
     pub fn reserve(
         &mut self,
         user: &str,
         address: Option<IpAddr>,
         now: i64,
-    ) -> Result<Reservation, i64> {
+    ) -> Result<Reservation, Refusal> {
         let subjects = subjects(Some(user), address);
-        self.check_subjects(subjects.clone(), now)?;
-        self.record_subjects(subjects.clone(), now);
-        Ok(Reservation { subjects, at: now })
+        if let Err(retry_after_s) = self.check_subjects(subjects.clone(), now) {
+            return Err(Refusal::Throttled { retry_after_s });
+        }
+        let saturated = subjects.iter().any(|subject| {
+            let failures = self.recent_failures(subject, now);
+            let in_flight = self.in_flight.get(subject).copied().unwrap_or(0);
+            failures + in_flight >= FREE_FAILURES
+        });
+        if saturated {
+            return Err(Refusal::Saturated);
+        }
+        for subject in &subjects {
+            *self.in_flight.entry(subject.clone()).or_default() += 1;
+        }
+        Ok(Reservation { subjects })
     }
 
-    /// The attempt succeeded: the user's record is cleared, the address's
-    /// reservation given back.
+    /// The attempt failed: counted as a failure of each subject.
+    pub fn failed(&mut self, reservation: Reservation, now: i64) {
+        let subjects = reservation.subjects.clone();
+        self.release(reservation);
+        self.record_subjects(subjects, now);
+    }
+
+    /// The attempt succeeded: the user's record is cleared (not the
+    /// address's: one good account must not unlock guessing at others).
     pub fn succeeded(&mut self, reservation: Reservation) {
         for subject in &reservation.subjects {
             if let Subject::User(_) = subject {
@@ -67,18 +98,23 @@ impl Throttle {
         self.release(reservation);
     }
 
-    /// The attempt never ran (the checker was busy): nothing is counted.
+    /// The attempt never ran, or was neither right nor wrong (a second
+    /// factor still to come): nothing is counted.
     pub fn release(&mut self, reservation: Reservation) {
         for subject in reservation.subjects {
-            if let Some(times) = self.failures.get_mut(&subject) {
-                if let Some(i) = times.iter().rposition(|t| *t == reservation.at) {
-                    times.remove(i);
-                }
-                if times.is_empty() {
-                    self.failures.remove(&subject);
+            if let Some(n) = self.in_flight.get_mut(&subject) {
+                *n -= 1;
+                if *n == 0 {
+                    self.in_flight.remove(&subject);
                 }
             }
         }
+    }
+
+    fn recent_failures(&self, subject: &Subject, now: i64) -> usize {
+        self.failures.get(subject).map_or(0, |times| {
+            times.iter().filter(|t| now - **t < WINDOW_S).count()
+        })
     }
 
     /// `Err(retry_after_s)` while the user or the address must wait.
@@ -228,30 +264,37 @@ mod tests {
     }
 
     #[test]
-    fn reservations_count_before_the_check_and_come_back_on_success() {
+    fn attempts_in_flight_count_against_the_allowance() {
         let mut t = Throttle::default();
-        // Five concurrent attempts reserve; the sixth waits before any ran.
+        // Five concurrent attempts reserve; the sixth must wait for one.
         let reserved: Vec<Reservation> = (0..5)
             .map(|_| t.reserve("alice", IP, 0).expect("free"))
             .collect();
-        assert!(t.reserve("alice", IP, 0).is_err());
-        assert!(
-            t.reserve("bob", IP, 0).is_err(),
-            "the address is throttled too"
-        );
+        assert_eq!(t.reserve("alice", IP, 0).unwrap_err(), Refusal::Saturated);
+        assert_eq!(t.reserve("bob", IP, 0).unwrap_err(), Refusal::Saturated);
+        // All five were wrong: now the address is throttled outright.
         for r in reserved {
-            t.succeeded(r);
+            t.failed(r, 0);
         }
-        assert!(t.reserve("carol", IP, 0).is_ok(), "given back");
+        assert!(matches!(
+            t.reserve("bob", IP, 0),
+            Err(Refusal::Throttled { .. })
+        ));
     }
 
     #[test]
-    fn a_released_attempt_is_not_counted() {
+    fn concurrent_good_sign_ins_all_get_through_in_turn() {
         let mut t = Throttle::default();
         for _ in 0..20 {
-            let r = t.reserve("alice", IP, 0).expect("free");
-            t.release(r);
+            let batch: Vec<Reservation> = (0..5)
+                .map(|_| t.reserve("alice", IP, 0).expect("free"))
+                .collect();
+            for r in batch {
+                t.succeeded(r);
+            }
         }
+        let released = t.reserve("carol", IP, 0).expect("free");
+        t.release(released);
         assert_eq!(t.tracked(), 0);
     }
 
@@ -259,7 +302,8 @@ mod tests {
     fn long_user_names_are_bounded_keys() {
         let mut t = Throttle::default();
         let long = "x".repeat(2 << 20);
-        let _kept = t.reserve(&long, None, 0).expect("free");
+        let attempt = t.reserve(&long, None, 0).expect("free");
+        t.failed(attempt, 0);
         let key_bytes: usize = t
             .failures
             .keys()
