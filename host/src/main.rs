@@ -182,6 +182,17 @@ impl ServeOptions {
             // `host run -- CMD`: the owner names the command right here.
             commands = commands.also_allowing(&run.command);
         }
+        for dir in &guards.app_writable {
+            let inside = std::fs::canonicalize(dir)
+                .ok()
+                .zip(std::fs::canonicalize(&data_dir).ok())
+                .is_some_and(|(dir, data)| dir.starts_with(data));
+            anyhow::ensure!(
+                !inside,
+                "--app-writable {}: applications never get the data directory",
+                dir.display()
+            );
+        }
         Ok(host::app::ServeConfig {
             guards: guards.guards()?,
             commands,

@@ -103,8 +103,28 @@ impl HostProcess {
     /// and waits until it says where its API is. Never advertised on the
     /// machine's network (tests run many hosts; mDNS is tested in namespaces).
     fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::spawn_wrapped(&[], data_dir, args, env)
+    }
+
+    /// `host ARGS...` (as `start_with_env` / `start_run` take them) started
+    /// through `wrapper`, a command that execs the rest (e.g. `prlimit
+    /// --nofile=64:64`); an empty wrapper starts the host directly.
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-        let mut child = Command::new(binary("host"))
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary("host"));
+                command
+            }
+            None => Command::new(binary("host")),
+        };
+        let mut child = command
             .envs(env.iter().copied())
             .args(&args[..split])
             .args(["--listen", "127.0.0.1:0", "--mdns", "off", "--data-dir"])
@@ -230,6 +250,21 @@ impl HostProcess {
         Ok(runtime.block_on(api.call(method, path, body.as_ref()))?)
     }
 
+    /// Waits for the host to stop by itself (`host run` ends with its
+    /// application); its exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                bail!("host did not stop within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the host as Ctrl-C / SIGTERM would, and waits for it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill")
@@ -287,6 +322,11 @@ fn tee_stderr(child: &mut Child, path: &Path) -> anyhow::Result<()> {
 }
 
 impl HostProcess {
+    /// The host's process id (for /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the host has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
@@ -436,6 +476,9 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
 
 /// Helpers of the benchmark binaries.
 pub mod lan;
+
+/// Helpers of the `hostile` suite: raw TLS from chosen addresses, /proc.
+pub mod hostile;
 
 pub mod bench {
     use std::time::Instant;

@@ -2,10 +2,10 @@
 //! passes) and TOTP second factors (RFC 6238: SHA-1, 6 digits, 30 s, one
 //! step of skew), through well-kept crates.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::{Secret, TOTP};
 
 /// A PHC string (`$argon2id$v=19$...`).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -20,13 +20,43 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Constant-time verification; a malformed stored hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_password_in(&mut Vec::new(), password, phc)
+}
+
+/// The same, with argon2's working memory (~19 MiB) in `blocks`, kept by
+/// the caller between checks: a long-lived checker thread reuses one buffer
+/// instead of allocating and freeing one per attempt, which the allocator
+/// would keep (RSS grew by the attempt under concurrent sign-ins).
+pub fn verify_password_in(blocks: &mut Vec<Block>, password: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) =
+        (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
+    else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    blocks.resize(params.block_count(), Block::default());
+    let argon2 = Argon2::new(algorithm, version, params);
+    let computed = Output::init_with(expected.len(), |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *blocks)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    });
+    // `Output` compares in constant time.
+    computed.is_ok_and(|computed| computed == expected)
 }
 
 /// Verifying against this when the user does not exist keeps the answer's
@@ -60,7 +90,7 @@ fn totp(secret_base32: &str) -> Option<TOTP> {
 
 fn totp_with_skew(secret_base32: &str, skew_steps: u8) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret_base32.to_string()).to_bytes().ok()?;
-    TOTP::new(Algorithm::SHA1, 6, skew_steps, 30, bytes).ok()
+    TOTP::new(totp_rs::Algorithm::SHA1, 6, skew_steps, 30, bytes).ok()
 }
 
 /// Accepts the code of the current 30 s step or one step either side.
@@ -106,6 +136,13 @@ mod tests {
         assert!(!verify_password("correct horse ", &hash));
         assert!(!verify_password("x", "not a hash"));
         assert!(!verify_password("no such user", "$argon2id$garbage"));
+        // One buffer for many checks, as a checker thread keeps it.
+        let mut blocks = Vec::new();
+        for _ in 0..3 {
+            assert!(verify_password_in(&mut blocks, "correct horse", &hash));
+            assert!(!verify_password_in(&mut blocks, "wrong", &hash));
+        }
+        assert_eq!(blocks.len(), Params::default().block_count());
     }
 
     #[test]

@@ -272,13 +272,16 @@ fn restrict(read: &[PathBuf], write: &[PathBuf], hidden: &[PathBuf]) -> anyhow::
     let read_access = AccessFs::from_read(LANDLOCK_ABI);
     let write_access = AccessFs::from_all(LANDLOCK_ABI);
     let mut rules: Vec<(PathBuf, bool)> = Vec::new();
-    let system_read = SYSTEM_READ.iter().map(PathBuf::from);
-    for path in system_read.chain(read.iter().cloned()) {
-        carve(&path, &hidden, false, &mut rules)?;
+    for path in SYSTEM_READ {
+        carve(Path::new(path), &hidden, false, &mut rules)?;
     }
-    let system_write = SYSTEM_WRITE.iter().map(PathBuf::from);
-    for path in system_write.chain(write.iter().cloned()) {
-        carve(&path, &hidden, true, &mut rules)?;
+    for path in SYSTEM_WRITE {
+        carve(Path::new(path), &hidden, true, &mut rules)?;
+    }
+    for (paths, writable) in [(read, false), (write, true)] {
+        for path in paths {
+            grant(path, &hidden, writable, &mut rules)?;
+        }
     }
     let mut ruleset = Ruleset::default()
         .handle_access(write_access)
@@ -300,6 +303,28 @@ fn restrict(read: &[PathBuf], write: &[PathBuf], hidden: &[PathBuf]) -> anyhow::
         anyhow::bail!("Landlock: the ruleset is not enforced by this kernel");
     }
     Ok(())
+}
+
+/// An explicit grant from the host: exactly that path when it lies inside a
+/// hidden one (the application's own directory under the runtime root),
+/// else carved like the system paths.
+fn grant(
+    path: &Path,
+    hidden: &[PathBuf],
+    writable: bool,
+    rules: &mut Vec<(PathBuf, bool)>,
+) -> anyhow::Result<()> {
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return Ok(());
+    };
+    if hidden
+        .iter()
+        .any(|h| canonical.starts_with(h) && canonical != *h)
+    {
+        rules.push((canonical, writable));
+        return Ok(());
+    }
+    carve(&canonical, hidden, writable, rules)
 }
 
 /// Grants `path`, or, when a hidden path lies inside it, every entry of it
@@ -364,5 +389,16 @@ mod tests {
         let mut none = Vec::new();
         carve(&root.join("a/secret"), &hidden, true, &mut none).expect("carved");
         assert!(none.is_empty());
+        // The host's own grant of a directory inside a hidden one is exact.
+        std::fs::create_dir_all(root.join("a/secret/mine")).expect("dir");
+        let mut exact = Vec::new();
+        grant(&root.join("a/secret/mine"), &hidden, true, &mut exact).expect("granted");
+        assert_eq!(exact, vec![(root.join("a/secret/mine"), true)]);
+        let mut whole = Vec::new();
+        grant(&root.join("a/secret"), &hidden, true, &mut whole).expect("granted");
+        assert!(
+            whole.is_empty(),
+            "a hidden directory itself is never granted"
+        );
     }
 }
