@@ -196,4 +196,26 @@ mod tests {
         drop(server);
         assert!(!dir.join("sdk.sock").exists());
     }
+
+    #[test]
+    fn an_app_that_never_reads_cannot_block_the_broadcaster() {
+        let dir = std::env::temp_dir().join(format!("sdk-stuck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let server = SdkServer::start(&dir.join("sdk.sock")).expect("listening");
+        // Connected, never reading: its socket buffer fills up.
+        let _stuck = UnixStream::connect(server.path()).expect("connected");
+        eventually("client registered", || server.client_count() == 1);
+        let event = SdkMessage::SessionConnected {
+            session_id: "s-1".repeat(200),
+            user: "demo".into(),
+        };
+        // Far more than the socket buffer and the queue hold: every call
+        // returns (this test would hang otherwise); the excess is dropped.
+        for _ in 0..20_000 {
+            server.broadcast(&event);
+        }
+        assert!(server.dropped_events.load(Ordering::Relaxed) > 0);
+        // The writer gives up on the stuck client after its write timeout.
+        eventually("stuck client dropped", || server.client_count() == 0);
+    }
 }
