@@ -24,6 +24,11 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// The bitrates a stream may have: what the host's rate controller can run
+/// (its floor is 500 kbps). Applications' defaults and viewers' requests
+/// are checked against it.
+pub const STREAM_BITRATE_KBPS: std::ops::RangeInclusive<u32> = 500..=500_000;
+
 /// Every error of the API and of the entitlement service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -96,9 +101,13 @@ impl StreamDefaults {
             return Err(format!("stream fps {} must be 1 to 240", self.fps));
         }
         if let Some(kbps) = self.bitrate_kbps
-            && !(100..=500_000).contains(&kbps)
+            && !STREAM_BITRATE_KBPS.contains(&kbps)
         {
-            return Err(format!("stream bitrate_kbps {kbps} must be 100 to 500000"));
+            return Err(format!(
+                "stream bitrate_kbps {kbps} must be {} to {}",
+                STREAM_BITRATE_KBPS.start(),
+                STREAM_BITRATE_KBPS.end()
+            ));
         }
         Ok(())
     }

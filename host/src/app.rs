@@ -156,16 +156,17 @@ pub async fn serve(
     );
     let sandbox = Sandbox::resolve(config.sandbox, &config.app_user)?;
     println!("applications run sandboxed: {}", sandbox.describe());
-    let runtime = AppRuntime::create(sandbox.owner())?;
+    let runtime = AppRuntime::create()?;
     let machine_role_file = runtime.machine_role_dir().join("credentials");
     let machine_role =
         crate::machine_role::MachineRole::new(machine_role_file).owned_by(sandbox.owner());
     let app_env = machine_role.environment();
     let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
     let app_grants = Grants {
-        read: vec![runtime.machine_role_dir()],
         write: config.app_writable.clone(),
+        own_read: vec![runtime.machine_role_dir()],
         hidden: vec![config.data_dir.clone(), runtime.root().to_path_buf()],
+        ..Default::default()
     };
     let mut media = MediaPlanner {
         capture: config.capture.clone(),

@@ -71,14 +71,8 @@ impl ControlPlane {
         stream_base: StreamUrl,
         data_dir: PathBuf,
     ) -> Arc<Self> {
-        Self::build(
-            store,
-            clock,
-            stream_base,
-            Some(data_dir),
-            Guards::default(),
-            CommandPolicy::Any,
-        )
+        let (guards, commands) = (Guards::default(), CommandPolicy::Any);
+        Self::serving(store, clock, stream_base, data_dir, guards, commands)
     }
 
     /// A host's control plane: icons from `data_dir`, the owner's guards

@@ -113,11 +113,10 @@ impl AppInstance {
             ("TMPDIR".to_string(), run_dir_text),
         ];
         env.extend(spec.env);
+        // Its own directory; not its working directory, which the API sets
+        // (a caller must not be able to widen the sandbox).
         let mut grants = spec.grants;
-        grants.write.push(spec.run_dir.clone());
-        grants
-            .write
-            .extend(spec.app.working_dir.iter().map(PathBuf::from));
+        grants.own_write.push(spec.run_dir.clone());
         let process = Process::spawn(&LaunchSpec {
             command: spec.app.command.clone(),
             args: spec.app.args.clone(),

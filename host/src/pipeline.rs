@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::StreamKind;
+use common::api::STREAM_BITRATE_KBPS;
 use common::congestion::{PathReport, RateController};
 use common::control::{ReceiverReport, SenderReport, VideoParams};
 use common::fec::ParityController;
@@ -30,10 +31,7 @@ const MEDIA_QUEUE_UNITS: usize = 32;
 /// FEC parity never drops below this share of a frame's data shards.
 pub const PARITY_FLOOR_PCT: u32 = 10;
 /// Congestion control never asks the encoder for less than this.
-const MIN_BITRATE_KBPS: u32 = 500;
-/// The bitrates a stream may be configured with (what the rate controller
-/// can run: its ceiling is the stream's bitrate plus parity).
-pub const STREAM_BITRATE_KBPS: std::ops::RangeInclusive<u32> = MIN_BITRATE_KBPS..=500_000;
+const MIN_BITRATE_KBPS: u32 = *STREAM_BITRATE_KBPS.start();
 const PARITY_MAX_PCT: u32 = 60;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
 /// An unchanged picture is still encoded this often.

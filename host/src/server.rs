@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use crate::api::error::ApiError;
 use crate::app::HostContext;
-use crate::connection_limits::ConnectionLimits;
+use crate::connection_limits::{ConnectionLimits, Slot};
 
 /// Slow clients get this long for the TLS handshake, and for their request
 /// headers.
@@ -88,8 +88,7 @@ pub async fn serve(
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, router) = (acceptor.clone(), router.clone());
                 tokio::spawn(async move {
-                    let _slot = slot;
-                    if let Err(e) = connection(acceptor, tcp, peer, router).await {
+                    if let Err(e) = connection(acceptor, tcp, peer, router, Arc::new(slot)).await {
                         tracing::debug!(%peer, error = %format!("{e:#}"), "connection ended with an error");
                     }
                 });
@@ -127,11 +126,15 @@ async fn connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     router: Router,
+    slot: Arc<Slot>,
 ) -> anyhow::Result<()> {
     let tls = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await??;
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            // A WebSocket upgrade takes the slot along: the connection
+            // counts as long as the session on it lives.
+            request.extensions_mut().insert(slot.clone());
             let router = router.clone();
             async move {
                 // The whole request (its body read by the handler included)
@@ -155,7 +158,9 @@ async fn connection(
         result = served.as_mut() => result?,
         () = tokio::time::sleep(CONNECTION_MAX_AGE) => {
             served.as_mut().graceful_shutdown();
-            served.await?;
+            // The request in progress gets its deadline, and its answer
+            // that long to be read: a client that never reads is cut off.
+            tokio::time::timeout(REQUEST_DEADLINE * 2, served).await??;
         }
     }
     Ok(())
@@ -185,6 +190,7 @@ async fn stream_upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
+    let slot = request.extensions().get::<Arc<Slot>>().cloned();
     let headers = request.headers();
     let is_upgrade = headers
         .get(header::UPGRADE)
@@ -206,6 +212,7 @@ async fn stream_upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
+        let _slot = slot;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {

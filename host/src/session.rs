@@ -29,14 +29,13 @@ use crate::clock::unix_now_us;
 use crate::input::{InputWorker, SinkFactory, WithGamepads};
 use crate::launcher::AppExit;
 use crate::media::{AppHandle, SessionMedia};
-use crate::pipeline::{
-    AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts, STREAM_BITRATE_KBPS,
-};
+use crate::pipeline::{AUDIO_SAMPLE_RATE_HZ, MediaOutput, Pipeline, PipelineParts};
 use crate::platform::gamepad::GamepadSupport;
 use crate::platform::uinput_pads::VirtualPads;
 use crate::platform::x11::clipboard::X11Clipboard;
 use crate::resume::{Channel, ControlWs, Parked, Takeover, newest, park};
 use crate::store::RedeemError;
+use common::api::STREAM_BITRATE_KBPS;
 use common::control::Rumble;
 use common::control::{DisplayRequest, VideoParams};
 

@@ -93,11 +93,6 @@ fn totp_with_skew(secret_base32: &str, skew_steps: u8) -> Option<TOTP> {
     TOTP::new(totp_rs::Algorithm::SHA1, 6, skew_steps, 30, bytes).ok()
 }
 
-/// Accepts the code of the current 30 s step or one step either side.
-pub fn verify_totp(secret_base32: &str, code: &str, now_unix_s: i64) -> bool {
-    totp_step(secret_base32, code, now_unix_s).is_some()
-}
-
 /// The 30 s step (since the epoch) whose code `code` is: the current one or
 /// one either side; None when it is none of them. The caller claims the
 /// step so the code is accepted once.
@@ -151,10 +146,15 @@ mod tests {
         let now = 1_800_000_000;
         let code = totp_code(&secret, now).unwrap();
         assert_eq!(code.len(), 6);
-        assert!(verify_totp(&secret, &code, now));
-        assert!(verify_totp(&secret, &code, now + 30));
-        assert!(!verify_totp(&secret, &code, now + 120));
-        assert!(!verify_totp(&secret, "000000x", now));
+        let step = now / 30;
+        assert_eq!(totp_step(&secret, &code, now), Some(step));
+        assert_eq!(
+            totp_step(&secret, &code, now + 30),
+            Some(step),
+            "one step late"
+        );
+        assert_eq!(totp_step(&secret, &code, now + 120), None);
+        assert_eq!(totp_step(&secret, "000000x", now), None);
     }
 
     #[test]

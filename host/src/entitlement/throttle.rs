@@ -66,10 +66,12 @@ impl Throttle {
         if let Err(retry_after_s) = self.check_subjects(subjects.clone(), now) {
             return Err(Refusal::Throttled { retry_after_s });
         }
+        // In flight at once: what is left of the free allowance, and one at
+        // a time once it is used up (each then waits out its delay).
         let saturated = subjects.iter().any(|subject| {
             let failures = self.recent_failures(subject, now);
             let in_flight = self.in_flight.get(subject).copied().unwrap_or(0);
-            failures + in_flight >= FREE_FAILURES
+            in_flight >= FREE_FAILURES.saturating_sub(failures).max(1)
         });
         if saturated {
             return Err(Refusal::Saturated);
@@ -117,18 +119,9 @@ impl Throttle {
         })
     }
 
-    /// `Err(retry_after_s)` while the user or the address must wait.
-    pub fn check(&mut self, user: &str, address: Option<IpAddr>, now: i64) -> Result<(), i64> {
-        self.check_subjects(subjects(Some(user), address), now)
-    }
-
     /// For attempts that name no user (a refresh token): the address alone.
     pub fn check_address(&mut self, address: Option<IpAddr>, now: i64) -> Result<(), i64> {
         self.check_subjects(subjects(None, address), now)
-    }
-
-    pub fn record_failure(&mut self, user: &str, address: Option<IpAddr>, now: i64) {
-        self.record_subjects(subjects(Some(user), address), now);
     }
 
     pub fn record_address_failure(&mut self, address: Option<IpAddr>, now: i64) {
@@ -161,12 +154,6 @@ impl Throttle {
                 times.pop_front();
             }
         }
-    }
-
-    /// A successful sign-in clears the user's record (not the address's:
-    /// one good account must not unlock guessing at others).
-    pub fn record_success(&mut self, user: &str) {
-        self.failures.remove(&Subject::User(user_key(user)));
     }
 
     fn wait_s(&self, subject: &Subject, now: i64) -> i64 {
@@ -212,42 +199,74 @@ mod tests {
     const IP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
     const OTHER_IP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)));
 
+    /// Whether an attempt may go ahead now (`Err(retry_after_s)` if not);
+    /// nothing is counted.
+    fn may_try(t: &mut Throttle, user: &str, ip: Option<IpAddr>, now: i64) -> Result<(), i64> {
+        match t.reserve(user, ip, now) {
+            Ok(attempt) => {
+                t.release(attempt);
+                Ok(())
+            }
+            Err(Refusal::Throttled { retry_after_s }) => Err(retry_after_s),
+            Err(Refusal::Saturated) => Err(0),
+        }
+    }
+
+    /// An attempt that ran and failed.
+    fn fail(t: &mut Throttle, user: &str, ip: Option<IpAddr>, now: i64) {
+        let attempt = t.reserve(user, ip, now).expect("may try");
+        t.failed(attempt, now);
+    }
+
+    fn succeed(t: &mut Throttle, user: &str, ip: Option<IpAddr>, now: i64) {
+        let attempt = t.reserve(user, ip, now).expect("may try");
+        t.succeeded(attempt);
+    }
+
     #[test]
     fn five_failures_are_free_then_waits_double() {
         let mut t = Throttle::default();
         for i in 0..5 {
-            assert!(t.check("alice", IP, i).is_ok());
-            t.record_failure("alice", IP, i);
+            assert!(may_try(&mut t, "alice", IP, i).is_ok());
+            fail(&mut t, "alice", IP, i);
         }
-        assert_eq!(t.check("alice", IP, 4), Err(30));
-        assert!(t.check("alice", IP, 34).is_ok());
-        t.record_failure("alice", IP, 34);
-        assert_eq!(t.check("alice", IP, 34), Err(60));
+        assert_eq!(may_try(&mut t, "alice", IP, 4), Err(30));
+        // After the wait, one attempt at a time (not locked out for the
+        // rest of the window), and each further failure doubles the wait.
+        assert!(may_try(&mut t, "alice", IP, 34).is_ok());
+        fail(&mut t, "alice", IP, 34);
+        assert_eq!(may_try(&mut t, "alice", IP, 34), Err(60));
+        let one = t.reserve("alice", IP, 94).expect("after the wait");
+        assert_eq!(t.reserve("alice", IP, 94).unwrap_err(), Refusal::Saturated);
+        t.release(one);
     }
 
     #[test]
     fn the_user_is_throttled_from_any_address_and_the_address_for_any_user() {
         let mut t = Throttle::default();
         for i in 0..5 {
-            t.record_failure("alice", IP, i);
+            fail(&mut t, "alice", IP, i);
         }
-        assert!(t.check("alice", OTHER_IP, 5).is_err());
-        assert!(t.check("bob", IP, 5).is_err());
-        assert!(t.check("bob", OTHER_IP, 5).is_ok());
+        assert!(may_try(&mut t, "alice", OTHER_IP, 5).is_err());
+        assert!(may_try(&mut t, "bob", IP, 5).is_err());
+        assert!(may_try(&mut t, "bob", OTHER_IP, 5).is_ok());
     }
 
     #[test]
     fn success_clears_the_user_and_the_window_forgets() {
         let mut t = Throttle::default();
-        for i in 0..5 {
-            t.record_failure("alice", None, i);
+        for i in 0..4 {
+            fail(&mut t, "alice", None, i);
         }
-        t.record_success("alice");
-        assert!(t.check("alice", None, 5).is_ok());
-        for i in 0..5 {
-            t.record_failure("bob", None, i);
+        succeed(&mut t, "alice", None, 4);
+        for i in 5..9 {
+            fail(&mut t, "alice", None, i);
         }
-        assert!(t.check("bob", None, WINDOW_S + 5).is_ok());
+        assert!(may_try(&mut t, "alice", None, 9).is_ok(), "cleared at 4");
+        for i in 0..5 {
+            fail(&mut t, "bob", None, i);
+        }
+        assert!(may_try(&mut t, "bob", None, WINDOW_S + 5).is_ok());
     }
 
     #[test]
@@ -258,8 +277,8 @@ mod tests {
             t.record_address_failure(IP, i);
         }
         assert_eq!(t.check_address(IP, 5), Err(29));
-        assert!(t.check("alice", IP, 5).is_err());
-        assert!(t.check("alice", OTHER_IP, 5).is_ok());
+        assert!(may_try(&mut t, "alice", IP, 5).is_err());
+        assert!(may_try(&mut t, "alice", OTHER_IP, 5).is_ok());
         assert!(t.check_address(None, 5).is_ok());
     }
 

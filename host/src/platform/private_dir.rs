@@ -40,7 +40,13 @@ pub fn prepare(data_dir: &Path) -> anyhow::Result<Prepared> {
         set_mode(data_dir, 0o700)?;
         return Ok(Prepared::Created);
     }
-    let mode = mode_of(data_dir)?;
+    // The directory itself through any link to it (a link's own mode says
+    // nothing); its entries are tightened without following links.
+    let mode = std::fs::metadata(data_dir)
+        .with_context(|| format!("reading {}", data_dir.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
     if mode & 0o077 == 0 {
         return Ok(Prepared::AlreadyPrivate);
     }

@@ -100,6 +100,13 @@ impl Sandbox {
             );
         }
         if !want_user {
+            // Landlock alone leaves a root application root: it could kill
+            // the host, load modules or read the disk under the ruleset.
+            anyhow::ensure!(
+                !root,
+                "--sandbox landlock as root would leave applications running as root; \
+                 use --sandbox uid (the default as root: they run as --app-user, under Landlock too)"
+            );
             return Ok(Sandbox::Landlock);
         }
         anyhow::ensure!(
@@ -151,11 +158,19 @@ pub fn landlock_available() -> bool {
         .is_ok()
 }
 
-/// Makes a file or directory the application's (uid mode).
+/// Makes a file or directory the application's (uid mode). A symlink is
+/// never followed: an application that planted one where the host hands
+/// over a file gets the link, not what it points at.
 pub fn give_to(path: &Path, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
     if let Some((uid, gid)) = owner {
-        nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-            .with_context(|| format!("handing {} to uid {uid}", path.display()))?;
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            nix::unistd::FchownatFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("handing {} to uid {uid}", path.display()))?;
     }
     Ok(())
 }
@@ -163,8 +178,14 @@ pub fn give_to(path: &Path, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
 /// What one application may touch besides the system.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
+    /// Granted, less the hidden paths inside them.
     pub read: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
+    /// The application's own places under the host's runtime root (its
+    /// private directory, the credentials): granted exactly, though the
+    /// runtime root is hidden.
+    pub own_read: Vec<PathBuf>,
+    pub own_write: Vec<PathBuf>,
     /// Never granted, even inside a granted directory.
     pub hidden: Vec<PathBuf>,
 }
@@ -186,6 +207,8 @@ pub fn wrap(
     for (flag, paths) in [
         ("--read", &grants.read),
         ("--write", &grants.write),
+        ("--own-read", &grants.own_read),
+        ("--own-write", &grants.own_write),
         ("--hide", &grants.hidden),
     ] {
         for path in paths {
@@ -229,6 +252,10 @@ pub struct ExecArgs {
     #[arg(long)]
     pub write: Vec<PathBuf>,
     #[arg(long)]
+    pub own_read: Vec<PathBuf>,
+    #[arg(long)]
+    pub own_write: Vec<PathBuf>,
+    #[arg(long)]
     pub hide: Vec<PathBuf>,
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true)]
@@ -252,7 +279,7 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<Infallible> {
             "the user switch can be undone"
         );
     }
-    restrict(&args.read, &args.write, &args.hide)?;
+    restrict(&args)?;
     let error = std::process::Command::new(program)
         .args(program_args)
         .exec();
@@ -261,14 +288,17 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<Infallible> {
 
 /// Applies the Landlock ruleset to this process (best effort on kernels
 /// with an older ABI; nothing where Landlock is missing: the host warned).
-fn restrict(read: &[PathBuf], write: &[PathBuf], hidden: &[PathBuf]) -> anyhow::Result<()> {
+fn restrict(args: &ExecArgs) -> anyhow::Result<()> {
     if !landlock_available() {
         return Ok(());
     }
-    let hidden: Vec<PathBuf> = hidden
+    // Fail closed: a hidden path that cannot be resolved is an error, not
+    // a path left out of the list.
+    let hidden = args
+        .hide
         .iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
-        .collect();
+        .map(|p| std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display())))
+        .collect::<anyhow::Result<Vec<PathBuf>>>()?;
     let read_access = AccessFs::from_read(LANDLOCK_ABI);
     let write_access = AccessFs::from_all(LANDLOCK_ABI);
     let mut rules: Vec<(PathBuf, bool)> = Vec::new();
@@ -278,9 +308,14 @@ fn restrict(read: &[PathBuf], write: &[PathBuf], hidden: &[PathBuf]) -> anyhow::
     for path in SYSTEM_WRITE {
         carve(Path::new(path), &hidden, true, &mut rules)?;
     }
-    for (paths, writable) in [(read, false), (write, true)] {
+    for (paths, writable) in [(&args.read, false), (&args.write, true)] {
         for path in paths {
-            grant(path, &hidden, writable, &mut rules)?;
+            carve(path, &hidden, writable, &mut rules)?;
+        }
+    }
+    for (paths, writable) in [(&args.own_read, false), (&args.own_write, true)] {
+        for path in paths {
+            rules.push((path.clone(), writable));
         }
     }
     let mut ruleset = Ruleset::default()
@@ -303,28 +338,6 @@ fn restrict(read: &[PathBuf], write: &[PathBuf], hidden: &[PathBuf]) -> anyhow::
         anyhow::bail!("Landlock: the ruleset is not enforced by this kernel");
     }
     Ok(())
-}
-
-/// An explicit grant from the host: exactly that path when it lies inside a
-/// hidden one (the application's own directory under the runtime root),
-/// else carved like the system paths.
-fn grant(
-    path: &Path,
-    hidden: &[PathBuf],
-    writable: bool,
-    rules: &mut Vec<(PathBuf, bool)>,
-) -> anyhow::Result<()> {
-    let Ok(canonical) = std::fs::canonicalize(path) else {
-        return Ok(());
-    };
-    if hidden
-        .iter()
-        .any(|h| canonical.starts_with(h) && canonical != *h)
-    {
-        rules.push((canonical, writable));
-        return Ok(());
-    }
-    carve(&canonical, hidden, writable, rules)
 }
 
 /// Grants `path`, or, when a hidden path lies inside it, every entry of it
@@ -389,16 +402,10 @@ mod tests {
         let mut none = Vec::new();
         carve(&root.join("a/secret"), &hidden, true, &mut none).expect("carved");
         assert!(none.is_empty());
-        // The host's own grant of a directory inside a hidden one is exact.
-        std::fs::create_dir_all(root.join("a/secret/mine")).expect("dir");
-        let mut exact = Vec::new();
-        grant(&root.join("a/secret/mine"), &hidden, true, &mut exact).expect("granted");
-        assert_eq!(exact, vec![(root.join("a/secret/mine"), true)]);
-        let mut whole = Vec::new();
-        grant(&root.join("a/secret"), &hidden, true, &mut whole).expect("granted");
-        assert!(
-            whole.is_empty(),
-            "a hidden directory itself is never granted"
-        );
+        // A grant inside a hidden directory is carved away too.
+        std::fs::create_dir_all(root.join("a/secret/inner")).expect("dir");
+        let mut inner = Vec::new();
+        carve(&root.join("a/secret/inner"), &hidden, true, &mut inner).expect("carved");
+        assert!(inner.is_empty());
     }
 }

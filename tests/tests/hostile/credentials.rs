@@ -9,25 +9,17 @@ use e2e::{HostProcess, scratch_dir};
 
 use super::{api_client, code_of, send, text_of, user_with_policy};
 
-const ALLOW_IF_MFA_FALSE: &str = r#"{"Version": "2012-10-17", "Statement": [
-  {"Effect": "Allow", "Action": "appstream:*", "Resource": "*",
-   "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
-
-const DENY_IF_MFA_FALSE: &str = r#"{"Version": "2012-10-17", "Statement": [
-  {"Effect": "Allow", "Action": "appstream:*", "Resource": "*"},
-  {"Effect": "Deny", "Action": "appstream:*", "Resource": "*",
-   "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
-
+// IAM's MFA recipes, as the fixtures hold them (what each decides is in
+// their expected.json, checked by common's mfa_recipes test).
+const ALLOW_IF_MFA_FALSE: &str =
+    include_str!("../../../assets/fixtures/mfa-recipes/allow-if-mfa-false.json");
+const DENY_IF_MFA_FALSE: &str =
+    include_str!("../../../assets/fixtures/mfa-recipes/deny-if-mfa-false.json");
 /// IAM's recipe for "deny unless MFA".
-const DENY_UNLESS_MFA: &str = r#"{"Version": "2012-10-17", "Statement": [
-  {"Effect": "Allow", "Action": "appstream:*", "Resource": "*"},
-  {"Effect": "Deny", "Action": "appstream:*", "Resource": "*",
-   "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
-
-const DENY_IF_MFA_ABSENT: &str = r#"{"Version": "2012-10-17", "Statement": [
-  {"Effect": "Allow", "Action": "appstream:*", "Resource": "*"},
-  {"Effect": "Deny", "Action": "appstream:*", "Resource": "*",
-   "Condition": {"Null": {"aws:MultiFactorAuthPresent": "true"}}}]}"#;
+const DENY_UNLESS_MFA: &str =
+    include_str!("../../../assets/fixtures/mfa-recipes/deny-unless-mfa-ifexists.json");
+const DENY_IF_MFA_ABSENT: &str =
+    include_str!("../../../assets/fixtures/mfa-recipes/deny-if-mfa-key-absent.json");
 
 #[test]
 fn access_keys_carry_no_mfa_key_and_the_iam_recipes_decide_as_iam_does() {

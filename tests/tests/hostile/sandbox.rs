@@ -98,7 +98,12 @@ fn run_options<'a>(mode_options: &[&'a str]) -> Vec<&'a str> {
 /// Assumptions: besides the contract's `admin.key` and database, the
 /// entitlement key and the TLS key are refused too (the whole data directory
 /// is left out); the credentials file may be written just after the launch.
-fn probe_under(mode: &str, mode_options: &[&str], data: &Path) -> BTreeMap<String, String> {
+fn probe_under(
+    mode: &str,
+    wrapper: &[&str],
+    mode_options: &[&str],
+    data: &Path,
+) -> BTreeMap<String, String> {
     let out = PathBuf::from(format!(
         "/tmp/e2e-hostile-sandbox-{mode}-{}",
         std::process::id()
@@ -107,7 +112,15 @@ fn probe_under(mode: &str, mode_options: &[&str], data: &Path) -> BTreeMap<Strin
     std::fs::create_dir_all(&out).expect("out dir");
     set_mode(&out, 0o777).expect("chmod");
     let log = std::fs::File::create(data.with_extension("probe.log")).expect("log file");
-    let mut host = std::process::Command::new(binary("host"))
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(rest).arg(binary("host"));
+            command
+        }
+        None => std::process::Command::new(binary("host")),
+    };
+    let mut host = command
         .arg("run")
         .args(run_options(mode_options))
         .args(["--listen", "127.0.0.1:0", "--mdns", "off", "--data-dir"])
@@ -176,15 +189,22 @@ fn probe_under(mode: &str, mode_options: &[&str], data: &Path) -> BTreeMap<Strin
 /// `host run OPTIONS -- demo-game`: the game launches, draws and streams
 /// under the sandbox. It is the command itself (not exec'd by a script):
 /// Landlock grants the program's own directory, not other programs'.
-fn game_streams_under(mode_options: &[&str], data: &Path) {
+fn game_streams_under(wrapper: &[&str], mode_options: &[&str], data: &Path) {
     let game = binary("demo-game").display().to_string();
-    let host = HostProcess::start_run(
-        data,
-        &run_options(mode_options),
-        &[&game, "--width", "320", "--height", "180", "--fps", "30"],
-        &[],
-    )
-    .expect("host run starts the demo game under the sandbox");
+    let mut args = vec!["run"];
+    args.extend(run_options(mode_options));
+    args.push("--");
+    args.extend([
+        game.as_str(),
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--fps",
+        "30",
+    ]);
+    let host = HostProcess::spawn_wrapped(wrapper, data, &args, &[])
+        .expect("host run starts the demo game under the sandbox");
     assert_eq!(mode_of(data).expect("mode"), 0o700);
     let url = host
         .entitle_as(
@@ -211,8 +231,8 @@ fn as_root_the_application_runs_as_another_user_and_cannot_read_the_hosts_data()
     let _game = super::game();
     let dir = scratch_dir("hostile-sandbox-uid");
     let data = dir.join("host");
-    game_streams_under(&[], &data);
-    let report = probe_under("uid", &[], &data);
+    game_streams_under(&[], &[], &data);
+    let report = probe_under("uid", &[], &[], &data);
     let uid = report.get("uid").cloned().unwrap_or_default();
     assert!(
         uid != "0" && !uid.is_empty(),
@@ -220,14 +240,55 @@ fn as_root_the_application_runs_as_another_user_and_cannot_read_the_hosts_data()
     );
 }
 
+/// The host run by an unprivileged user (as `nobody`, through `setpriv`):
+/// applications run as that same user, so only Landlock stands between
+/// them and the data directory. As root, `--sandbox landlock` is refused
+/// (the application would stay root).
 #[test]
 fn under_landlock_the_application_cannot_read_the_hosts_data() {
     let _suite = super::shared();
     let _game = super::game();
     let dir = scratch_dir("hostile-sandbox-landlock");
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    // The unprivileged host makes its data directory in a place of its own.
+    let status = std::process::Command::new("chown")
+        .args(["65534:65534"])
+        .arg(&dir)
+        .status()
+        .expect("chown");
+    assert!(status.success());
     let data = dir.join("host");
-    game_streams_under(&["--sandbox", "landlock"], &data);
-    probe_under("landlock", &["--sandbox", "landlock"], &data);
+    game_streams_under(&nobody, &["--sandbox", "landlock"], &data);
+    let report = probe_under("landlock", &nobody, &["--sandbox", "landlock"], &data);
+    assert_eq!(
+        report.get("uid").map(String::as_str),
+        Some("65534"),
+        "the application runs as the host's own user"
+    );
+
+    let refused = std::process::Command::new(binary("host"))
+        .args([
+            "run",
+            "--sandbox",
+            "landlock",
+            "--mdns",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("root-host"))
+        .args(["--", "true"])
+        .output()
+        .expect("host runs");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("as root"), "{said}");
 }
 
 /// Assumption: the file is read at each check, but it is written before

@@ -51,7 +51,7 @@ impl AuditStore for SqliteStore {
         let by_count = connection.execute(
             "DELETE FROM audit_log WHERE id <= \
              (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            [max_rows as i64],
+            [i64::try_from(max_rows).unwrap_or(i64::MAX)],
         )?;
         Ok(by_age + by_count)
     }

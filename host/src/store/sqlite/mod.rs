@@ -136,6 +136,7 @@ CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user);
 const SCHEMA_V3_HARDENING: &str = r#"
 ALTER TABLE refresh_tokens ADD COLUMN family TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+UPDATE refresh_tokens SET family = token_hash;
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
 ALTER TABLE principals ADD COLUMN totp_last_step INTEGER;
 CREATE INDEX sessions_by_user ON sessions (user, state);
