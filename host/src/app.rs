@@ -481,7 +481,9 @@ async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
             Err(e) => tracing::warn!(error = %e, "cannot expire pending sessions"),
         }
         if ticks.is_multiple_of(AUDIT_SWEEP_TICKS) {
-            prune_audit(&plane);
+            let plane = plane.clone();
+            // A large prune is a long statement: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || prune_audit(&plane)).await;
         }
         ticks += 1;
     }

@@ -110,7 +110,8 @@ impl AppInstance {
             (SOCKET_ENV.to_string(), sdk.path().display().to_string()),
             // Its own private places for runtime and temporary files.
             ("XDG_RUNTIME_DIR".to_string(), run_dir_text.clone()),
-            ("TMPDIR".to_string(), run_dir_text),
+            ("TMPDIR".to_string(), run_dir_text.clone()),
+            ("HOME".to_string(), run_dir_text),
         ];
         env.extend(spec.env);
         // Its own directory; not its working directory, which the API sets

@@ -32,6 +32,16 @@ pub struct LaunchSpec {
     pub grants: Grants,
 }
 
+/// Variables a sandboxed application inherits from the host; everything
+/// else it gets is set for it (display, SDK socket, credentials, runtime
+/// and temporary directories).
+fn inherited_by_sandboxed_apps(name: &str) -> bool {
+    matches!(
+        name,
+        "PATH" | "LANG" | "LANGUAGE" | "TZ" | "TERM" | "RUST_LOG" | "RUST_BACKTRACE"
+    ) || name.starts_with("LC_")
+}
+
 /// How the process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppExit {
@@ -86,7 +96,12 @@ impl Process {
             sandbox => {
                 let (trampoline, argv) = wrap(sandbox, &spec.grants, &spec.command, &spec.args)?;
                 let mut command = Command::new(trampoline);
-                command.args(argv);
+                // Not the host's whole environment (it may name sockets and
+                // agents of the host's user): only what a program needs.
+                command
+                    .args(argv)
+                    .env_clear()
+                    .envs(std::env::vars().filter(|(name, _)| inherited_by_sandboxed_apps(name)));
                 command
             }
         };

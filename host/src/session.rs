@@ -424,7 +424,7 @@ async fn stream_session(
         rumble,
     };
 
-    let (ws_media_tx, mut ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
+    let (ws_media_tx, ws_media_rx) = mpsc::channel(WS_MEDIA_QUEUE);
     let mut media = Media {
         parts: Some(media.parts),
         udp_peer: Arc::default(),
@@ -434,6 +434,10 @@ async fn stream_session(
         use_websocket: Arc::new(AtomicBool::new(false)),
         websocket: ws_media_tx,
     };
+    // Bound again after `media`, so it is dropped first whatever way this
+    // ends: a pipeline sender blocked on the queue then fails fast instead of
+    // hanging the pipeline's stop in its drop.
+    let mut ws_media_rx = ws_media_rx;
     let mut opener = Opener::new(&to_host);
     let mut channel = Channel {
         ws,

@@ -19,6 +19,10 @@ use super::routes::{RouteParams, action_and_resource};
 use crate::control_plane::{CallContext, ControlPlane};
 use crate::store::{AccessKey, AuditEntry, StoreError};
 
+/// Checked against when a request names no existing key (never matches
+/// anything that matters: the request is refused either way).
+const UNKNOWN_KEY_SECRET: &str = "no such key";
+
 /// Request bodies above this are refused before they are read whole.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -204,16 +208,6 @@ fn verify_signature(
     let date_unix_s = signing::parse_date(date).map_err(signing_error)?;
     signing::check_skew(date_unix_s, now).map_err(signing_error)?;
 
-    let key = match plane.store.key(&authorization.key_id) {
-        Ok(key) => key,
-        Err(StoreError::NotFound(_)) => {
-            return Err(invalid_credentials(format!(
-                "access key {} does not exist",
-                authorization.key_id
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
     let parts = SignedParts {
         method: method.as_str(),
         path: uri.path(),
@@ -221,6 +215,19 @@ fn verify_signature(
         date,
         nonce,
         body,
+    };
+    let key = match plane.store.key(&authorization.key_id) {
+        Ok(key) => key,
+        Err(StoreError::NotFound(_)) => {
+            // The same work as for a key that exists, so the answer's timing
+            // does not tell which key ids do.
+            let _ = signing::verify(UNKNOWN_KEY_SECRET, &parts, &authorization.signature_hex);
+            return Err(invalid_credentials(format!(
+                "access key {} does not exist",
+                authorization.key_id
+            )));
+        }
+        Err(e) => return Err(e.into()),
     };
     if !signing::verify(&key.secret, &parts, &authorization.signature_hex) {
         return Err(signing_error(SigningError::BadSignature));
