@@ -133,7 +133,7 @@ async fn connection(
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             // A WebSocket upgrade takes the slot along: the connection
-            // counts as long as the session on it lives.
+            // counts until its viewer is authenticated.
             request.extensions_mut().insert(slot.clone());
             let router = router.clone();
             async move {
@@ -212,7 +212,6 @@ async fn stream_upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
-        let _slot = slot;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -226,7 +225,7 @@ async fn stream_upgrade(
             Some(crate::session::websocket_config()),
         )
         .await;
-        if let Err(e) = crate::session::run(ws, ctx, peer).await {
+        if let Err(e) = crate::session::run(ws, ctx, peer, slot).await {
             tracing::warn!(%peer, error = %format!("{e:#}"), "session ended with an error");
         }
     });

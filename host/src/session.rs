@@ -145,7 +145,16 @@ fn random_key() -> MediaKey {
 }
 
 /// Runs one session to its end. Errors are the session's, logged by the caller.
-pub async fn run(mut ws: ControlWs, ctx: Arc<HostContext>, peer: SocketAddr) -> anyhow::Result<()> {
+/// `admission` is the connection's place under the host's connection caps:
+/// held while the viewer is unauthenticated, let go once its entitlement is
+/// redeemed (a session is bounded by entitlements from then on, and may sit
+/// parked for a resume long after its connection closed).
+pub async fn run(
+    mut ws: ControlWs,
+    ctx: Arc<HostContext>,
+    peer: SocketAddr,
+    admission: impl Send,
+) -> anyhow::Result<()> {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, receive(&mut ws))
         .await
         .context("no hello within 10 s")??;
@@ -202,6 +211,7 @@ pub async fn run(mut ws: ControlWs, ctx: Arc<HostContext>, peer: SocketAddr) -> 
             bail!("redeeming an entitlement: {e}");
         }
     };
+    drop(admission);
     let video = session_video(&app, display);
     let span = tracing::info_span!("session", id = %session.id, app = %app.name, user = %session.user, %peer, %client);
     let ended = ctx.plane.live.register(&session.id);

@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         180,
         30,
         // Every client entitles the same user: lift the per-user cap.
-        &["--max-pending-per-user", "1000000"],
+        &["--max-pending-per-user", "1000000", "--max-connections-per-address", "4096"],
         &[("RUST_LOG", "warn")],
     )?;
     let runtime = tokio::runtime::Runtime::new()?;
