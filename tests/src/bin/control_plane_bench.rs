@@ -80,8 +80,15 @@ fn main() -> anyhow::Result<()> {
         320,
         180,
         30,
-        // Every client entitles the same user: lift the per-user cap.
-        &["--max-pending-per-user", "1000000", "--max-connections-per-address", "4096"],
+        // Every client entitles the same user, and every client (and the
+        // embedded entitlement service) connects from 127.0.0.1: lift the
+        // per-user and per-address caps.
+        &[
+            "--max-pending-per-user",
+            "1000000",
+            "--max-connections-per-address",
+            "4096",
+        ],
         &[("RUST_LOG", "warn")],
     )?;
     let runtime = tokio::runtime::Runtime::new()?;
