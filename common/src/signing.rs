@@ -211,8 +211,13 @@ impl NonceCache {
     /// REPLAY_WINDOW_S`. Memory grows with use, to under 80 bytes per entry
     /// (2,000/s: 1.2 million entries, under 100 MB).
     pub fn for_window(max_requests_per_s: usize) -> Self {
+        Self::new(Self::capacity_for(max_requests_per_s))
+    }
+
+    /// The capacity [`NonceCache::for_window`] gives that rate.
+    pub fn capacity_for(max_requests_per_s: usize) -> usize {
         let window_s = REPLAY_WINDOW_S.unsigned_abs() as usize;
-        Self::new(max_requests_per_s.saturating_mul(window_s))
+        max_requests_per_s.saturating_mul(window_s)
     }
 
     pub fn capacity(&self) -> usize {

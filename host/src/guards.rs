@@ -45,8 +45,9 @@ impl Default for Guards {
             connections: Limits::default(),
             max_pending_per_user: DEFAULT_MAX_PENDING_PER_USER,
             audit: AuditRetention::default(),
-            replay_cache_capacity: REPLAY_CACHE_REQUESTS_PER_S
-                * common::signing::REPLAY_WINDOW_S as usize,
+            replay_cache_capacity: common::signing::NonceCache::capacity_for(
+                REPLAY_CACHE_REQUESTS_PER_S,
+            ),
         }
     }
 }

@@ -37,6 +37,19 @@ pub fn scratch_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// The `host` binary as a command, started through `wrapper` (a command
+/// that execs the rest, e.g. `setpriv --reuid=65534`) when one is given.
+pub fn host_command(wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(binary("host"));
+            command
+        }
+        None => Command::new(binary("host")),
+    }
+}
+
 /// A running `host serve`, killed on drop.
 pub struct HostProcess {
     child: Child,
@@ -116,15 +129,7 @@ impl HostProcess {
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-        let mut command = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut command = Command::new(program);
-                command.args(rest).arg(binary("host"));
-                command
-            }
-            None => Command::new(binary("host")),
-        };
-        let mut child = command
+        let mut child = host_command(wrapper)
             .envs(env.iter().copied())
             .args(&args[..split])
             .args(["--listen", "127.0.0.1:0", "--mdns", "off", "--data-dir"])

@@ -185,7 +185,8 @@ fn user_key(user: &str) -> String {
     crate::store::bounded_text(user, MAX_USER_KEY_BYTES).into_owned()
 }
 
-/// Subjects tracked now (tests and the host's stats).
+/// Subjects tracked now.
+#[cfg(test)]
 impl Throttle {
     pub fn tracked(&self) -> usize {
         self.failures.len()

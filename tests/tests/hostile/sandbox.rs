@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::client::Method;
 use e2e::hostile::{mode_of, set_mode, wait_until};
-use e2e::{HostProcess, binary, run_headless_viewer_with, scratch_dir};
+use e2e::{HostProcess, binary, host_command, run_headless_viewer_with, scratch_dir};
 use host::store::ApplicationStore;
 use serde_json::json;
 
@@ -112,15 +112,7 @@ fn probe_under(
     std::fs::create_dir_all(&out).expect("out dir");
     set_mode(&out, 0o777).expect("chmod");
     let log = std::fs::File::create(data.with_extension("probe.log")).expect("log file");
-    let mut command = match wrapper.split_first() {
-        Some((program, rest)) => {
-            let mut command = std::process::Command::new(program);
-            command.args(rest).arg(binary("host"));
-            command
-        }
-        None => std::process::Command::new(binary("host")),
-    };
-    let mut host = command
+    let mut host = host_command(wrapper)
         .arg("run")
         .args(run_options(mode_options))
         .args(["--listen", "127.0.0.1:0", "--mdns", "off", "--data-dir"])
@@ -271,7 +263,7 @@ fn under_landlock_the_application_cannot_read_the_hosts_data() {
         "the application runs as the host's own user"
     );
 
-    let refused = std::process::Command::new(binary("host"))
+    let refused = host_command(&[])
         .args([
             "run",
             "--sandbox",
