@@ -215,7 +215,7 @@ pub async fn create_session(
     rand::rng().fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
     let now = plane.now();
-    let session = plane.store.create_session_capped(
+    let session = plane.store.create_session(
         &app,
         &new.user,
         &token_hash(&token),

@@ -90,21 +90,10 @@ pub struct NewApplicationError {
 pub trait SessionStore {
     /// Creates a PENDING session, atomically checking that the application is
     /// enabled and below its session limit. `token_hash` is the SHA-256 (hex)
-    /// of the entitlement token; only the hash is kept.
+    /// of the entitlement token; only the hash is kept. The user may hold at
+    /// most `max_pending_per_user` unredeemed entitlements (across
+    /// applications) at once, checked in the same transaction.
     fn create_session(
-        &self,
-        application: &str,
-        user: &str,
-        token_hash: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> StoreResult<Session> {
-        self.create_session_capped(application, user, token_hash, now, expires_at, u32::MAX)
-    }
-    /// The same, and the user may hold at most `max_pending_per_user`
-    /// unredeemed entitlements (across applications) at once, checked in the
-    /// same transaction as the insert.
-    fn create_session_capped(
         &self,
         application: &str,
         user: &str,

@@ -66,7 +66,7 @@ fn new_session_id() -> String {
 }
 
 impl SessionStore for SqliteStore {
-    fn create_session_capped(
+    fn create_session(
         &self,
         application: &str,
         user: &str,

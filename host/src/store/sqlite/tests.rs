@@ -5,6 +5,9 @@ use common::api::{ApplicationState, NewApplication, SessionState};
 use super::*;
 use crate::store::*;
 
+/// No per-user cap on pending entitlements (the tests of other limits).
+const NO_CAP: u32 = u32::MAX;
+
 fn app(name: &str, max_sessions: u32) -> NewApplication {
     let mut new: NewApplication = serde_json::from_str(&format!(r#"{{"name":"{name}"}}"#)).unwrap();
     new.max_sessions = max_sessions;
@@ -25,7 +28,7 @@ fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
         store.put_policy("p", "{}", 100).unwrap();
         store.attach_policy("alice", "p").unwrap();
         let s = store
-            .create_session("game", "alice", "t1", 100, 160)
+            .create_session("game", "alice", "t1", 100, 160, NO_CAP)
             .unwrap();
         store.redeem("t1", 101).unwrap().unwrap();
         store
@@ -65,8 +68,12 @@ fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
 fn entitlement_tokens_are_single_use_and_expire() {
     let store = SqliteStore::in_memory().unwrap();
     store.create_application(&app("game", 4), 0).unwrap();
-    store.create_session("game", "u", "a", 0, 60).unwrap();
-    store.create_session("game", "u", "b", 0, 60).unwrap();
+    store
+        .create_session("game", "u", "a", 0, 60, NO_CAP)
+        .unwrap();
+    store
+        .create_session("game", "u", "b", 0, 60, NO_CAP)
+        .unwrap();
     assert!(store.redeem("a", 10).unwrap().is_ok());
     assert_eq!(
         store.redeem("a", 11).unwrap().unwrap_err(),
@@ -80,7 +87,9 @@ fn entitlement_tokens_are_single_use_and_expire() {
         store.redeem("b", 61).unwrap().unwrap_err(),
         RedeemError::Expired
     );
-    store.create_session("game", "u", "c", 0, 60).unwrap();
+    store
+        .create_session("game", "u", "c", 0, 60, NO_CAP)
+        .unwrap();
     store.expire_pending(60).unwrap();
     assert_eq!(
         store.redeem("c", 61).unwrap().unwrap_err(),
@@ -96,14 +105,16 @@ fn entitlement_tokens_are_single_use_and_expire() {
 fn disabled_applications_refuse_sessions_and_pending_ones_expire() {
     let store = SqliteStore::in_memory().unwrap();
     store.create_application(&app("game", 4), 0).unwrap();
-    store.create_session("game", "u", "a", 0, 60).unwrap();
+    store
+        .create_session("game", "u", "a", 0, 60, NO_CAP)
+        .unwrap();
     assert_eq!(store.expire_pending(59).unwrap(), 0);
     assert_eq!(store.expire_pending(60).unwrap(), 1);
     store
         .set_application_state("game", ApplicationState::Disabled, 1)
         .unwrap();
     assert!(matches!(
-        store.create_session("game", "u", "b", 61, 120),
+        store.create_session("game", "u", "b", 61, 120, NO_CAP),
         Err(StoreError::ApplicationDisabled(_))
     ));
 }
@@ -126,7 +137,7 @@ fn concurrent_create_session_never_exceeds_max_sessions() {
                 (0..10)
                     .filter(|j| {
                         store
-                            .create_session("game", "u", &format!("t{i}-{j}"), 1, 100)
+                            .create_session("game", "u", &format!("t{i}-{j}"), 1, 100, NO_CAP)
                             .is_ok()
                     })
                     .count()
@@ -144,7 +155,9 @@ fn concurrent_create_session_never_exceeds_max_sessions() {
 fn deleting_an_application_with_live_sessions_is_refused() {
     let store = SqliteStore::in_memory().unwrap();
     store.create_application(&app("game", 4), 0).unwrap();
-    let s = store.create_session("game", "u", "a", 0, 60).unwrap();
+    let s = store
+        .create_session("game", "u", "a", 0, 60, NO_CAP)
+        .unwrap();
     assert!(matches!(
         store.delete_application("game"),
         Err(StoreError::Conflict(_))
@@ -315,23 +328,17 @@ fn a_user_holds_at_most_the_cap_of_pending_entitlements() {
     let store = SqliteStore::in_memory().unwrap();
     store.create_application(&app("game", 10), 0).unwrap();
     store.create_application(&app("chess", 10), 0).unwrap();
-    store
-        .create_session_capped("game", "u", "a", 0, 60, 2)
-        .unwrap();
-    store
-        .create_session_capped("chess", "u", "b", 0, 60, 2)
-        .unwrap();
+    store.create_session("game", "u", "a", 0, 60, 2).unwrap();
+    store.create_session("chess", "u", "b", 0, 60, 2).unwrap();
     assert!(matches!(
-        store.create_session_capped("game", "u", "c", 0, 60, 2),
+        store.create_session("game", "u", "c", 0, 60, 2),
         Err(StoreError::TooManyPending { max_pending: 2, .. })
     ));
     store
-        .create_session_capped("game", "other", "d", 0, 60, 2)
+        .create_session("game", "other", "d", 0, 60, 2)
         .unwrap();
     // Expired ones do not count.
-    store
-        .create_session_capped("game", "u", "e", 61, 120, 2)
-        .unwrap();
+    store.create_session("game", "u", "e", 61, 120, 2).unwrap();
 }
 
 #[test]
