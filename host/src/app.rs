@@ -8,24 +8,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use common::control::{VideoCodec, VideoParams};
+use common::control::VideoParams;
 use common::stream_url::StreamUrl;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::allowed_commands::CommandPolicy;
-use crate::app_runtime::AppRuntime;
+use crate::apps::failures::{AppFailure, record_app_error, record_app_exit};
+use crate::apps::instance::{AppInstance, DisplayChoice, InstanceSpec};
+use crate::apps::runtime::AppRuntime;
 use crate::clock::{Clock, SystemClock};
-use crate::connection_limits::ConnectionLimits;
 use crate::control_plane::ControlPlane;
-use crate::entitlement::EntitlementService;
-use crate::guards::Guards;
-use crate::instance::{AppInstance, DisplayChoice, InstanceSpec};
-use crate::launcher::AppExit;
-use crate::media::{AudioChoice, CaptureMode, MediaPlanner};
+use crate::control_plane::allowed_commands::CommandPolicy;
+use crate::control_plane::connection_limits::ConnectionLimits;
+use crate::control_plane::entitlement::EntitlementService;
+use crate::control_plane::guards::Guards;
+use crate::control_plane::store::{SqliteStore, Store};
+use crate::media::planner::{AudioChoice, CaptureMode, MediaPlanner};
 use crate::platform::sandbox::{Grants, Sandbox, SandboxChoice};
-use crate::store::{NewApplicationError, SqliteStore, Store};
-use crate::tls::Identity;
+use crate::stream::context::HostContext;
+use crate::stream::tls::Identity;
 use common::api::StreamDefaults;
 use common::client::{AccessKeyFile, ApiClient, HttpsClient};
 use common::control::EndReason;
@@ -70,35 +71,6 @@ pub struct RunSpec {
     pub icon: Option<String>,
 }
 
-/// Default bitrate for a resolution at 60 fps (Moonlight-like: 10 Mbps at
-/// 720p60, 20 at 1080p60), scaled by pixel rate.
-pub fn default_bitrate_kbps(width: u32, height: u32, fps: u32) -> u32 {
-    let pixels_per_second = u64::from(width) * u64::from(height) * u64::from(fps);
-    let per_720p60 = 1280 * 720 * 60;
-    ((pixels_per_second * 10_000 / per_720p60) as u32).clamp(1_000, 100_000)
-}
-
-pub fn video_params(width: u32, height: u32, fps: u32, bitrate_kbps: Option<u32>) -> VideoParams {
-    VideoParams {
-        codec: VideoCodec::H264,
-        width,
-        height,
-        fps,
-        bitrate_kbps: bitrate_kbps.unwrap_or_else(|| default_bitrate_kbps(width, height, fps)),
-    }
-}
-
-/// Shared by every connection.
-pub struct HostContext {
-    pub plane: Arc<ControlPlane>,
-    pub listen: SocketAddr,
-    pub media_port: u16,
-    pub media: MediaPlanner,
-    pub gamepads: crate::platform::gamepad::GamepadSupport,
-    /// Sessions whose viewer may come back after a dropped connection.
-    pub resume: crate::resume::ResumeDesk,
-}
-
 /// How often PENDING sessions past their expiry are ended.
 const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -127,7 +99,7 @@ pub async fn serve(
         fps: config.video.fps,
         bitrate_kbps: Some(config.video.bitrate_kbps),
     };
-    crate::bootstrap::ensure(
+    crate::control_plane::bootstrap::ensure(
         store.as_ref(),
         &config.data_dir,
         &demo_stream,
@@ -158,8 +130,8 @@ pub async fn serve(
     println!("applications run sandboxed: {}", sandbox.describe());
     let runtime = AppRuntime::create()?;
     let machine_role_file = runtime.machine_role_dir().join("credentials");
-    let machine_role =
-        crate::machine_role::MachineRole::new(machine_role_file).owned_by(sandbox.owner());
+    let machine_role = crate::control_plane::machine_role::MachineRole::new(machine_role_file)
+        .owned_by(sandbox.owner());
     let app_env = machine_role.environment();
     let rotation = tokio::spawn(rotate_machine_role(plane.clone(), machine_role));
     let app_grants = Grants {
@@ -224,11 +196,16 @@ pub async fn serve(
     // The embedded entitlement service calls this host's API like a remote
     // one would: over HTTPS, with its own key and least-privilege policy.
     let base_url = format!("https://{host}:{}", listen.port());
-    let key_path = config.data_dir.join(crate::bootstrap::ENTITLEMENT_KEY_FILE);
+    let key_path = config
+        .data_dir
+        .join(crate::control_plane::bootstrap::ENTITLEMENT_KEY_FILE);
     let key = read_key_file(&key_path)?;
     let api = ApiClient::new(HttpsClient::new(&base_url, identity.fingerprint)?, key);
     let entitlement = EntitlementService::new(store.clone(), api, clock.clone())?;
-    let router = crate::server::routes(ctx.clone(), Some(crate::entitlement::router(entitlement)));
+    let router = crate::stream::server::routes(
+        ctx.clone(),
+        Some(crate::control_plane::entitlement::router(entitlement)),
+    );
 
     println!(
         "certificate fingerprint (SHA-256): {}",
@@ -238,14 +215,14 @@ pub async fn serve(
         "API: {base_url}/api (admin key in {})",
         config
             .data_dir
-            .join(crate::bootstrap::ADMIN_KEY_FILE)
+            .join(crate::control_plane::bootstrap::ADMIN_KEY_FILE)
             .display()
     );
     println!(
         "entitlement service: {base_url}/entitlement (user demo, password in {})",
         config
             .data_dir
-            .join(crate::bootstrap::DEMO_PASSWORD_FILE)
+            .join(crate::control_plane::bootstrap::DEMO_PASSWORD_FILE)
             .display()
     );
     tracing::info!(%listen, "host ready");
@@ -276,7 +253,7 @@ pub async fn serve(
     };
     let mut ended_by_app = false;
     let limits = ConnectionLimits::new(config.guards.connections);
-    crate::server::serve(listener, acceptor, router, limits, async {
+    crate::stream::server::serve(listener, acceptor, router, limits, async {
         tokio::select! {
             () = &mut shutdown => {}
             () = app_ended => ended_by_app = true,
@@ -328,7 +305,7 @@ async fn start_run(
     };
     let icon = match &run.icon {
         Some(value) => Some(
-            crate::icons::import(&config.data_dir, &run.name, value)
+            crate::control_plane::icons::import(&config.data_dir, &run.name, value)
                 .map_err(|e| anyhow::anyhow!("--icon: {e}"))?,
         ),
         None => None,
@@ -360,7 +337,7 @@ async fn start_run(
             now,
         )?,
     };
-    store.entitle(crate::bootstrap::DEMO_USER, &run.name)?;
+    store.entitle(crate::control_plane::bootstrap::DEMO_USER, &run.name)?;
     let display = media.display.clone();
     let spec_env = media.app_env.clone();
     let run_dir = media.run_dir.join(format!("run-{}", run.name));
@@ -399,55 +376,11 @@ async fn start_run(
     }
 }
 
-/// Records an application's exit as an application error (GetApplicationErrors).
-pub fn record_app_exit(
-    store: &dyn Store,
-    application: &str,
-    session: Option<&str>,
-    exit: &AppExit,
-    now: i64,
-) {
-    let failure = AppFailure {
-        kind: "app_exited",
-        message: exit.describe(),
-        exit: Some(exit),
-    };
-    record_app_error(store, application, session, &failure, now);
-}
-
-/// What went wrong with an application, for its error record.
-pub struct AppFailure<'a> {
-    /// `app_exited` or `launch_failed`.
-    pub kind: &'a str,
-    pub message: String,
-    pub exit: Option<&'a AppExit>,
-}
-
-/// Records an application error; the exit status is 128 + the signal for a
-/// killed process, as shells report it.
-pub fn record_app_error(
-    store: &dyn Store,
-    application: &str,
-    session: Option<&str>,
-    failure: &AppFailure<'_>,
-    now: i64,
-) {
-    let exit = failure.exit;
-    let error = NewApplicationError {
-        application: application.to_string(),
-        kind: failure.kind.to_string(),
-        message: failure.message.clone(),
-        session: session.map(str::to_string),
-        exit_status: exit.and_then(|x| x.status.or(x.signal.map(|s| 128 + s))),
-        stderr_tail: exit.map(|x| x.stderr_tail.clone()),
-    };
-    if let Err(e) = store.record_application_error(&error, now) {
-        tracing::warn!(error = %e, "cannot record the application error");
-    }
-}
-
 /// Keeps the machine role's credentials fresh (a new set every hour).
-async fn rotate_machine_role(plane: Arc<ControlPlane>, mut role: crate::machine_role::MachineRole) {
+async fn rotate_machine_role(
+    plane: Arc<ControlPlane>,
+    mut role: crate::control_plane::machine_role::MachineRole,
+) {
     if let Some(dir) = role.file().parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {

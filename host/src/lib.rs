@@ -1,33 +1,25 @@
-//! The streaming host: control plane (store, API, entitlement service),
-//! control server, sessions, media pipeline and the platform backends it
-//! runs on.
+//! The streaming host. Its parts are folders, imported in one direction:
+//! the crate root wires them (`app`, `standalone`: `host serve`, `host run`,
+//! `host entitlement`), `stream` drives sessions over `media`, `apps` and
+//! the `control_plane`; `platform` is the OS boundary under them all.
+//!
+//! - `control_plane`: store, policies, API, entitlement service, admin
+//!   commands, the guards and connection caps of the HTTPS port.
+//! - `stream`: the TLS port and its WebSocket upgrade, the session driver,
+//!   resume, the session's input worker.
+//! - `media`: what a session streams (the planner), the pipeline threads and
+//!   the sender.
+//! - `apps`: launching applications, their SDK socket, their runtime
+//!   directories and their error records.
+//! - `platform`: capture, encoders, audio, input injection, gamepads, the
+//!   sandbox, Xvfb.
 
-pub mod admin;
-pub mod allowed_commands;
-pub mod api;
 pub mod app;
-pub mod app_runtime;
-pub mod bootstrap;
+pub mod apps;
 pub mod clock;
-pub mod connection_limits;
 pub mod control_plane;
 pub mod discovery;
-pub mod entitlement;
-pub mod guards;
-pub mod icons;
-pub mod input;
-pub mod instance;
-pub mod launcher;
-pub mod live;
-pub mod machine_role;
 pub mod media;
-pub mod pipeline;
 pub mod platform;
-pub mod resume;
-pub mod sdk_server;
-pub mod sender;
-pub mod server;
-pub mod session;
 pub mod standalone;
-pub mod store;
-pub mod tls;
+pub mod stream;

@@ -42,7 +42,7 @@ struct ServeOptions {
     /// pattern for apps without a command), `desktop` (the whole X display),
     /// `desktop:X,Y,WxH` (a rectangle of it), or `synthetic`.
     #[arg(long, default_value = "apps")]
-    capture: host::media::CaptureMode,
+    capture: host::media::planner::CaptureMode,
     /// Where applications are shown: `shared` (the X display in DISPLAY) or
     /// `virtual` (a private Xvfb per session, at the viewer's resolution).
     /// Default: shared when DISPLAY is set, else virtual.
@@ -80,19 +80,19 @@ struct GuardOptions {
     #[arg(long)]
     app_writable: Vec<PathBuf>,
     /// Open connections in total; more are closed at once.
-    #[arg(long, default_value_t = host::connection_limits::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = host::control_plane::connection_limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Open connections from one address.
-    #[arg(long, default_value_t = host::connection_limits::DEFAULT_MAX_PER_ADDRESS)]
+    #[arg(long, default_value_t = host::control_plane::connection_limits::DEFAULT_MAX_PER_ADDRESS)]
     max_connections_per_address: usize,
     /// Unused entitlements one user may hold at once.
-    #[arg(long, default_value_t = host::guards::DEFAULT_MAX_PENDING_PER_USER)]
+    #[arg(long, default_value_t = host::control_plane::guards::DEFAULT_MAX_PENDING_PER_USER)]
     max_pending_per_user: u32,
     /// Audit entries kept (the newest).
-    #[arg(long, default_value_t = host::guards::DEFAULT_AUDIT_MAX_ROWS)]
+    #[arg(long, default_value_t = host::control_plane::guards::DEFAULT_AUDIT_MAX_ROWS)]
     audit_max_rows: u64,
     /// Days audit entries are kept.
-    #[arg(long, default_value_t = host::guards::DEFAULT_AUDIT_MAX_DAYS)]
+    #[arg(long, default_value_t = host::control_plane::guards::DEFAULT_AUDIT_MAX_DAYS)]
     audit_max_days: u64,
     /// Nonces of signed requests remembered (default: 2,000 requests/s over
     /// the 600 s replay window); when full, signed requests get 503.
@@ -101,19 +101,19 @@ struct GuardOptions {
 }
 
 impl GuardOptions {
-    fn guards(&self) -> anyhow::Result<host::guards::Guards> {
+    fn guards(&self) -> anyhow::Result<host::control_plane::guards::Guards> {
         anyhow::ensure!(
             self.max_connections >= 1 && self.max_connections_per_address >= 1,
             "--max-connections and --max-connections-per-address must be at least 1"
         );
-        let defaults = host::guards::Guards::default();
-        Ok(host::guards::Guards {
-            connections: host::connection_limits::Limits {
+        let defaults = host::control_plane::guards::Guards::default();
+        Ok(host::control_plane::guards::Guards {
+            connections: host::control_plane::connection_limits::Limits {
                 total: self.max_connections,
                 per_address: self.max_connections_per_address,
             },
             max_pending_per_user: self.max_pending_per_user,
-            audit: host::guards::AuditRetention {
+            audit: host::control_plane::guards::AuditRetention {
                 max_rows: self.audit_max_rows,
                 max_age_s: i64::try_from(self.audit_max_days.saturating_mul(86_400))
                     .unwrap_or(i64::MAX),
@@ -158,25 +158,29 @@ impl ServeOptions {
         anyhow::ensure!((1..=240).contains(&fps), "--fps must be between 1 and 240");
         let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
         let display = match (display, x_display) {
-            (Some(DisplayArg::Virtual), _) | (None, None) => host::instance::DisplayChoice::Virtual,
-            (Some(DisplayArg::Shared) | None, Some(d)) => host::instance::DisplayChoice::Shared(d),
+            (Some(DisplayArg::Virtual), _) | (None, None) => {
+                host::apps::instance::DisplayChoice::Virtual
+            }
+            (Some(DisplayArg::Shared) | None, Some(d)) => {
+                host::apps::instance::DisplayChoice::Shared(d)
+            }
             (Some(DisplayArg::Shared), None) => {
                 anyhow::bail!("--display shared needs DISPLAY to name an X display")
             }
         };
-        if matches!(capture, host::media::CaptureMode::Desktop(_))
-            && !matches!(display, host::instance::DisplayChoice::Shared(_))
+        if matches!(capture, host::media::planner::CaptureMode::Desktop(_))
+            && !matches!(display, host::apps::instance::DisplayChoice::Shared(_))
         {
             anyhow::bail!("--capture desktop needs DISPLAY to name the X display to stream");
         }
         let audio = match audio.as_str() {
-            "tone" => host::media::AudioChoice::Tone,
-            device => host::media::AudioChoice::Device(device.to_string()),
+            "tone" => host::media::planner::AudioChoice::Tone,
+            device => host::media::planner::AudioChoice::Device(device.to_string()),
         };
         let mut commands = if guards.allow_any_command {
-            host::allowed_commands::CommandPolicy::Any
+            host::control_plane::allowed_commands::CommandPolicy::Any
         } else {
-            host::allowed_commands::CommandPolicy::listed_in(&data_dir)
+            host::control_plane::allowed_commands::CommandPolicy::listed_in(&data_dir)
         };
         if let Some(run) = &run {
             // `host run -- CMD`: the owner names the command right here.
@@ -203,7 +207,7 @@ impl ServeOptions {
             listen,
             media_port,
             input_log,
-            video: host::app::video_params(width, height, fps, bitrate_kbps),
+            video: host::media::planner::video_params(width, height, fps, bitrate_kbps),
             capture,
             display,
             audio,
@@ -261,7 +265,7 @@ enum Command {
     },
     /// Administration of the data directory (applications, users, keys, policies).
     #[command(flatten)]
-    Admin(host::admin::AdminCommand),
+    Admin(host::control_plane::admin::AdminCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -328,7 +332,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(host::standalone::serve(config, shutdown))
         }
         Command::SandboxExec { args } => match host::platform::sandbox::exec(args)? {},
-        Command::Admin(command) => host::admin::run(&cli.data_dir, command),
+        Command::Admin(command) => host::control_plane::admin::run(&cli.data_dir, command),
     }
 }
 

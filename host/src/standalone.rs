@@ -11,11 +11,11 @@ use common::client::{ApiClient, HttpsClient};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::error::ApiError;
 use crate::clock::{Clock, SystemClock};
-use crate::entitlement::EntitlementService;
-use crate::store::{SqliteStore, Store};
-use crate::tls::Identity;
+use crate::control_plane::api::error::ApiError;
+use crate::control_plane::entitlement::EntitlementService;
+use crate::control_plane::store::{SqliteStore, Store};
+use crate::stream::tls::Identity;
 
 #[derive(Debug, Clone)]
 pub struct EntitlementConfig {
@@ -49,7 +49,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let listen = listener.local_addr()?;
-    let router = crate::entitlement::router(service)
+    let router = crate::control_plane::entitlement::router(service)
         .fallback(|| async { ApiError::not_found("no such route") });
     println!(
         "certificate fingerprint (SHA-256): {}",
@@ -59,7 +59,7 @@ pub async fn serve(
         "entitlement service: https://{listen}/entitlement (API at {})",
         config.api
     );
-    let limits = crate::connection_limits::ConnectionLimits::new(Default::default());
-    crate::server::serve(listener, acceptor, router, limits, shutdown).await;
+    let limits = crate::control_plane::connection_limits::ConnectionLimits::new(Default::default());
+    crate::stream::server::serve(listener, acceptor, router, limits, shutdown).await;
     Ok(())
 }

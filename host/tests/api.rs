@@ -16,7 +16,7 @@ use common::client::AccessKeyFile;
 use common::control::EndReason;
 use common::signing;
 use common::stream_url::StreamUrl;
-use host::store::PrincipalKind;
+use host::control_plane::store::PrincipalKind;
 use serde_json::{Value, json};
 use support::*;
 
@@ -362,14 +362,18 @@ async fn machine_role_credentials_rotate_hourly_and_expire_after_six_hours() {
     let f = fixture();
     let store = f.plane.store.clone();
     store
-        .create_principal(host::bootstrap::MACHINE_ROLE, PrincipalKind::Role, T0)
+        .create_principal(
+            host::control_plane::bootstrap::MACHINE_ROLE,
+            PrincipalKind::Role,
+            T0,
+        )
         .unwrap();
     store
-        .attach_policy(host::bootstrap::MACHINE_ROLE, "read-only")
+        .attach_policy(host::control_plane::bootstrap::MACHINE_ROLE, "read-only")
         .unwrap();
     let dir = std::env::temp_dir().join(format!("machine-role-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut role = host::machine_role::MachineRole::new(dir.join("credentials"));
+    let mut role = host::control_plane::machine_role::MachineRole::new(dir.join("credentials"));
     let first = role
         .poll(store.as_ref(), T0)
         .unwrap()
@@ -384,11 +388,12 @@ async fn machine_role_credentials_rotate_hourly_and_expire_after_six_hours() {
             .any(|(k, v)| k == "AWS_SHARED_CREDENTIALS_FILE" && v.ends_with("credentials"))
     );
 
-    let key = |c: &host::machine_role::TemporaryCredentials| AccessKeyFile {
+    let key = |c: &host::control_plane::machine_role::TemporaryCredentials| AccessKeyFile {
         key_id: c.key_id.clone(),
         secret: c.secret.clone(),
     };
-    let with_token = |c: &host::machine_role::TemporaryCredentials, call: &Call<'_>| {
+    let with_token = |c: &host::control_plane::machine_role::TemporaryCredentials,
+                      call: &Call<'_>| {
         let mut r = request(&key(c), Signature::Good, call, f.clock.now(), &nonce());
         r.headers_mut()
             .insert("x-session-token", c.session_token.parse().unwrap());

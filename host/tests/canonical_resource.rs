@@ -8,8 +8,8 @@
 mod support;
 
 use axum::http::StatusCode;
-use host::bootstrap::create_access_key;
-use host::store::PrincipalKind;
+use host::control_plane::bootstrap::create_access_key;
+use host::control_plane::store::PrincipalKind;
 use proptest::prelude::*;
 use serde_json::Value;
 use support::*;
@@ -123,7 +123,7 @@ fn a_decoded_separator_is_no_resource_and_head_is_its_get() {
 
 #[test]
 fn the_simulator_matches_routes_as_the_router_does() {
-    use host::api::routes::{RouteParams, action_and_resource, match_route};
+    use host::control_plane::api::routes::{RouteParams, action_and_resource, match_route};
     let (template, captures) = match_route("/api/applications/%64emo/sessions/s-1/state").unwrap();
     let params =
         RouteParams::from_captures(captures.iter().map(|(n, v)| (*n, v.as_str()))).unwrap();

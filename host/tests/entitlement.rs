@@ -16,11 +16,12 @@ use common::api::{ApplicationPatch, NewApplication, SignIn, StreamDefaults};
 use common::client::{ApiClient, ClientError, EntitlementClient, HttpsClient};
 use common::signing::format_date;
 use common::stream_url::StreamUrl;
-use host::bootstrap::{ADMIN_KEY_FILE, DEMO_PASSWORD_FILE, ENTITLEMENT_KEY_FILE};
 use host::clock::{Clock, ManualClock, SystemClock};
 use host::control_plane::ControlPlane;
-use host::entitlement::{EntitlementService, REFRESH_TOKEN_TTL_S};
-use host::store::{SqliteStore, Store};
+use host::control_plane::bootstrap::{ADMIN_KEY_FILE, DEMO_PASSWORD_FILE, ENTITLEMENT_KEY_FILE};
+use host::control_plane::entitlement::EntitlementService;
+use host::control_plane::store::REFRESH_TOKEN_TTL_S;
+use host::control_plane::store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -47,8 +48,9 @@ async fn fixture(label: &str) -> Fixture {
     std::fs::create_dir_all(&dir).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(&dir).unwrap());
     let now = SystemClock.now_unix_s();
-    host::bootstrap::ensure(store.as_ref(), &dir, &StreamDefaults::default(), now).unwrap();
-    let identity = host::tls::Identity::load_or_create(&dir).unwrap();
+    host::control_plane::bootstrap::ensure(store.as_ref(), &dir, &StreamDefaults::default(), now)
+        .unwrap();
+    let identity = host::stream::tls::Identity::load_or_create(&dir).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let base_url = format!("https://127.0.0.1:{port}");
@@ -70,12 +72,12 @@ async fn fixture(label: &str) -> Fixture {
     );
     let clock = Arc::new(ManualClock::new(now));
     let service = EntitlementService::new(store.clone(), api, clock.clone()).unwrap();
-    let entitlement = host::entitlement::router(service);
-    let router = host::api::router(plane).merge(entitlement.clone());
+    let entitlement = host::control_plane::entitlement::router(service);
+    let router = host::control_plane::api::router(plane).merge(entitlement.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let acceptor = TlsAcceptor::from(identity.server_config().unwrap());
-    let limits = host::connection_limits::ConnectionLimits::new(Default::default());
-    tokio::spawn(host::server::serve(
+    let limits = host::control_plane::connection_limits::ConnectionLimits::new(Default::default());
+    tokio::spawn(host::stream::server::serve(
         listener,
         acceptor,
         router,

@@ -482,6 +482,9 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
 /// Helpers of the benchmark binaries.
 pub mod lan;
 
+/// Import circles among a crate's modules, read from its sources.
+pub mod module_graph;
+
 /// Helpers of the `hostile` suite: raw TLS from chosen addresses, /proc.
 pub mod hostile;
 

@@ -128,7 +128,7 @@ fn host_run_streams_the_games_pixels_and_injects_1000_events_in_order() {
     let mut discrete = discrete;
     discrete.dedup_by(|later, earlier| later["kind"] == "wheel" && later == earlier);
     let events: Vec<InputEvent> = (0..1000)
-        .map(|seq| viewer::synthetic_input::event(seq, true))
+        .map(|seq| viewer::stream::synthetic_input::event(seq, true))
         .collect();
     let expected: Vec<Value> = events.iter().filter_map(expected_entry).collect();
     assert_eq!(

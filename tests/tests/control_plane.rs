@@ -78,7 +78,7 @@ fn a_totp_user_needs_the_code() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let code = host::entitlement::passwords::totp_code(&secret, now).expect("code");
+    let code = host::control_plane::entitlement::passwords::totp_code(&secret, now).expect("code");
     let signed_in =
         block_on(client.sign_in("bob", "correct horse battery", Some(&code))).expect("sign in");
     assert!(signed_in.mfa);

@@ -311,7 +311,7 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let code = host::entitlement::passwords::totp_code(&secret, now).expect("code");
+    let code = host::control_plane::entitlement::passwords::totp_code(&secret, now).expect("code");
     xdotool(&display, &["type", "--delay", "30", &code]).expect("typing");
     xdotool(&display, &["key", "Return"]).expect("enter");
     launcher.wait_for("screen=\"apps\" apps=1");

@@ -2,21 +2,17 @@
 //! settings) and the stream it starts as a child process, which connects to
 //! a host, decodes and shows the stream (a winit window drawn with pixels
 //! and an egui overlay), or runs headless for tests.
+//!
+//! Parts: `launcher`, `stream` (arguments, network driver, window, overlay,
+//! input capture, headless mode), `platform` (decoders, audio output,
+//! gamepads), which never imports `stream`. At the root: the `signin`
+//! command, and what `stream` and `platform` share: `stats`, the `input`
+//! channel and the `clock`.
 
-pub mod audio;
-pub mod connect;
-pub mod ending;
-pub mod freq;
-pub mod gamepad;
-pub mod headless;
+pub mod clock;
 pub mod input;
-pub mod jitter;
 pub mod launcher;
-pub mod net;
+pub mod platform;
 pub mod signin;
 pub mod stats;
 pub mod stream;
-pub mod stream_args;
-pub mod synthetic_input;
-pub mod video;
-pub mod window;

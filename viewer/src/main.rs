@@ -40,7 +40,7 @@ enum Command {
         application: String,
     },
     /// Stream from a host, given an entitlement URL.
-    Stream(viewer::stream_args::StreamArgs),
+    Stream(viewer::stream::args::StreamArgs),
     /// Open the launcher (what `viewer` alone does), optionally with a host
     /// added and chosen and the user name filled in.
     Launcher(viewer::launcher::LauncherOptions),

@@ -15,10 +15,10 @@ use axum::http::{Request, StatusCode};
 use common::client::AccessKeyFile;
 use common::signing::{self, SignedParts};
 use common::stream_url::StreamUrl;
-use host::bootstrap::{FULL_ACCESS_POLICY, READ_ONLY_POLICY, create_access_key};
 use host::clock::ManualClock;
 use host::control_plane::ControlPlane;
-use host::store::{PrincipalKind, SqliteStore, Store};
+use host::control_plane::bootstrap::{FULL_ACCESS_POLICY, READ_ONLY_POLICY, create_access_key};
+use host::control_plane::store::{PrincipalKind, SqliteStore, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -64,7 +64,7 @@ pub fn fixture() -> Fixture {
         }
         keys.push(create_access_key(store.as_ref(), name, T0).unwrap());
     }
-    let router = host::api::router(plane.clone());
+    let router = host::control_plane::api::router(plane.clone());
     let mut keys = keys.into_iter();
     Fixture {
         plane,
@@ -211,7 +211,7 @@ pub async fn seed(f: &Fixture, app: &str) -> String {
     f.plane
         .store
         .record_application_error(
-            &host::store::NewApplicationError {
+            &host::control_plane::store::NewApplicationError {
                 application: app.into(),
                 kind: "app_exited".into(),
                 message: "exit status 3".into(),

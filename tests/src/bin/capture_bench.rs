@@ -52,7 +52,7 @@ fn run_once(
     };
     let mut capture = X11Capture::open(display, Target::Screen(rect), (width, height))?;
     anyhow::ensure!(capture.uses_shm(), "MIT-SHM is not in use");
-    let params = host::app::video_params(width, height, 60, None);
+    let params = host::media::planner::video_params(width, height, 60, None);
     let mut encoder = FfmpegVideoEncoder::new(&EncoderSettings::from_params(&params))?;
     let mut sealer = Sealer::new(&MediaKey::from_bytes([7; 32]));
     let mut packetizer = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);

@@ -143,7 +143,7 @@ fn main() -> anyhow::Result<()> {
             let entitlement = client.entitle("demo").await?;
             let url = StreamUrl::parse(&entitlement.url)?;
             // Redeem: TLS WebSocket, hello with the token, welcome back.
-            let (ws, _welcome) = viewer::connect::connect(&url, None).await?;
+            let (ws, _welcome) = viewer::stream::connect::connect(&url, None).await?;
             drop(ws);
             Ok(())
         }

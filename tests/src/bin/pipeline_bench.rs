@@ -16,7 +16,7 @@ use e2e::bench::{median, micros};
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::synthetic::TestPattern;
 use host::platform::{BgraFrame, VideoEncoder, VideoSource};
-use viewer::video::{RgbaConverter, VideoDecoder};
+use viewer::platform::video::{RgbaConverter, VideoDecoder};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -40,7 +40,7 @@ const WARM_UP: usize = 30;
 
 /// One run: per-stage samples in microseconds, and the mean frame size.
 fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f64>>, f64)> {
-    let params = host::app::video_params(width, height, 60, None);
+    let params = host::media::planner::video_params(width, height, 60, None);
     let mut source = TestPattern::new(width, height, 60);
     let mut encoder = FfmpegVideoEncoder::new(&EncoderSettings::from_params(&params))?;
     let key = MediaKey::from_bytes([7; 32]);

@@ -119,7 +119,7 @@ fn head_is_authorized_as_its_get() {
 /// would for that request: a percent-encoded name is the application it
 /// names, HEAD is its GET.
 ///
-/// Assumption: `--request` (the option the lead named in `host/src/admin.rs`)
+/// Assumption: `--request` (the option the lead named in `host/src/control_plane/admin.rs`)
 /// takes "METHOD PATH" and derives action and resource as the router does.
 #[test]
 fn policies_simulate_decides_an_encoded_request_as_the_api_does() {

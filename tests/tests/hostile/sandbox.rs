@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::client::Method;
 use e2e::hostile::{mode_of, set_mode, wait_until};
 use e2e::{HostProcess, binary, host_command, run_headless_viewer_with, scratch_dir};
-use host::store::ApplicationStore;
+use host::control_plane::store::ApplicationStore;
 use serde_json::json;
 
 use super::{code_of, send, text_of};
@@ -130,7 +130,7 @@ fn probe_under(
         let _ = host.wait();
         panic!("{mode}: host run did not end when its probe exited");
     }
-    let store = host::store::SqliteStore::open_in(data).expect("the database");
+    let store = host::control_plane::store::SqliteStore::open_in(data).expect("the database");
     let errors = store.application_errors("sh").expect("application errors");
     let tail = errors
         .iter()

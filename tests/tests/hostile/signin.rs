@@ -71,7 +71,7 @@ fn forty_concurrent_wrong_passwords_from_one_address_check_at_most_five() {
 
 fn totp_now(secret: &str) -> String {
     let now = e2e::hostile::now_unix_s();
-    host::entitlement::passwords::totp_code(secret, now).expect("TOTP code")
+    host::control_plane::entitlement::passwords::totp_code(secret, now).expect("TOTP code")
 }
 
 #[test]

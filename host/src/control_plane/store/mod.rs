@@ -1,0 +1,322 @@
+//! The control plane's state: applications, sessions, principals, access
+//! keys, policies, entitlements and the audit log. Traits here, one SQLite
+//! backend in `sqlite/`; a PostgreSQL backend (a fleet sharing one control
+//! plane) would implement the same traits.
+//!
+//! Times are Unix seconds passed in by the caller, so tests drive the clock.
+
+pub mod sqlite;
+
+use common::api::{
+    Application, ApplicationError, ApplicationPatch, ApplicationState, ApplicationStatus,
+    NewApplication, Session,
+};
+use thiserror::Error;
+
+pub use sqlite::SqliteStore;
+
+/// How long a sign-in to the entitlement service lasts.
+pub const SIGNIN_TOKEN_TTL_S: i64 = 12 * 3600;
+/// How long a "remember me" refresh token lasts; each use issues a new one
+/// valid this long again.
+pub const REFRESH_TOKEN_TTL_S: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("application {0} is disabled")]
+    ApplicationDisabled(String),
+    #[error("application {application} already has its maximum of {max_sessions} sessions")]
+    ApplicationFull {
+        application: String,
+        max_sessions: u32,
+    },
+    #[error(
+        "{user} already holds {max_pending} unused entitlements; use or let them expire (60 s) first"
+    )]
+    TooManyPending { user: String, max_pending: u32 },
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("database migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why an entitlement token could not be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum RedeemError {
+    #[error("unknown entitlement")]
+    Unknown,
+    #[error("the entitlement was already used")]
+    AlreadyUsed,
+    #[error("the entitlement expired")]
+    Expired,
+    #[error("the application is disabled")]
+    ApplicationDisabled,
+}
+
+pub trait ApplicationStore {
+    fn create_application(&self, new: &NewApplication, now: i64) -> StoreResult<Application>;
+    fn application(&self, name: &str) -> StoreResult<Application>;
+    fn applications(&self) -> StoreResult<Vec<Application>>;
+    fn update_application(
+        &self,
+        name: &str,
+        patch: &ApplicationPatch,
+        now: i64,
+    ) -> StoreResult<Application>;
+    /// Refused while the application has live sessions.
+    fn delete_application(&self, name: &str) -> StoreResult<()>;
+    fn set_application_state(
+        &self,
+        name: &str,
+        state: ApplicationState,
+        now: i64,
+    ) -> StoreResult<Application>;
+    fn application_status(&self, name: &str, now: i64) -> StoreResult<ApplicationStatus>;
+    fn record_application_error(&self, error: &NewApplicationError, now: i64) -> StoreResult<i64>;
+    fn application_errors(&self, name: &str) -> StoreResult<Vec<ApplicationError>>;
+    fn application_error(&self, name: &str, id: i64) -> StoreResult<ApplicationError>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewApplicationError {
+    pub application: String,
+    pub kind: String,
+    pub message: String,
+    pub session: Option<String>,
+    pub exit_status: Option<i32>,
+    pub stderr_tail: Option<String>,
+}
+
+pub trait SessionStore {
+    /// Creates a PENDING session, atomically checking that the application is
+    /// enabled and below its session limit. `token_hash` is the SHA-256 (hex)
+    /// of the entitlement token; only the hash is kept. The user may hold at
+    /// most `max_pending_per_user` unredeemed entitlements (across
+    /// applications) at once, checked in the same transaction.
+    fn create_session(
+        &self,
+        application: &str,
+        user: &str,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+        max_pending_per_user: u32,
+    ) -> StoreResult<Session>;
+    fn sessions(&self, application: &str) -> StoreResult<Vec<Session>>;
+    fn session(&self, application: &str, id: &str) -> StoreResult<Session>;
+    /// PENDING → ACTIVE, once, before the token expires.
+    fn redeem(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Result<(Session, Application), RedeemError>>;
+    /// → TERMINATED with `reason`; None when it had already ended.
+    fn terminate_session(&self, id: &str, reason: &str, now: i64) -> StoreResult<Option<Session>>;
+    /// PENDING sessions past their expiry become TERMINATED (`expired`).
+    fn expire_pending(&self, now: i64) -> StoreResult<usize>;
+    /// At start: sessions live when the host stopped end with `host_restart`.
+    fn end_sessions_of_previous_run(&self, now: i64) -> StoreResult<usize>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    Role,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Role => "role",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub kind: PrincipalKind,
+    pub enabled: bool,
+    pub has_password: bool,
+    pub has_totp: bool,
+}
+
+/// What sign-in needs; kept apart from `Principal` so secrets travel only
+/// where they are used.
+#[derive(Clone)]
+pub struct Credentials {
+    pub password_hash: Option<String>,
+    pub totp_secret_base32: Option<String>,
+    pub enabled: bool,
+}
+
+#[derive(Clone)]
+pub struct AccessKey {
+    pub key_id: String,
+    pub principal: String,
+    pub secret: String,
+    pub active: bool,
+    pub created_at: i64,
+    /// Temporary credentials (machine role) expire and carry a session token.
+    pub expires_at: Option<i64>,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("key_id", &self.key_id)
+            .field("principal", &self.principal)
+            .field("active", &self.active)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+pub trait IdentityStore {
+    fn create_principal(&self, name: &str, kind: PrincipalKind, now: i64) -> StoreResult<()>;
+    fn principal(&self, name: &str) -> StoreResult<Principal>;
+    fn principals(&self) -> StoreResult<Vec<Principal>>;
+    fn delete_principal(&self, name: &str) -> StoreResult<()>;
+    fn set_password_hash(&self, user: &str, hash: &str) -> StoreResult<()>;
+    fn set_totp_secret(&self, user: &str, secret_base32: Option<&str>) -> StoreResult<()>;
+    fn credentials(&self, user: &str) -> StoreResult<Credentials>;
+
+    fn create_key(&self, key: &AccessKey) -> StoreResult<()>;
+    fn key(&self, key_id: &str) -> StoreResult<AccessKey>;
+    fn keys(&self, principal: Option<&str>) -> StoreResult<Vec<AccessKey>>;
+    fn set_key_active(&self, key_id: &str, active: bool) -> StoreResult<()>;
+    fn delete_key(&self, key_id: &str) -> StoreResult<()>;
+    /// Temporary keys past their expiry are removed.
+    fn purge_expired_keys(&self, now: i64) -> StoreResult<usize>;
+
+    /// Stores a policy document; the caller has validated it.
+    fn put_policy(&self, name: &str, document: &str, now: i64) -> StoreResult<()>;
+    fn policy(&self, name: &str) -> StoreResult<String>;
+    fn policy_names(&self) -> StoreResult<Vec<String>>;
+    fn attach_policy(&self, principal: &str, policy: &str) -> StoreResult<()>;
+    fn detach_policy(&self, principal: &str, policy: &str) -> StoreResult<()>;
+    /// (name, document) of every policy attached to the principal.
+    fn attached_policies(&self, principal: &str) -> StoreResult<Vec<(String, String)>>;
+
+    fn entitle(&self, user: &str, application: &str) -> StoreResult<()>;
+    fn revoke_entitlement(&self, user: &str, application: &str) -> StoreResult<()>;
+    fn entitlements(&self, user: &str) -> StoreResult<Vec<String>>;
+
+    /// Sign-in tokens of the entitlement service (hashes only).
+    fn store_signin_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        mfa: bool,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// (user, mfa) for a live token.
+    fn signin_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<(String, bool)>>;
+    /// Sign-out: the token stops working (no error when it is unknown).
+    fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    /// "Remember me" refresh tokens (hashes only).
+    /// A refresh token of a chain (`family`: one per sign-in; each use
+    /// issues the next token of the same family).
+    fn store_refresh_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        mfa: bool,
+        expires_at: i64,
+        family: &str,
+    ) -> StoreResult<()>;
+    /// Uses up a refresh token, once. A token presented again after its use
+    /// was stolen or replayed: its whole family is revoked.
+    fn take_refresh_token(&self, token_hash: &str, now: i64) -> StoreResult<RefreshUse>;
+    /// Records that `user` passed TOTP at `step` (30 s steps since the
+    /// epoch); false when that step or a later one was used already, so a
+    /// code works once.
+    fn claim_totp_step(&self, user: &str, step: i64) -> StoreResult<bool>;
+    /// Sign-out: the refresh token is forgotten (no error when it is unknown).
+    fn revoke_refresh_token(&self, token_hash: &str) -> StoreResult<()>;
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    Live {
+        user: String,
+        mfa: bool,
+        family: String,
+    },
+    /// Unknown or expired.
+    Invalid,
+    /// Used before: the chain it belongs to is revoked now.
+    Reused { user: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub principal: Option<String>,
+    pub key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// `allow`, `deny`, `unauthenticated`, `error`, or for the entitlement service `signin_ok` ...
+    pub decision: String,
+    pub status: u16,
+    pub reason: Option<String>,
+}
+
+pub trait AuditStore {
+    fn audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Newest first.
+    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    /// Retention: removes entries older than `older_than` (Unix s) and all
+    /// but the newest `max_rows`; returns how many went.
+    fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize>;
+    fn audit_rows(&self) -> StoreResult<u64>;
+}
+
+pub trait Store:
+    ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync
+{
+}
+
+impl<T: ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync> Store for T {}
+
+/// Text from outside kept at most `max_bytes` long: a longer one is cut (at
+/// a character boundary) and followed by `…#` and 16 hex digits of its
+/// SHA-256, so distinct long values stay distinct. For audit fields and
+/// throttle keys, whose size a client chooses.
+pub fn bounded_text(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cut = max_bytes;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    std::borrow::Cow::Owned(format!(
+        "{}…#{}",
+        &text[..cut],
+        hex::encode(&digest.as_ref()[..8])
+    ))
+}
+
+/// SHA-256 hex of a bearer secret (entitlement and sign-in tokens): the
+/// database never holds a usable token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
+}

@@ -1,0 +1,89 @@
+//! The audit log: every API decision and every sign-in attempt, never a
+//! secret.
+
+use rusqlite::params;
+
+use super::SqliteStore;
+use crate::control_plane::store::{AuditEntry, AuditStore, StoreResult, bounded_text};
+
+/// Names, ids, addresses: a client chooses some of them (a user name at
+/// sign-in), so each is kept short, long ones cut and hashed.
+const MAX_FIELD_BYTES: usize = 64;
+/// Paths and reasons (which may quote a name).
+const MAX_LONG_FIELD_BYTES: usize = 512;
+
+fn bounded(text: &str) -> String {
+    bounded_text(text, MAX_FIELD_BYTES).into_owned()
+}
+
+fn bounded_long(text: &str) -> String {
+    bounded_text(text, MAX_LONG_FIELD_BYTES).into_owned()
+}
+
+impl AuditStore for SqliteStore {
+    fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.lock()
+            .prepare_cached(
+                "INSERT INTO audit_log (at, principal, key_id, source_ip, method, path, action, \
+                 resource, decision, status, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                entry.at,
+                entry.principal.as_deref().map(bounded),
+                entry.key_id.as_deref().map(bounded),
+                entry.source_ip.as_deref().map(bounded),
+                bounded(&entry.method),
+                bounded_long(&entry.path),
+                entry.action.as_deref().map(bounded),
+                entry.resource.as_deref().map(bounded_long),
+                bounded(&entry.decision),
+                entry.status,
+                entry.reason.as_deref().map(bounded_long)
+            ])?;
+        Ok(())
+    }
+
+    fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize> {
+        let connection = self.lock();
+        let by_age = connection.execute("DELETE FROM audit_log WHERE at < ?1", [older_than])?;
+        // Rows beyond the newest `max_rows` (ids grow with time).
+        let by_count = connection.execute(
+            "DELETE FROM audit_log WHERE id <= \
+             (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+        )?;
+        Ok(by_age + by_count)
+    }
+
+    fn audit_rows(&self) -> StoreResult<u64> {
+        let rows: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM audit_log", [], |row| row.get(0))?;
+        Ok(rows.max(0) as u64)
+    }
+
+    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT at, principal, key_id, source_ip, method, path, action, resource, decision, \
+             status, reason FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit as i64], |row| {
+            Ok(AuditEntry {
+                at: row.get(0)?,
+                principal: row.get(1)?,
+                key_id: row.get(2)?,
+                source_ip: row.get(3)?,
+                method: row.get(4)?,
+                path: row.get(5)?,
+                action: row.get(6)?,
+                resource: row.get(7)?,
+                decision: row.get(8)?,
+                status: row.get(9)?,
+                reason: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

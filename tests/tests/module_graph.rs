@@ -1,0 +1,60 @@
+//! The host and the viewer show their parts as folders, and no two of
+//! their modules import each other in a circle (DESIGN.md section 4): not
+//! among a crate's top-level modules, nor among the children of any
+//! folder module. The viewer's `platform/` never imports `stream/`.
+
+use std::path::{Path, PathBuf};
+
+use e2e::module_graph::{ModuleGraph, report};
+
+fn crate_src(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
+        .join("src")
+}
+
+fn graph(name: &str) -> ModuleGraph {
+    ModuleGraph::build(&crate_src(name)).expect("reading the crate's sources")
+}
+
+fn assert_no_circle(name: &str) {
+    let graph = graph(name);
+    assert!(
+        !graph.edges.is_empty(),
+        "{name}: no imports found at all; is {} its source directory?",
+        crate_src(name).display()
+    );
+    let cycles = graph.cycles();
+    assert!(
+        cycles.is_empty(),
+        "{name}/src has import circles:\n{}",
+        report(&cycles)
+    );
+}
+
+#[test]
+fn host_has_no_import_circle() {
+    assert_no_circle("host");
+}
+
+#[test]
+fn viewer_has_no_import_circle() {
+    assert_no_circle("viewer");
+}
+
+#[test]
+fn viewer_platform_never_imports_stream() {
+    let src = crate_src("viewer");
+    for part in ["platform", "stream"] {
+        assert!(src.join(part).is_dir(), "viewer/src/{part}/ is gone");
+    }
+    let graph = graph("viewer");
+    let sites = graph.sites("crate", "platform", "stream");
+    let sites: Vec<String> = sites.iter().map(ToString::to_string).collect();
+    assert!(
+        sites.is_empty(),
+        "viewer's platform/ imports stream/ at {}",
+        sites.join(", ")
+    );
+}

@@ -1,0 +1,11 @@
+//! What the stream runs on: video decoders and the picture handed to a
+//! window (`video`), audio playback with its jitter buffer (`audio`,
+//! `jitter`, `freq`), gamepads (`gamepad`). Nothing here imports
+//! `crate::stream`; what both sides share (statistics, the input channel,
+//! the clock) sits at the crate root.
+
+pub mod audio;
+pub mod freq;
+pub mod gamepad;
+pub mod jitter;
+pub mod video;
