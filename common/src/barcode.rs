@@ -100,16 +100,36 @@ pub fn read(width: u32, height: u32, luma: impl Fn(u32, u32) -> u8) -> Option<u6
     (crc == checksum(value)).then_some(value)
 }
 
-/// Microseconds between a capture time read from a barcode (48 bits) and
-/// `now_us` on the same clock, handling the 48-bit wrap.
-pub fn elapsed_us(read_value: u64, now_us: u64) -> u64 {
-    (now_us & DATA_MASK).wrapping_sub(read_value) & DATA_MASK
+/// Microseconds from a capture time read from a barcode (48 bits) to
+/// `now_us` on the same clock, handling the 48-bit wrap. Negative when the
+/// capture seems later than `now_us` (the clock offset estimate is a little
+/// off): never a wrapped subtraction read as years.
+pub fn elapsed_us(read_value: u64, now_us: u64) -> i64 {
+    let forward = (now_us & DATA_MASK).wrapping_sub(read_value) & DATA_MASK;
+    // More than half the 48-bit range forward is a small step backward.
+    if forward > DATA_MASK / 2 {
+        -((DATA_MASK + 1 - forward) as i64)
+    } else {
+        forward as i64
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// Latency never wraps: a capture just after `now` (a clock offset a
+        /// little off) is a small negative, one before is the true gap,
+        /// across the 48-bit wrap too.
+        #[test]
+        fn elapsed_is_the_signed_gap(capture in 0u64..(1 << 62), gap in -10_000_000i64..10_000_000) {
+            let now = capture.saturating_add_signed(gap);
+            let read = capture & DATA_MASK;
+            prop_assert_eq!(elapsed_us(read, now), now as i64 - capture as i64);
+        }
+    }
 
     fn paint(value: u64, width: u32, height: u32) -> Vec<u8> {
         let mut luma = vec![90u8; (width * height) as usize];

@@ -5,12 +5,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Control frames larger than this are refused before parsing.
 pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
-/// How long a host keeps a session whose viewer dropped, waiting for it to
-/// resume.
-pub const RESUME_WINDOW_S: u64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -33,7 +30,7 @@ pub enum ControlMessage {
         video: VideoParams,
         audio: AudioParams,
         /// Lets this viewer take the session up again after a dropped
-        /// connection (`resume`), within `RESUME_WINDOW_S`.
+        /// connection (`resume`), within the session's resume window.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_token: Option<String>,
     },
@@ -164,19 +161,26 @@ pub struct ReceiverReport {
     /// from gaps in sequence numbers; drives the FEC parity share.
     #[serde(default)]
     pub shard_loss: f64,
+    /// The part of `shard_loss` dropped at a full queue (congestion, not
+    /// noise): FEC parity follows only the rest.
+    #[serde(default)]
+    pub queue_loss: f64,
     /// Frames rebuilt from parity since the stream began.
     #[serde(default)]
     pub frames_recovered: u64,
-    /// Change of the mean one-way frame delay since the last report; a
-    /// growing queue on the path shows here first (congestion control).
+    /// The delay detector's reading of the path: a growing queue shows
+    /// here before loss does (congestion control).
     #[serde(default)]
-    pub delay_trend_ms: f64,
+    pub delay_signal: crate::congestion::DelaySignal,
     /// Media bytes that arrived since the last report, as a rate.
     #[serde(default)]
     pub received_kbps: f64,
     /// Interarrival jitter of frames.
     #[serde(default)]
     pub jitter_ms: f64,
+    /// Round trip of the control channel, from the viewer's pings.
+    #[serde(default)]
+    pub rtt_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

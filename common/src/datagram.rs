@@ -3,11 +3,16 @@
 //! Layout (big endian, 32 bytes), authenticated as AEAD associated data:
 //! version u8 | stream u8 | flags u8 | reserved u8 | sequence u64 |
 //! frame_index u32 | shard_index u16 | shard_count u16 | data_shards u16 |
-//! reserved u16 | capture_us u64
+//! send_offset u16 | capture_us u64
+//!
+//! `send_offset` is when the datagram left, after capture, in 32 µs units
+//! plus one (0: not stamped): the receiver's delay detector compares send
+//! and arrival times, so the host's encode time and scheduling never read
+//! as a queue on the path.
 
 use thiserror::Error;
 
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 32;
 /// Most shards one frame may have (≈ 9.8 MB at 1200 bytes a shard): bounds
 /// what a receiver holds for a frame.
@@ -51,7 +56,9 @@ pub struct Flags(u8);
 impl Flags {
     pub const KEYFRAME: Flags = Flags(0b0000_0001);
     pub const LAST_SHARD: Flags = Flags(0b0000_0010);
-    const KNOWN: u8 = 0b0000_0011;
+    /// Sent again after a NACK: its arrival says nothing about the path's delay.
+    pub const RETRANSMIT: Flags = Flags(0b0000_0100);
+    const KNOWN: u8 = 0b0000_0111;
 
     pub const fn empty() -> Self {
         Flags(0)
@@ -86,7 +93,14 @@ pub struct Header {
     pub data_shards: u16,
     /// Capture time on the sender's clock, microseconds.
     pub capture_us: u64,
+    /// When it was sent, after `capture_us` (32 µs resolution, at most
+    /// ~2.1 s); `None` when not stamped or later than that.
+    pub send_offset_us: Option<u32>,
 }
+
+/// Resolution of `send_offset_us` on the wire.
+const SEND_OFFSET_UNIT_US: u32 = 32;
+const SEND_OFFSET_MAX_UNITS: u32 = u16::MAX as u32 - 1;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum HeaderError {
@@ -115,8 +129,33 @@ impl Header {
         out[16..18].copy_from_slice(&self.shard_index.to_be_bytes());
         out[18..20].copy_from_slice(&self.shard_count.to_be_bytes());
         out[20..22].copy_from_slice(&self.data_shards.to_be_bytes());
+        out[22..24].copy_from_slice(&Self::send_offset_bits(self.send_offset_us).to_be_bytes());
         out[24..32].copy_from_slice(&self.capture_us.to_be_bytes());
         out
+    }
+
+    /// Stamps the send time (`sent_us`, the sender's clock).
+    pub fn stamp_sent(&mut self, sent_us: u64) {
+        let offset = sent_us.saturating_sub(self.capture_us);
+        self.send_offset_us = (offset <= u64::from(SEND_OFFSET_MAX_UNITS * SEND_OFFSET_UNIT_US))
+            .then(|| Self::units_to_us(Self::send_offset_bits(Some(offset as u32))));
+    }
+
+    /// When it was sent on the sender's clock, if stamped.
+    pub fn sent_us(&self) -> Option<u64> {
+        self.send_offset_us
+            .map(|offset| self.capture_us.saturating_add(u64::from(offset)))
+    }
+
+    fn send_offset_bits(offset_us: Option<u32>) -> u16 {
+        match offset_us {
+            Some(us) => ((us / SEND_OFFSET_UNIT_US).min(SEND_OFFSET_MAX_UNITS) + 1) as u16,
+            None => 0,
+        }
+    }
+
+    fn units_to_us(bits: u16) -> u32 {
+        (u32::from(bits) - 1) * SEND_OFFSET_UNIT_US
     }
 
     /// Parses the header at the start of `bytes`; the rest is the payload.
@@ -128,7 +167,7 @@ impl Header {
             return Err(HeaderError::Version(bytes[0]));
         }
         let stream = StreamKind::from_byte(bytes[1])?;
-        if bytes[3] != 0 || bytes[22] != 0 || bytes[23] != 0 {
+        if bytes[3] != 0 {
             return Err(HeaderError::Reserved);
         }
         let flag_bits = bytes[2];
@@ -150,6 +189,10 @@ impl Header {
             shard_count: u16_at(18),
             data_shards: u16_at(20),
             capture_us: u64_at(24),
+            send_offset_us: match u16_at(22) {
+                0 => None,
+                bits => Some(Self::units_to_us(bits)),
+            },
         };
         if header.shard_count == 0
             || header.shard_count > MAX_SHARDS
@@ -183,11 +226,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(stream in stream_strategy(), flags in 0u8..4, sequence: u64, frame_index: u32,
-                      count in 1u16..500, index_seed: u16, capture_us: u64) {
+        fn round_trip(stream in stream_strategy(), flags in 0u8..8, sequence: u64, frame_index: u32,
+                      count in 1u16..500, index_seed: u16, capture_us: u64, offset_units in proptest::option::of(0u32..65_535)) {
             let header = Header {
                 stream, flags: Flags(flags), sequence, frame_index,
                 shard_index: index_seed % count, shard_count: count, data_shards: count, capture_us,
+                send_offset_us: offset_units.map(|u| u * SEND_OFFSET_UNIT_US),
             };
             let mut bytes = header.encode().to_vec();
             bytes.extend_from_slice(b"payload");
@@ -200,6 +244,31 @@ mod tests {
         fn garbage_is_an_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             let _ = Header::decode(&bytes);
         }
+    }
+
+    #[test]
+    fn send_stamps_round_down_and_saturate_to_unknown() {
+        let mut header = Header {
+            stream: StreamKind::Video,
+            flags: Flags::empty(),
+            sequence: 0,
+            frame_index: 0,
+            shard_index: 0,
+            shard_count: 1,
+            data_shards: 1,
+            capture_us: 1_000_000,
+            send_offset_us: None,
+        };
+        header.stamp_sent(1_004_100);
+        assert_eq!(header.sent_us(), Some(1_004_096));
+        header.stamp_sent(999_000);
+        assert_eq!(
+            header.sent_us(),
+            Some(1_000_000),
+            "a clock step back is offset 0"
+        );
+        header.stamp_sent(1_000_000 + 3_000_000);
+        assert_eq!(header.sent_us(), None, "past ~2.1 s it is not stamped");
     }
 
     #[test]

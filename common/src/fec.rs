@@ -28,10 +28,59 @@ pub fn parity_count(data: usize, parity_pct: u32) -> usize {
     (data * parity_pct as usize).div_ceil(100).max(1)
 }
 
+/// A frame past this many shards gets its share of parity only.
+const LOSS_MODEL_MAX_SHARDS: usize = 256;
+/// At most this many parity shards beyond the share, for small frames.
+const EXTRA_PARITY_MAX: usize = 4;
+/// The chance of losing a frame the loss model aims under.
+const FRAME_LOSS_TARGET: f64 = 1e-3;
+
+/// Parity for `data` shards: the share `parity_pct`, or more for a small
+/// frame (one of few shards loses all of them at once too easily) so that
+/// at random `loss` it is lost less than once in a thousand, up to
+/// `EXTRA_PARITY_MAX` shards beyond the share.
+pub fn parity_count_at_loss(data: usize, parity_pct: u32, loss: f64) -> usize {
+    let share = parity_count(data, parity_pct);
+    if data == 0 || loss <= 0.0 || data + share > LOSS_MODEL_MAX_SHARDS {
+        return share;
+    }
+    let loss = loss.min(0.9);
+    let mut parity = 0;
+    while parity < share + EXTRA_PARITY_MAX
+        && frame_loss_chance(data, parity, loss) > FRAME_LOSS_TARGET
+    {
+        parity += 1;
+    }
+    share.max(parity)
+}
+
+/// The chance that more than `parity` of `data + parity` shards are lost.
+fn frame_loss_chance(data: usize, parity: usize, loss: f64) -> f64 {
+    let n = data + parity;
+    // P(k lost) for k = 0..=parity, built term by term.
+    let mut term = (1.0 - loss).powi(n as i32);
+    let mut survive = term;
+    for k in 0..parity {
+        term *= (n - k) as f64 / (k + 1) as f64 * loss / (1.0 - loss);
+        survive += term;
+    }
+    (1.0 - survive).max(0.0)
+}
+
 /// Cuts `frame` into data shards of at most `max_payload` bytes (all the
 /// same even size) and adds `parity_count(data, parity_pct)` parity shards.
 /// Returns `(data_count, shards)` with data shards first.
 pub fn encode(frame: &[u8], max_payload: usize, parity_pct: u32) -> (usize, Vec<Vec<u8>>) {
+    encode_at_loss(frame, max_payload, parity_pct, 0.0)
+}
+
+/// As `encode`, with parity from `parity_count_at_loss`.
+pub fn encode_at_loss(
+    frame: &[u8],
+    max_payload: usize,
+    parity_pct: u32,
+    loss: f64,
+) -> (usize, Vec<Vec<u8>>) {
     let total = frame.len() + LENGTH_PREFIX;
     let max_payload = (max_payload & !1).max(2);
     let data = total.div_ceil(max_payload).max(1);
@@ -42,7 +91,7 @@ pub fn encode(frame: &[u8], max_payload: usize, parity_pct: u32) -> (usize, Vec<
     padded.extend_from_slice(frame);
     padded.resize(shard_len * data, 0);
     let mut shards: Vec<Vec<u8>> = padded.chunks_exact(shard_len).map(<[u8]>::to_vec).collect();
-    let parity = parity_count(data, parity_pct);
+    let parity = parity_count_at_loss(data, parity_pct, loss);
     if parity > 0 {
         // Shard counts beyond the codec's range go out without parity.
         if let Ok(recovery) = reed_solomon_simd::encode(data, parity, &shards) {
@@ -115,6 +164,7 @@ pub struct ParityController {
     pub floor_pct: u32,
     pub max_pct: u32,
     current_pct: u32,
+    loss: f64,
 }
 
 impl ParityController {
@@ -123,6 +173,7 @@ impl ParityController {
             floor_pct,
             max_pct,
             current_pct: floor_pct,
+            loss: 0.0,
         }
     }
 
@@ -130,8 +181,19 @@ impl ParityController {
         self.current_pct
     }
 
+    /// The loss the share was last set from (0.0..=1.0), decaying as the share does.
+    pub fn loss(&self) -> f64 {
+        self.loss
+    }
+
     /// Feeds the shard loss fraction (0.0..=1.0) of the last report.
     pub fn handle_loss(&mut self, shard_loss: f64) {
+        let shard_loss = shard_loss.clamp(0.0, 1.0);
+        self.loss = if shard_loss >= self.loss {
+            shard_loss
+        } else {
+            self.loss - (self.loss - shard_loss) / 4.0
+        };
         let wanted = (shard_loss.clamp(0.0, 1.0) * 400.0).ceil() as u32 + 5;
         // Rise at once, fall gently: loss comes in bursts.
         self.current_pct = if wanted >= self.current_pct {
@@ -183,6 +245,17 @@ mod tests {
         assert_eq!(control.parity_pct(), 10);
         control.handle_loss(1.0);
         assert_eq!(control.parity_pct(), 60);
+    }
+
+    #[test]
+    fn small_frames_get_parity_enough_for_the_loss() {
+        assert_eq!(parity_count_at_loss(1, 60, 0.0), 1);
+        // One shard at 20 % loss: four copies' worth keeps it.
+        assert_eq!(parity_count_at_loss(1, 60, 0.20), 4);
+        assert!(frame_loss_chance(1, 4, 0.20) < 1e-3);
+        // Large frames: the share.
+        assert_eq!(parity_count_at_loss(300, 20, 0.20), 60);
+        assert_eq!(parity_count_at_loss(20, 10, 0.0), 2);
     }
 
     proptest! {

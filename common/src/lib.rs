@@ -19,6 +19,7 @@ pub mod pinned_tls;
 pub mod policy;
 pub mod sdk;
 pub mod seal;
+pub mod session;
 pub mod signing;
 pub mod stats;
 pub mod stream_url;

@@ -21,6 +21,7 @@ pub struct Packetizer {
     stream: StreamKind,
     max_payload: usize,
     parity_pct: u32,
+    loss: f64,
     next_frame_index: u32,
 }
 
@@ -31,6 +32,7 @@ impl Packetizer {
             stream,
             max_payload,
             parity_pct: 0,
+            loss: 0.0,
             next_frame_index: 0,
         }
     }
@@ -38,6 +40,12 @@ impl Packetizer {
     /// Parity shards added per frame, as a percentage of its data shards.
     pub fn set_parity_pct(&mut self, parity_pct: u32) {
         self.parity_pct = parity_pct;
+    }
+
+    /// The loss the path shows: small frames get more parity than the
+    /// share (`fec::parity_count_at_loss`).
+    pub fn set_loss(&mut self, loss: f64) {
+        self.loss = loss;
     }
 
     pub fn max_payload(&self) -> usize {
@@ -54,7 +62,8 @@ impl Packetizer {
     ) -> Vec<(Header, Vec<u8>)> {
         let frame_index = self.next_frame_index;
         self.next_frame_index = self.next_frame_index.wrapping_add(1);
-        let (data, shards) = fec::encode(frame, self.max_payload, self.parity_pct);
+        let (data, shards) =
+            fec::encode_at_loss(frame, self.max_payload, self.parity_pct, self.loss);
         // A frame past the limit is cut short: the receiver reports it lost.
         let count = shards.len().min(usize::from(MAX_SHARDS)) as u16;
         shards
@@ -75,6 +84,7 @@ impl Packetizer {
                     shard_count: count,
                     data_shards: data as u16,
                     capture_us,
+                    send_offset_us: None,
                 };
                 (header, payload)
             })
@@ -92,6 +102,12 @@ pub struct Frame {
     /// When its first and last shard arrived, on the receiver's clock.
     pub first_shard_us: u64,
     pub last_shard_us: u64,
+    /// When the last shard to arrive was sent, on the sender's clock.
+    pub last_shard_sent_us: Option<u64>,
+    /// Every data shard came on its first sending: no parity, no
+    /// retransmission. Only such frames time the path (a frame that waited
+    /// for a NACK says nothing about queues).
+    pub clean: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +142,12 @@ pub struct DepacketizerStats {
     pub frames_recovered: u64,
     /// Data shards rebuilt from parity.
     pub shards_recovered: u64,
+    /// Of those, data shards that arrived after all (late, not lost): the
+    /// rebuild only saved waiting for them.
+    pub shards_rebuilt_but_late: u64,
+    /// Frames rebuilt from parity whose missing data shards all came late:
+    /// `frames_recovered` minus these is what FEC was really needed for.
+    pub frames_recovered_late: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +181,8 @@ struct Partial {
     received: u16,
     first_shard_us: u64,
     last_shard_us: u64,
+    last_shard_sent_us: Option<u64>,
+    retransmitted: bool,
 }
 
 impl Partial {
@@ -180,7 +204,13 @@ pub struct Depacketizer {
     waiting_since_us: Option<u64>,
     events: VecDeque<DepacketizerEvent>,
     stats: DepacketizerStats,
+    /// Data shards rebuilt from parity in recent frames, to tell a late
+    /// shard from a lost one afterwards.
+    rebuilt: BTreeMap<u32, Vec<u16>>,
 }
+
+/// Recent rebuilt frames remembered for late-shard accounting.
+const REBUILT_MEMORY_FRAMES: usize = 64;
 
 impl Depacketizer {
     pub fn new(stream: StreamKind, config: DepacketizerConfig) -> Self {
@@ -192,6 +222,7 @@ impl Depacketizer {
             waiting_since_us: None,
             events: VecDeque::new(),
             stats: DepacketizerStats::default(),
+            rebuilt: BTreeMap::new(),
         }
     }
 
@@ -216,6 +247,7 @@ impl Depacketizer {
         let next = self.next_index;
         if header.frame_index < next {
             self.stats.late_shards += 1;
+            self.note_late_shard(header);
             return Ok(());
         }
         if header.frame_index - next >= self.config.max_window_frames {
@@ -235,6 +267,8 @@ impl Depacketizer {
                 received: 0,
                 first_shard_us: now_us,
                 last_shard_us: now_us,
+                last_shard_sent_us: None,
+                retransmitted: false,
             });
         if partial.shard_count != header.shard_count
             || partial.data_shards != header.data_shards
@@ -246,6 +280,12 @@ impl Depacketizer {
         }
         let complete = partial.is_complete();
         let slot = &mut partial.shards[usize::from(header.shard_index)];
+        if complete && slot.is_none() && header.shard_index < partial.data_shards {
+            // A data shard of a frame parity can already rebuild: late, not lost.
+            self.stats.late_shards += 1;
+            *slot = Some(payload.to_vec());
+            return Ok(());
+        }
         if slot.is_some() || complete {
             // A duplicate, or a spare shard of a frame already rebuildable.
             self.stats.duplicate_shards += 1;
@@ -254,11 +294,29 @@ impl Depacketizer {
         *slot = Some(payload.to_vec());
         partial.received += 1;
         partial.last_shard_us = now_us;
+        partial.last_shard_sent_us = header.sent_us();
+        partial.retransmitted |= header.flags.contains(Flags::RETRANSMIT);
         if partial.is_complete() && header.frame_index != next && self.waiting_since_us.is_none() {
             self.waiting_since_us = Some(now_us);
         }
         self.release(now_us);
         Ok(())
+    }
+
+    /// Whether frames are being reassembled.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Gives up every frame before `frame_index` (after an outage nothing
+    /// earlier is worth waiting for).
+    pub fn skip_to(&mut self, now_us: u64, frame_index: u32) {
+        if frame_index > self.next_index
+            && frame_index - self.next_index < self.config.max_window_frames
+        {
+            self.declare_lost_until(frame_index);
+            self.release(now_us);
+        }
     }
 
     /// Gives up on frames that waited past the reorder timeout.
@@ -272,32 +330,43 @@ impl Depacketizer {
             .map(|since| since + self.config.reorder_timeout_us)
     }
 
-    /// Shards worth asking again for: of each incomplete frame that a later
-    /// frame has overtaken and whose first shard is older than `min_age_us`
-    /// (so mere reordering is not mistaken for loss), as many missing
-    /// indices as it still needs (data shards first).
+    /// Shards worth asking again for: of each frame that a later frame has
+    /// overtaken and that is still incomplete after `min_age_us` (so mere
+    /// reordering is not mistaken for loss), as many missing indices as it
+    /// still needs (data shards first). A frame of which nothing arrived
+    /// comes with an empty list: all of it is missing.
     pub fn missing_shards(&self, now_us: u64, min_age_us: u64) -> Vec<(u32, Vec<u16>)> {
         let Some(&newest) = self.pending.keys().next_back() else {
             return Vec::new();
         };
-        self.pending
-            .range(..newest)
-            .filter(|(_, partial)| {
-                !partial.is_complete() && now_us >= partial.first_shard_us + min_age_us
-            })
-            .map(|(&index, partial)| {
-                let needed = usize::from(partial.data_shards - partial.received);
-                let missing = partial
-                    .shards
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.is_none())
-                    .map(|(i, _)| i as u16)
-                    .take(needed)
-                    .collect();
-                (index, missing)
-            })
-            .collect()
+        let mut missing = Vec::new();
+        for index in self.next_index..newest {
+            match self.pending.get(&index) {
+                Some(partial) if partial.is_complete() => {}
+                Some(partial) => {
+                    if now_us >= partial.first_shard_us + min_age_us {
+                        let needed = usize::from(partial.data_shards - partial.received);
+                        let shards = partial
+                            .shards
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| s.is_none())
+                            .map(|(i, _)| i as u16)
+                            .take(needed)
+                            .collect();
+                        missing.push((index, shards));
+                    }
+                }
+                None => {
+                    // Absent since a later frame began to arrive.
+                    let later = self.pending.range(index + 1..).next();
+                    if later.is_some_and(|(_, p)| now_us >= p.first_shard_us + min_age_us) {
+                        missing.push((index, Vec::new()));
+                    }
+                }
+            }
+        }
+        missing
     }
 
     pub fn poll_event(&mut self) -> Option<DepacketizerEvent> {
@@ -351,7 +420,27 @@ impl Depacketizer {
         let timed_out = self
             .waiting_since_us
             .is_some_and(|since| now_us >= since + self.config.reorder_timeout_us);
-        newest - self.next_index > self.config.max_reorder_frames || timed_out
+        // Nothing before a complete keyframe is needed to show it.
+        let keyframe_ahead = self
+            .pending
+            .values()
+            .any(|partial| partial.keyframe && partial.is_complete());
+        newest - self.next_index > self.config.max_reorder_frames || timed_out || keyframe_ahead
+    }
+
+    /// A data shard of a delivered frame: if parity rebuilt it, it was late,
+    /// not lost.
+    fn note_late_shard(&mut self, header: &Header) {
+        if let Some(missing) = self.rebuilt.get_mut(&header.frame_index)
+            && let Some(at) = missing.iter().position(|&i| i == header.shard_index)
+        {
+            missing.swap_remove(at);
+            self.stats.shards_rebuilt_but_late += 1;
+            if missing.is_empty() {
+                self.rebuilt.remove(&header.frame_index);
+                self.stats.frames_recovered_late += 1;
+            }
+        }
     }
 
     /// After a delivery, complete frames still waiting behind an incomplete
@@ -395,6 +484,14 @@ impl Depacketizer {
                 if missing_data > 0 {
                     self.stats.frames_recovered += 1;
                     self.stats.shards_recovered += missing_data as u64;
+                    let missing = (0..data_shards)
+                        .filter(|&i| partial.shards[i].is_none())
+                        .map(|i| i as u16)
+                        .collect();
+                    self.rebuilt.insert(frame_index, missing);
+                    while self.rebuilt.len() > REBUILT_MEMORY_FRAMES {
+                        self.rebuilt.pop_first();
+                    }
                 }
                 self.events.push_back(DepacketizerEvent::Frame(Frame {
                     frame_index,
@@ -403,6 +500,8 @@ impl Depacketizer {
                     data,
                     first_shard_us: partial.first_shard_us,
                     last_shard_us: partial.last_shard_us,
+                    last_shard_sent_us: partial.last_shard_sent_us,
+                    clean: missing_data == 0 && !partial.retransmitted,
                 }));
             }
             Err(_) => {

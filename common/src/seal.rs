@@ -242,6 +242,7 @@ mod tests {
             shard_count: 1,
             data_shards: 1,
             capture_us: 99,
+            send_offset_us: None,
         }
     }
 

@@ -481,6 +481,8 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
 
 /// Helpers of the benchmark binaries.
 pub mod lan;
+pub mod routed_lan;
+pub mod scenarios;
 
 /// Import circles among a crate's modules, read from its sources.
 pub mod module_graph;

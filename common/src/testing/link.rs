@@ -21,8 +21,10 @@ pub struct Impairments {
     pub jitter_ms: f64,
     /// Packets held back behind later ones.
     pub reorder_pct: f64,
+    /// Jitter without reordering: no packet overtakes an earlier one.
+    pub keep_order: bool,
     pub duplicate_pct: f64,
-    /// Bottleneck rate; packets queue behind it (and drop past 200 ms of queue, like a tbf qdisc).
+    /// Bottleneck rate; packets queue behind it (and drop past 50 ms of queue: a drop-tail router).
     pub rate_kbps: Option<u32>,
     /// Drop everything.
     pub block: bool,
@@ -39,7 +41,7 @@ pub struct LinkStats {
 }
 
 /// Longest queue behind the rate limit before tail drop.
-const MAX_QUEUE_US: u64 = 200_000;
+const MAX_QUEUE_US: u64 = 50_000;
 
 /// One direction of an emulated link.
 #[derive(Debug)]
@@ -52,6 +54,8 @@ pub struct Link {
     busy_until_us: u64,
     queue: BinaryHeap<Reverse<(u64, u64, Vec<u8>)>>,
     next_id: u64,
+    /// The latest arrival scheduled (for `keep_order`).
+    last_arrival_us: u64,
     stats: LinkStats,
 }
 
@@ -65,6 +69,7 @@ impl Link {
             busy_until_us: 0,
             queue: BinaryHeap::new(),
             next_id: 0,
+            last_arrival_us: 0,
             stats: LinkStats::default(),
         }
     }
@@ -143,11 +148,13 @@ impl Link {
             if delay_us > 0 || depart_us > now_us {
                 self.stats.delayed += 1;
             }
-            self.queue.push(Reverse((
-                depart_us + delay_us,
-                self.next_id,
-                packet.clone(),
-            )));
+            let mut arrival_us = depart_us + delay_us;
+            if self.impairments.keep_order {
+                arrival_us = arrival_us.max(self.last_arrival_us);
+            }
+            self.last_arrival_us = self.last_arrival_us.max(arrival_us);
+            self.queue
+                .push(Reverse((arrival_us, self.next_id, packet.clone())));
             self.next_id += 1;
         }
     }

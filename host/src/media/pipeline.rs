@@ -1,37 +1,32 @@
-//! The media pipeline of one session, on dedicated threads:
-//! video (capture → convert → encode), audio (tone → Opus), and one sender
-//! (packetize → seal → UDP) that owns the sequence counter.
+//! The media pipeline of one session, on dedicated threads: video
+//! (capture → convert → encode) and audio (source → Opus). Encoded units go
+//! to the session's driver, whose `HostSession` packetizes, paces and seals
+//! them; the driver sets the encoder's bitrate and asks for keyframes.
 //!
-//! Channel policy: encoded units go to the sender through a bounded channel.
-//! When it is full, a video unit is dropped, counted, and the next frame is
-//! forced to be a keyframe (a decoder cannot skip a reference frame);
-//! an audio packet is dropped and counted (the viewer conceals it).
+//! Channel policy: units go to the driver through a bounded channel. When
+//! it is full, a video unit is dropped, counted, and the next frame is a
+//! keyframe (a decoder cannot skip a reference frame); an audio packet is
+//! dropped and counted (the viewer conceals it).
 
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::StreamKind;
 use common::api::STREAM_BITRATE_KBPS;
-use common::congestion::{PathReport, RateController};
-use common::control::{ReceiverReport, VideoParams};
-use common::fec::ParityController;
-use common::seal::{MediaKey, Sealer};
+use common::control::VideoParams;
+use common::session::MediaUnit;
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::unix_now_us;
-use crate::media::sender::{MediaOutput, MediaUnit, SendWork, SenderCounters, send_loop};
 use crate::platform::{AudioEncoder, AudioSource, BgraFrame, Captured, VideoEncoder, VideoSource};
 
-const MEDIA_QUEUE_UNITS: usize = 32;
-/// FEC parity never drops below this share of a frame's data shards.
-pub const PARITY_FLOOR_PCT: u32 = 10;
-/// Congestion control never asks the encoder for less than this.
-const MIN_BITRATE_KBPS: u32 = *STREAM_BITRATE_KBPS.start();
-const PARITY_MAX_PCT: u32 = 60;
+/// Units waiting for the driver (about half a second of video and audio).
+pub const MEDIA_QUEUE_UNITS: usize = 64;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
 /// An unchanged picture is still encoded this often.
 const UNCHANGED_REFRESH: Duration = Duration::from_secs(1);
@@ -46,31 +41,28 @@ pub struct PipelineParts {
     pub audio_encoder: Box<dyn FnOnce() -> anyhow::Result<Box<dyn AudioEncoder>> + Send>,
 }
 
-/// A running pipeline; dropping it (or `stop`) stops and joins its threads,
-/// blocking: drop it off the async runtime.
+/// The driver's handles on the encoders, shared with their threads.
+#[derive(Debug, Default)]
+struct Controls {
+    stop: AtomicBool,
+    force_keyframe: AtomicBool,
+    bitrate_kbps: AtomicU32,
+    /// Units the driver's queue had no room for.
+    dropped: AtomicU64,
+    /// Captures skipped because nothing was drawn (XDamage).
+    unchanged: AtomicU64,
+}
+
+/// A running pipeline; dropping it stops and joins its threads, blocking:
+/// drop it off the async runtime.
 pub struct Pipeline {
-    stop: Arc<AtomicBool>,
-    force_keyframe: Arc<AtomicBool>,
-    parity: Mutex<ParityController>,
-    parity_pct: Arc<AtomicU32>,
-    rate: Mutex<(RateController, Instant)>,
-    /// The encoder's bitrate, set by congestion control, read per frame.
-    bitrate_kbps: Arc<AtomicU32>,
-    /// The user's bitrate: congestion control goes below it, never above.
-    configured_kbps: u32,
-    /// Into the sender's queue, for NACKed shards.
-    retransmissions: SyncSender<SendWork>,
-    pub counters: Arc<SenderCounters>,
+    controls: Arc<Controls>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Pipeline {
-    /// Starts the threads and waits until source and encoders are built.
-    pub fn start(
-        parts: PipelineParts,
-        output: MediaOutput,
-        key: &MediaKey,
-    ) -> anyhow::Result<Pipeline> {
+    /// Starts the threads and waits until sources and encoders are built.
+    pub fn start(parts: PipelineParts, units: Sender<MediaUnit>) -> anyhow::Result<Pipeline> {
         anyhow::ensure!(
             STREAM_BITRATE_KBPS.contains(&parts.video.bitrate_kbps),
             "a stream of {} kbps cannot be sent (this host streams {} to {} kbps)",
@@ -78,151 +70,68 @@ impl Pipeline {
             STREAM_BITRATE_KBPS.start(),
             STREAM_BITRATE_KBPS.end()
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let force_keyframe = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(SenderCounters::default());
-        let (units_tx, units_rx) = sync_channel::<SendWork>(MEDIA_QUEUE_UNITS);
+        let controls = Arc::new(Controls {
+            bitrate_kbps: AtomicU32::new(parts.video.bitrate_kbps),
+            ..Default::default()
+        });
         let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(2);
-        let mut threads = Vec::new();
-
-        let sealer = Sealer::new(key);
-        let send_fps = parts.video.fps;
-        let sender_counters = counters.clone();
-        let parity_pct = Arc::new(AtomicU32::new(PARITY_FLOOR_PCT));
-        let sender_parity = parity_pct.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("media-send".into())
-                .spawn(move || {
-                    send_loop(
-                        units_rx,
-                        output,
-                        sealer,
-                        &sender_counters,
-                        &sender_parity,
-                        send_fps,
-                    )
-                })?,
-        );
-
-        let retransmissions = units_tx.clone();
-        let audio_ctx = ThreadCtx {
-            stop: stop.clone(),
-            force_keyframe: force_keyframe.clone(),
-            counters: counters.clone(),
-            units: units_tx,
-            ready: ready_tx,
+        let mut pipeline = Pipeline {
+            controls: controls.clone(),
+            threads: Vec::new(),
         };
-        let ctx = audio_ctx.clone();
         let fps = parts.video.fps.max(1);
-        let configured_kbps = parts.video.bitrate_kbps;
-        let bitrate_kbps = Arc::new(AtomicU32::new(configured_kbps));
-        let encoder_bitrate = bitrate_kbps.clone();
-        let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
-        threads.push(
-            std::thread::Builder::new()
-                .name("video".into())
-                .spawn(move || {
-                    let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
-                    if let Some((source, encoder)) = ctx.report_ready(built) {
-                        video_loop(&ctx, source, encoder, fps, &encoder_bitrate);
-                    }
-                })?,
-        );
-
-        let ctx = audio_ctx;
-        let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
-        threads.push(
-            std::thread::Builder::new()
-                .name("audio".into())
-                .spawn(move || {
-                    let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
-                    if let Some((source, encoder)) = ctx.report_ready(built) {
-                        audio_loop(&ctx, source, encoder);
-                    }
-                })?,
-        );
-
-        let pipeline = Pipeline {
-            stop,
-            force_keyframe,
-            parity: Mutex::new(ParityController::new(PARITY_FLOOR_PCT, PARITY_MAX_PCT)),
-            parity_pct,
-            rate: Mutex::new((
-                // The user's bitrate is the ceiling; the wire carries parity too.
-                RateController::new(
-                    configured_kbps * 5 / 4,
-                    MIN_BITRATE_KBPS,
-                    configured_kbps * 5 / 4,
-                ),
-                Instant::now(),
-            )),
-            bitrate_kbps,
-            configured_kbps,
-            retransmissions,
-            counters,
-            threads,
+        let video = ThreadCtx {
+            controls: controls.clone(),
+            units: units.clone(),
         };
+        let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
+        let ready = ready_tx.clone();
+        pipeline
+            .threads
+            .push(
+                std::thread::Builder::new()
+                    .name("video".into())
+                    .spawn(move || {
+                        let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+                        if let Some((source, encoder)) = report_ready(&ready, built) {
+                            video_loop(&video, source, encoder, fps);
+                        }
+                    })?,
+            );
+        let audio = ThreadCtx { controls, units };
+        let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
+        pipeline
+            .threads
+            .push(
+                std::thread::Builder::new()
+                    .name("audio".into())
+                    .spawn(move || {
+                        let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
+                        if let Some((source, encoder)) = report_ready(&ready_tx, built) {
+                            audio_loop(&audio, source, encoder);
+                        }
+                    })?,
+            );
         for _ in 0..2 {
-            let result = ready_rx
+            ready_rx
                 .recv()
-                .context("a pipeline thread exited before it was ready");
-            if let Err(e) = result.and_then(|r| r) {
-                pipeline.stop();
-                return Err(e);
-            }
+                .context("a pipeline thread exited before it was ready")??;
         }
         Ok(pipeline)
     }
 
-    /// Adapts the FEC parity share and the encoder's bitrate (congestion
-    /// control) to what the viewer reports.
-    pub fn handle_receiver_report(&self, report: &ReceiverReport) {
-        let mut parity = self.parity.lock().unwrap_or_else(|e| e.into_inner());
-        parity.handle_loss(report.shard_loss);
-        let parity_pct = parity.parity_pct();
-        self.parity_pct.store(parity_pct, Ordering::Relaxed);
-        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
-        let (controller, last_report) = &mut *rate;
-        let path = PathReport {
-            delay_trend_ms: report.delay_trend_ms,
-            loss: report.shard_loss,
-            received_kbps: report.received_kbps,
-            jitter_ms: report.jitter_ms,
-        };
-        let interval_us = last_report.elapsed().as_micros() as u64;
-        *last_report = Instant::now();
-        controller.handle_report(unix_now_us(), &path, interval_us);
-        let encoder_kbps = controller
-            .encoder_kbps(parity_pct)
-            .min(self.configured_kbps);
-        self.bitrate_kbps.store(encoder_kbps, Ordering::Relaxed);
-        tracing::debug!(
-            target_kbps = controller.target_kbps(),
-            encoder_kbps,
-            parity_pct,
-            ?path,
-            "rate"
-        );
+    /// The encoder's bitrate from now on (congestion control's choice).
+    pub fn set_bitrate_kbps(&self, kbps: u32) {
+        self.controls.bitrate_kbps.store(kbps, Ordering::Relaxed);
     }
 
-    /// Re-sends shards the viewer is missing (if the frame is still recent);
-    /// dropped when the sender's queue is full.
-    pub fn retransmit(&self, frame_index: u32, shards: Vec<u16>) {
-        let _ = self.retransmissions.try_send(SendWork::Retransmit {
-            frame_index,
-            shards,
-        });
+    pub fn force_keyframe(&self) {
+        self.controls.force_keyframe.store(true, Ordering::Relaxed);
     }
 
-    pub fn request_keyframe(&self) {
-        self.force_keyframe.store(true, Ordering::Relaxed);
-    }
-
-    /// Stops the threads and waits for them; every unit queued is sent first.
-    /// Stops and joins every thread (blocking; also what dropping does).
-    pub fn stop(self) {
-        drop(self);
+    /// Units dropped since the last call (the driver's queue was full).
+    pub fn take_dropped(&self) -> u64 {
+        self.controls.dropped.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -230,13 +139,7 @@ impl Pipeline {
 /// panic unwinding past it), dropping it stops and joins them.
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // The sender ends once every handle on its queue is gone: swap ours
-        // for one of a queue nobody reads.
-        drop(std::mem::replace(
-            &mut self.retransmissions,
-            sync_channel(0).0,
-        ));
+        self.controls.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::error!("a pipeline thread panicked");
@@ -245,35 +148,48 @@ impl Drop for Pipeline {
     }
 }
 
-#[derive(Clone)]
 struct ThreadCtx {
-    stop: Arc<AtomicBool>,
-    force_keyframe: Arc<AtomicBool>,
-    counters: Arc<SenderCounters>,
-    units: SyncSender<SendWork>,
-    ready: SyncSender<anyhow::Result<()>>,
+    controls: Arc<Controls>,
+    units: Sender<MediaUnit>,
 }
 
 impl ThreadCtx {
-    fn report_ready<T>(&self, built: anyhow::Result<T>) -> Option<T> {
-        match built {
-            Ok(value) => {
-                let _ = self.ready.send(Ok(()));
-                Some(value)
-            }
-            Err(e) => {
-                let _ = self.ready.send(Err(e));
-                None
-            }
-        }
+    fn stopped(&self) -> bool {
+        self.controls.stop.load(Ordering::Relaxed)
     }
 
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+    /// Hands a unit on; `false` once the driver is gone.
+    fn send(&self, unit: MediaUnit) -> bool {
+        match self.units.try_send(unit) {
+            Ok(()) => true,
+            Err(TrySendError::Full(unit)) => {
+                self.controls.dropped.fetch_add(1, Ordering::Relaxed);
+                if unit.stream == StreamKind::Video {
+                    self.controls.force_keyframe.store(true, Ordering::Relaxed);
+                }
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
     }
 }
 
-/// Sleeps until `deadline`, waking early if the pipeline stops.
+fn report_ready<T>(
+    ready: &std::sync::mpsc::SyncSender<anyhow::Result<()>>,
+    built: anyhow::Result<T>,
+) -> Option<T> {
+    match built {
+        Ok(value) => {
+            let _ = ready.send(Ok(()));
+            Some(value)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            None
+        }
+    }
+}
+
 fn sleep_until(deadline: Instant) {
     let now = Instant::now();
     if deadline > now {
@@ -286,12 +202,9 @@ fn video_loop(
     mut source: Box<dyn VideoSource>,
     mut encoder: Box<dyn VideoEncoder>,
     fps: u32,
-    bitrate_kbps: &AtomicU32,
 ) {
-    let mut current_kbps = bitrate_kbps.load(Ordering::Relaxed);
-    ctx.counters
-        .encoder_kbps
-        .store(u64::from(current_kbps), Ordering::Relaxed);
+    let controls = &ctx.controls;
+    let mut current_kbps = controls.bitrate_kbps.load(Ordering::Relaxed);
     let (width, height) = source.size();
     let mut frame = BgraFrame::new(width, height);
     let interval = Duration::from_secs(1) / fps;
@@ -315,11 +228,9 @@ fn video_loop(
             // on request) so a viewer that lost a frame recovers.
             Ok(Captured::Unchanged)
                 if last_encode.elapsed() < UNCHANGED_REFRESH
-                    && !ctx.force_keyframe.load(Ordering::Relaxed) =>
+                    && !controls.force_keyframe.load(Ordering::Relaxed) =>
             {
-                ctx.counters
-                    .frames_unchanged
-                    .fetch_add(1, Ordering::Relaxed);
+                controls.unchanged.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             Ok(Captured::Unchanged) => {}
@@ -334,16 +245,14 @@ fn video_loop(
             }
         }
         last_encode = Instant::now();
-        let wanted_kbps = bitrate_kbps.load(Ordering::Relaxed);
-        // Reconfigure only on a real change: x264 restarts rate control.
-        if wanted_kbps.abs_diff(current_kbps) * 20 > current_kbps {
+        // The session decides when a change is worth it (x264 restarts
+        // its rate control on each).
+        let wanted_kbps = controls.bitrate_kbps.load(Ordering::Relaxed);
+        if wanted_kbps != current_kbps {
             encoder.set_bitrate_kbps(wanted_kbps);
             current_kbps = wanted_kbps;
-            ctx.counters
-                .encoder_kbps
-                .store(u64::from(current_kbps), Ordering::Relaxed);
         }
-        let force = ctx.force_keyframe.swap(false, Ordering::Relaxed);
+        let force = controls.force_keyframe.swap(false, Ordering::Relaxed);
         let encoded = match encoder.encode(&frame, force) {
             Ok(Some(encoded)) => encoded,
             Ok(None) => continue,
@@ -361,13 +270,8 @@ fn video_loop(
             capture_us,
             keyframe: encoded.keyframe,
         };
-        match ctx.units.try_send(SendWork::Unit(unit)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                ctx.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
-                ctx.force_keyframe.store(true, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => break,
+        if !ctx.send(unit) {
+            break;
         }
     }
 }
@@ -402,10 +306,8 @@ fn audio_loop(
                 capture_us,
                 keyframe: false,
             };
-            if let Err(TrySendError::Full(_)) = ctx.units.try_send(SendWork::Unit(unit)) {
-                ctx.counters
-                    .audio_packets_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+            if !ctx.send(unit) {
+                return;
             }
         }
     }

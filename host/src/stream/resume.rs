@@ -1,20 +1,16 @@
 //! Sessions a viewer may come back to. A session whose control connection
-//! drops waits `RESUME_WINDOW_S` for its viewer; a `resume` message with the
-//! session's token on a new connection hands that connection over.
+//! drops waits for its viewer (the machine's resume window); a `resume`
+//! message with the session's token on a new connection hands that
+//! connection over.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use common::control::{ControlMessage, EndReason, RESUME_WINDOW_S};
 use hyper_util::rt::TokioIo;
 use rand::RngCore;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-
-use crate::apps::launcher::{AppExit, wait_for_exit};
-use crate::stream::ws::send;
 
 /// The control connection as the server upgrades it.
 pub type ControlWs = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -94,32 +90,6 @@ fn digest(token: &str) -> ring::digest::Digest {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
 }
 
-/// The viewer's control connection, which a resume replaces.
-pub(crate) struct Channel {
-    pub ws: ControlWs,
-    pub peer: SocketAddr,
-    pub session_id: String,
-    /// The last input sequence number received: a viewer resending after a
-    /// resume may repeat some, which are skipped.
-    pub last_input_seq: Option<u64>,
-}
-
-impl Channel {
-    pub async fn take_over(&mut self, takeover: Takeover) {
-        tracing::info!(peer = %takeover.peer, "session resumed on a new connection");
-        // The old connection is dropped, not closed: closing waits on a
-        // peer that may be gone.
-        self.ws = takeover.ws;
-        self.peer = takeover.peer;
-        let resumed = ControlMessage::Resumed {
-            session_id: self.session_id.clone(),
-            last_input_seq: self.last_input_seq,
-        };
-        // A failure shows up as a lost connection in the loop.
-        let _ = send(&mut self.ws, &resumed).await;
-    }
-}
-
 /// The newest of the connections waiting (a viewer retrying may have
 /// queued several; the older ones are dropped).
 pub(crate) fn newest(mut takeover: Takeover, takeovers: &mut mpsc::Receiver<Takeover>) -> Takeover {
@@ -127,42 +97,4 @@ pub(crate) fn newest(mut takeover: Takeover, takeovers: &mut mpsc::Receiver<Take
         takeover = newer;
     }
     takeover
-}
-
-pub(crate) enum Parked {
-    Resumed(Takeover),
-    Ended(EndReason),
-}
-
-/// Waits for the viewer to come back on a new connection. The pipeline keeps
-/// running meanwhile (the application does not notice a short outage).
-pub(crate) async fn park(
-    takeovers: &mut mpsc::Receiver<Takeover>,
-    ended: &mut watch::Receiver<Option<EndReason>>,
-    app_exit: &mut Option<watch::Receiver<Option<AppExit>>>,
-    ws_media: &mut mpsc::Receiver<Vec<u8>>,
-) -> Parked {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(RESUME_WINDOW_S);
-    loop {
-        tokio::select! {
-            Some(takeover) = takeovers.recv() => return Parked::Resumed(newest(takeover, takeovers)),
-            () = tokio::time::sleep_until(deadline) => {
-                tracing::info!("the viewer did not resume in time");
-                return Parked::Ended(EndReason::Timeout);
-            }
-            changed = ended.changed() => {
-                let reason = match changed {
-                    Ok(()) => *ended.borrow(),
-                    Err(_) => Some(EndReason::HostShutdown),
-                };
-                if let Some(reason) = reason {
-                    return Parked::Ended(reason);
-                }
-            }
-            _ = wait_for_exit(app_exit) => return Parked::Ended(EndReason::AppExited),
-            // Media meant for the WebSocket has nowhere to go: drop it
-            // rather than stall the pipeline.
-            Some(_) = ws_media.recv() => {}
-        }
-    }
 }

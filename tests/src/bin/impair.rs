@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         jitter_ms: args.jitter_ms,
         reorder_pct: args.reorder,
         duplicate_pct: args.duplicate,
+        keep_order: false,
         rate_kbps: args.rate_kbps,
         block: args.block,
     };

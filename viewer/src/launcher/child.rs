@@ -59,8 +59,11 @@ pub fn stream_arguments(settings: &Settings) -> Vec<OsString> {
 
 /// Does this stderr line of the stream process say it is connected?
 fn says_connected(line: &str) -> bool {
-    line.contains("viewer::net") && line.contains(" connected")
+    line.contains(NET_TARGET) && line.contains(" connected")
 }
+
+/// The log target of the stream's network side, which says "connected".
+const NET_TARGET: &str = "viewer::stream::net";
 
 /// A running stream process; its events arrive on [`StreamChild::try_recv`].
 pub struct StreamChild {
@@ -78,7 +81,7 @@ impl StreamChild {
             let mut command = Command::new(exe);
             // The "connected" line must get through whatever filter is set.
             if let Ok(filter) = std::env::var("RUST_LOG") {
-                command.env("RUST_LOG", format!("{filter},viewer::net=info"));
+                command.env("RUST_LOG", format!("{filter},{NET_TARGET}=info"));
             }
             let mut child = command
                 .args(stream_arguments(settings))
@@ -227,10 +230,10 @@ mod tests {
     #[test]
     fn the_connected_line_is_recognised() {
         assert!(says_connected(
-            "2026-01-01T00:00:00Z  INFO viewer::net: connected session=s1 video=H264"
+            "2026-01-01T00:00:00Z  INFO viewer::stream::net: connected session=s1 video=H264"
         ));
         assert!(!says_connected(
-            "2026-01-01T00:00:00Z  INFO viewer::net: disconnected"
+            "2026-01-01T00:00:00Z  INFO viewer::stream::net: disconnected"
         ));
         assert!(!says_connected("INFO host: connected"));
     }

@@ -160,9 +160,6 @@ pub type Wake = Box<dyn Fn() + Send>;
 /// Where pictures go for display, and how to wake the window.
 pub type Display = (Arc<FrameSlot>, Wake);
 
-/// While waiting for a keyframe, it is asked for again this often.
-const KEYFRAME_REPEAT: std::time::Duration = std::time::Duration::from_millis(250);
-
 pub struct VideoThread {
     pub frames: Receiver<Frame>,
     pub stats: Arc<StreamStats>,
@@ -180,22 +177,19 @@ impl VideoThread {
         let mut converter = RgbaConverter::default();
         let mut expected: Option<u32> = None;
         let mut waiting_for_keyframe = false;
-        let mut last_request: Option<Instant> = None;
         for frame in self.frames.iter() {
+            // The session hands on whole reference chains; a gap here is a
+            // frame the queue dropped. Until a keyframe, nothing decodes;
+            // the session decides when to ask for one.
             let gap = expected.is_some_and(|e| e != frame.frame_index);
             expected = Some(frame.frame_index.wrapping_add(1));
             if gap || waiting_for_keyframe {
                 if !frame.keyframe {
-                    // Ask again if the keyframe itself got lost on the way.
-                    if last_request.is_none_or(|at| at.elapsed() >= KEYFRAME_REPEAT) {
-                        let _ = self.keyframe_requests.try_send(frame.frame_index);
-                        last_request = Some(Instant::now());
-                    }
+                    let _ = self.keyframe_requests.try_send(frame.frame_index);
                     waiting_for_keyframe = true;
                     continue;
                 }
                 waiting_for_keyframe = false;
-                last_request = None;
             }
             let started = Instant::now();
             let mut pictures = 0u64;
@@ -211,8 +205,11 @@ impl VideoThread {
                 pictures += 1;
                 match read_barcode(picture) {
                     Some(capture_us) => {
+                        // A capture a little "after" now is an offset estimate
+                        // a little off: zero, never a wrapped subtraction.
                         let elapsed_us =
-                            common::barcode::elapsed_us(capture_us, self.clock.host_now_us());
+                            common::barcode::elapsed_us(capture_us, self.clock.host_now_us())
+                                .max(0);
                         self.stats.push_latency_ms(elapsed_us as f64 / 1000.0);
                     }
                     None => StreamStats::add(&self.stats.barcode_misses, 1),

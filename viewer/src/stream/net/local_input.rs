@@ -1,13 +1,16 @@
-//! Input on its way to the host: numbered in order, kept until the host
-//! says it applied it (so a resume can send it again), and the synthetic
-//! input of tests.
+//! Input on its way to the machine: the window's and the gamepads' events
+//! with queued pointer moves merged, and the synthetic input of tests.
 
-use common::control::{ControlMessage, InputEvent};
+use common::control::InputEvent;
+use tokio::sync::mpsc;
 
-use super::{Session, Step};
-use crate::clock::unix_now_us;
 use crate::input::InputReceiver;
-use crate::stream::synthetic_input;
+use crate::stream::synthetic_input::{self, SyntheticInput};
+
+/// Synthetic events go out this many at a time...
+const SYNTHETIC_PER_TICK: u64 = 5;
+/// ...this often.
+const SYNTHETIC_TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The next local input event; never resolves without an input source.
 /// Pointer moves queued back to back are merged (the last absolute position,
@@ -51,63 +54,38 @@ fn merge(first: InputEvent, second: InputEvent) -> Option<InputEvent> {
     }
 }
 
-impl Session {
-    pub(super) async fn send_input(&mut self, event: InputEvent) -> Step {
-        let seq = self.input_seq;
-        self.input_seq += 1;
-        self.stats.input_sent(seq, unix_now_us());
-        if !matches!(
-            event,
-            InputEvent::MouseAbsolute { .. } | InputEvent::MouseRelative { .. }
-        ) {
-            self.unacked.push_back((seq, event));
-        }
-        self.send(&ControlMessage::Input { seq, event }).await
+/// The next synthetic event; never resolves without any.
+pub(super) async fn next_synthetic(
+    events: &mut Option<mpsc::Receiver<InputEvent>>,
+) -> Option<InputEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
     }
+}
 
-    /// After a resume: what the host never received goes again, in order.
-    pub(super) async fn resend_unacked(&mut self, host_received: Option<u64>) -> Step {
-        let pending: Vec<_> = self
-            .unacked
-            .iter()
-            .filter(|(seq, _)| host_received.is_none_or(|last| *seq > last))
-            .cloned()
-            .collect();
-        if !pending.is_empty() {
-            tracing::info!(
-                events = pending.len(),
-                "sending input again after the resume"
-            );
-        }
-        for (seq, event) in pending {
-            if let Step::End(end) = self.send(&ControlMessage::Input { seq, event }).await {
-                return Step::End(end);
+/// Starts feeding synthetic events (a test of reliable input), a few per tick.
+pub(super) fn spawn_synthetic(synthetic: SyntheticInput) -> Option<mpsc::Receiver<InputEvent>> {
+    if synthetic.count == 0 {
+        return None;
+    }
+    let (sender, events) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SYNTHETIC_TICK);
+        for seq in 0..synthetic.count {
+            if seq % SYNTHETIC_PER_TICK == 0 {
+                tick.tick().await;
+            }
+            if sender
+                .send(synthetic_input::event(seq, synthetic.mixed))
+                .await
+                .is_err()
+            {
+                return;
             }
         }
-        Step::Continue
-    }
-
-    /// Sends a few synthetic input events per tick once media flows, on the
-    /// reliable control channel, noting when each left.
-    pub(super) async fn send_synthetic_input(&mut self) -> Step {
-        const PER_TICK: u64 = 5;
-        if !self.media_flowing {
-            return Step::Continue;
-        }
-        if let Some(text) = self.synthetic.clipboard.take()
-            && let Step::End(end) = self.send(&ControlMessage::Clipboard { text }).await
-        {
-            return Step::End(end);
-        }
-        for _ in 0..PER_TICK.min(self.synthetic.count) {
-            let event = synthetic_input::event(self.input_seq, self.synthetic.mixed);
-            self.synthetic.count -= 1;
-            if let Step::End(end) = self.send_input(event).await {
-                return Step::End(end);
-            }
-        }
-        Step::Continue
-    }
+    });
+    Some(events)
 }
 
 #[cfg(test)]
