@@ -273,7 +273,7 @@ pub fn simulated(case: &Case, duration_s: f64, seed: u64, max_kbps: u32) -> Opti
 
 /// The case with real processes: the host and a headless viewer across
 /// the routed LAN. `None` when the LAN cannot be built (not root).
-pub fn real(case: &Case, duration_s: f64, seed: u64) -> Option<Outcome> {
+pub fn real(case: &Case, duration_s: f64, seed: u64, verbose: bool) -> Option<Outcome> {
     let mut lan = RoutedLan::create("sc", seed)?;
     let dir = scratch_dir("scenario");
     let data_dir = dir.join("host");
@@ -321,6 +321,17 @@ pub fn real(case: &Case, duration_s: f64, seed: u64) -> Option<Outcome> {
             schedule.next();
         }
         if let Ok(value) = serde_json::from_str::<Value>(&line) {
+            if verbose && value["type"] == "stats" {
+                eprintln!(
+                    "{}: t={:.1}s encoder {} kbps, received {:.0} kbps, decoded {}, lost {}",
+                    case.name,
+                    value["t_s"].as_f64().unwrap_or(0.0),
+                    value["encoder_kbps"],
+                    value["bitrate_kbps"].as_f64().unwrap_or(0.0),
+                    value["frames_decoded"],
+                    value["frames_lost"]
+                );
+            }
             lines.push(value);
         }
     }

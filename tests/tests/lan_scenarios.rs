@@ -20,7 +20,7 @@ fn every_case_streams_across_the_routed_lan() {
     let mut failures = Vec::new();
     for case in cases(DURATION_S) {
         let sim = simulated(&case, DURATION_S, 1, 10_000);
-        let real = real(&case, DURATION_S, 1).expect("the routed LAN runs the case");
+        let real = real(&case, DURATION_S, 1, false).expect("the routed LAN runs the case");
         rows.push(row(&case, 1, Some(&real), sim.as_ref()));
         // Generous: the stream went on to its end and most frames were shown
         // (a 5 s outage in 10 s shows about half).

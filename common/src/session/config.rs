@@ -96,8 +96,10 @@ impl Default for SessionConfig {
             host_idle_timeout_us: 10_000_000,
             viewer_silence_us: 3_000_000,
             resume_window_us: 30_000_000,
-            resume_retry_us: 250_000,
-            resume_attempt_timeout_us: 3_000_000,
+            // A new connection on a LAN takes milliseconds: short attempts,
+            // retried often, find the link soon after it returns.
+            resume_retry_us: 100_000,
+            resume_attempt_timeout_us: 600_000,
             connect_timeout_us: 20_000_000,
             goodbye_grace_us: 2_000_000,
             probe_interval_us: 100_000,

@@ -16,6 +16,9 @@ use super::input::InputDedup;
 use super::sender::{MediaSender, MediaUnit, SenderStats};
 use super::{MediaPath, SessionConfig, Transmit, earliest};
 
+/// Headers and tags on top of the payload (48 bytes a ≤ 1200-byte shard).
+const WIRE_FRAMING: f64 = 1.04;
+
 /// What the host knows when a session opens.
 #[derive(Debug, Clone)]
 pub struct HostSessionParams {
@@ -109,8 +112,11 @@ impl HostSession {
     /// transmits.
     pub fn new(config: SessionConfig, params: HostSessionParams, now_us: u64) -> Self {
         let configured_kbps = params.video.bitrate_kbps;
-        // The wire carries parity and headers on top of the encoder's rate.
-        let wire_max_kbps = configured_kbps.saturating_mul(5) / 4;
+        // The configured bitrate is the encoder's; the wire carries parity
+        // and headers on top, up to the most parity there is.
+        let wire_max_kbps = (f64::from(configured_kbps)
+            * (1.0 + f64::from(config.parity_max_pct) / 100.0)
+            * WIRE_FRAMING) as u32;
         let mut control = VecDeque::new();
         control.push_back(ControlMessage::Welcome {
             protocol_version: PROTOCOL_VERSION,

@@ -512,3 +512,67 @@ impl MediaReceiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datagram::{Flags, Header};
+    use crate::seal::Sealer;
+    use proptest::prelude::*;
+
+    fn datagrams(count: usize) -> Vec<Vec<u8>> {
+        let key = MediaKey::from_bytes([3; 32]);
+        let mut sealer = Sealer::new(&key);
+        (0..count)
+            .map(|i| {
+                let mut header = Header {
+                    stream: StreamKind::Video,
+                    flags: Flags::empty().with(Flags::KEYFRAME, i == 0),
+                    sequence: 0,
+                    frame_index: (i / 3) as u32,
+                    shard_index: (i % 3) as u16,
+                    shard_count: 3,
+                    data_shards: 3,
+                    capture_us: (i as u64 / 3) * 16_667,
+                    send_offset_us: None,
+                };
+                header.stamp_sent(header.capture_us + 500);
+                sealer.seal(header, &[i as u8; 64])
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever order, duplication and timing the datagrams come in
+        /// (the clock even stepping back), the counters only grow, loss is
+        /// a share, and rates and delays are finite and never negative:
+        /// nothing wraps.
+        #[test]
+        fn statistics_never_wrap(
+            order in proptest::collection::vec((0usize..60, 0u64..2_000_000, any::<bool>()), 1..200),
+        ) {
+            let all = datagrams(60);
+            let mut receiver = MediaReceiver::new(&MediaKey::from_bytes([3; 32]), &SessionConfig::default(), 60);
+            let mut before = receiver.stats();
+            for (index, at_us, report) in order {
+                let _ = receiver.handle_datagram(at_us, &all[index]);
+                receiver.handle_timeout(at_us);
+                let stats = receiver.stats();
+                prop_assert!(stats.datagrams_received >= before.datagrams_received);
+                prop_assert!(stats.frames_received >= before.frames_received);
+                prop_assert!(stats.frames_lost >= before.frames_lost);
+                prop_assert!(stats.bytes_received >= before.bytes_received);
+                before = stats;
+                let kbps = receiver.received_kbps(at_us);
+                prop_assert!(kbps.is_finite() && kbps >= 0.0 && kbps < 1e9, "{kbps}");
+                prop_assert!(receiver.queue_delay_ms().is_finite() && receiver.queue_delay_ms() < 1e7);
+                prop_assert!(receiver.jitter_ms().is_finite() && receiver.jitter_ms() >= 0.0);
+                if report {
+                    let loss = receiver.take_loss();
+                    prop_assert!((0.0..=1.0).contains(&loss.all), "{loss:?}");
+                    prop_assert!((0.0..=loss.all).contains(&loss.at_queue), "{loss:?}");
+                }
+            }
+        }
+    }
+}

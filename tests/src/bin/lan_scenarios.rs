@@ -18,6 +18,9 @@ struct Args {
     /// Only cases whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Print the viewer's statistics each second.
+    #[arg(long)]
+    verbose: bool,
 }
 
 fn main() {
@@ -33,7 +36,7 @@ fn main() {
         }
         for &seed in &args.seeds {
             let sim = simulated(&case, args.duration_s, seed, 10_000);
-            let real = real(&case, args.duration_s, seed);
+            let real = real(&case, args.duration_s, seed, args.verbose);
             println!("{}", row(&case, seed, real.as_ref(), sim.as_ref()));
         }
     }
