@@ -58,3 +58,28 @@ fn viewer_platform_never_imports_stream() {
         sites.join(", ")
     );
 }
+
+/// A host session reaches platform backends (capture, encoders, input
+/// injection, pads, the clipboard) only through `media/`, whose planner
+/// and desk choose them.
+#[test]
+fn host_sessions_reach_the_platform_only_through_media() {
+    let src = crate_src("host").join("stream");
+    for file in [
+        "session.rs",
+        "driver.rs",
+        "input.rs",
+        "resume.rs",
+        "server.rs",
+    ] {
+        let text = std::fs::read_to_string(src.join(file)).expect("a stream/ source");
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            assert!(
+                !code.contains("crate::platform"),
+                "host/src/stream/{file}:{} reaches the platform: {line}",
+                number + 1
+            );
+        }
+    }
+}

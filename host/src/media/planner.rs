@@ -13,6 +13,7 @@ use crate::apps::instance::{AppInstance, DisplayChoice, InstanceSpec, LaunchErro
 use crate::media::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
 use crate::platform::cpal_audio::CpalCapture;
 use crate::platform::ffmpeg_audio::OpusEncoder;
+pub use crate::platform::ffmpeg_video::can_encode;
 use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use crate::platform::sandbox::{Grants, Sandbox};
 use crate::platform::synthetic::{LoggedInput, Silence, TONE_HZ, TestPattern, Tone};

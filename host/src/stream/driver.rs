@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::apps::launcher::{AppExit, wait_for_exit};
+use crate::media::desk::Clipboard;
 use crate::media::pipeline::{Pipeline, PipelineParts};
-use crate::platform::x11::clipboard::X11Clipboard;
 use crate::stream::input::InputWorker;
 use crate::stream::resume::{ControlWs, Takeover, newest};
 use crate::stream::ws::send_raw;
@@ -36,7 +36,7 @@ fn instant_at(deadline_us: u64) -> tokio::time::Instant {
 pub(crate) struct Desk {
     pub input: InputWorker,
     pub app_exit: Option<watch::Receiver<Option<AppExit>>>,
-    pub clipboard: Option<X11Clipboard>,
+    pub clipboard: Option<Clipboard>,
     pub rumble: Option<mpsc::Receiver<Rumble>>,
 }
 
@@ -79,7 +79,8 @@ impl Driver {
         let mut pipeline: Option<Pipeline> = None;
         let mut buffer = vec![0u8; 2048];
         let reason = 'session: loop {
-            self.flush().await;
+            // Events first: an end must reach `before_goodbye` before the
+            // goodbye queued with it goes out.
             while let Some(event) = self.session.poll_event() {
                 match event {
                     HostEvent::StartMedia => {
@@ -135,6 +136,7 @@ impl Driver {
                     HostEvent::Ended(reason) => break 'session reason,
                 }
             }
+            self.flush().await;
             if let Some(p) = &pipeline {
                 let dropped = p.take_dropped();
                 if dropped > 0 {

@@ -11,7 +11,7 @@ use common::control::InputEvent;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::unix_now_us;
-use crate::platform::InputSink;
+pub use crate::media::desk::SinkFactory;
 
 const INPUT_QUEUE: usize = 1024;
 
@@ -21,8 +21,6 @@ pub struct InputWorker {
     pub applied: watch::Receiver<(u64, u64)>,
     thread: Option<JoinHandle<()>>,
 }
-
-pub type SinkFactory = Box<dyn FnOnce() -> anyhow::Result<Box<dyn InputSink>> + Send>;
 
 impl InputWorker {
     pub fn start(make_sink: SinkFactory) -> anyhow::Result<InputWorker> {
@@ -82,28 +80,6 @@ impl InputWorker {
             // Joining from async code: the thread only has the queue left to drain.
             let _ = thread.join();
         }
-    }
-}
-
-/// Routes gamepad events to the session's virtual pads, the rest to `inner`.
-pub struct WithGamepads {
-    pub inner: Box<dyn InputSink>,
-    pub pads: crate::platform::uinput_pads::VirtualPads,
-}
-
-impl InputSink for WithGamepads {
-    fn apply(&mut self, seq: u64, event: &InputEvent) -> anyhow::Result<()> {
-        match event {
-            InputEvent::GamepadConnected { .. }
-            | InputEvent::GamepadDisconnected { .. }
-            | InputEvent::GamepadButton { .. }
-            | InputEvent::GamepadAxis { .. } => self.pads.apply(event),
-            _ => self.inner.apply(seq, event),
-        }
-    }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        self.inner.flush()
     }
 }
 

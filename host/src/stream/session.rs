@@ -10,47 +10,25 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use common::api::STREAM_BITRATE_KBPS;
-use common::control::{
-    AudioParams, ControlMessage, DisplayRequest, EndReason, ErrorCode, Rumble, VideoParams,
-};
+use common::control::{AudioParams, DisplayRequest, EndReason, ErrorCode, VideoParams};
 use common::seal::MediaKey;
 use common::session::{
     Hello, HostSession, HostSessionParams, Opening, Refusal, SessionConfig, open,
 };
 use rand::RngCore;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::apps::launcher::AppExit;
 use crate::control_plane::store::RedeemError;
+use crate::media::desk::session_desk;
 use crate::media::pipeline::AUDIO_SAMPLE_RATE_HZ;
-use crate::media::planner::{AppHandle, SessionMedia};
-use crate::platform::gamepad::GamepadSupport;
-use crate::platform::uinput_pads::VirtualPads;
-use crate::platform::x11::clipboard::X11Clipboard;
+use crate::media::planner::{AppHandle, SessionMedia, can_encode};
 use crate::stream::context::HostContext;
 use crate::stream::driver::{Desk, Driver};
-use crate::stream::input::{InputWorker, SinkFactory, WithGamepads};
+use crate::stream::input::InputWorker;
 use crate::stream::resume::{ControlWs, Takeover};
 use crate::stream::ws::{SEND_TIMEOUT, receive, send};
-
-/// Adds virtual pads to the session's input when the host can make them.
-fn with_gamepads(
-    make_sink: SinkFactory,
-    available: bool,
-) -> (SinkFactory, Option<mpsc::Receiver<Rumble>>) {
-    if !available {
-        return (make_sink, None);
-    }
-    let (rumble_tx, rumble) = mpsc::channel(32);
-    let factory: SinkFactory = Box::new(move || {
-        Ok(Box::new(WithGamepads {
-            inner: make_sink()?,
-            pads: VirtualPads::new(rumble_tx),
-        }))
-    });
-    (factory, Some(rumble))
-}
 
 fn random_key() -> MediaKey {
     let mut bytes = [0u8; 32];
@@ -269,7 +247,7 @@ fn session_video(app: &common::api::Application, request: Option<DisplayRequest>
             .filter(|_| (width, height) == (defaults.width, defaults.height)));
     let mut params = crate::media::planner::video_params(width, height, fps, bitrate_kbps);
     match r.codec {
-        Some(codec) if crate::platform::ffmpeg_video::can_encode(codec) => params.codec = codec,
+        Some(codec) if can_encode(codec) => params.codec = codec,
         Some(codec) => tracing::warn!(?codec, "cannot encode the codec asked for; H.264 instead"),
         None => {}
     }
@@ -317,18 +295,11 @@ async fn stream_session(
     let udp = tokio::net::UdpSocket::bind(SocketAddr::new(ctx.listen.ip(), ctx.media_port))
         .await
         .with_context(|| format!("binding the media port {}", ctx.media_port))?;
-    let (gamepads, gamepads_note) = match &ctx.gamepads {
-        GamepadSupport::Available => (true, None),
-        GamepadSupport::Unavailable(why) => (false, Some(why.clone())),
-    };
-    let clipboard = match media.clipboard_display.as_deref().map(X11Clipboard::start) {
-        Some(Ok(clipboard)) => Some(clipboard),
-        Some(Err(e)) => {
-            tracing::warn!(error = %format!("{e:#}"), "no clipboard sharing");
-            None
-        }
-        None => None,
-    };
+    let session_desk = session_desk(
+        media.input,
+        media.clipboard_display.as_deref(),
+        &ctx.gamepads,
+    );
     let params = HostSessionParams {
         session_id: session_id.to_string(),
         video,
@@ -342,19 +313,14 @@ async fn stream_session(
         host_to_viewer: random_key(),
         viewer_to_host: random_key(),
         resume_token: Some(resume_token),
-        capabilities: ControlMessage::Capabilities {
-            gamepads,
-            gamepads_note,
-            clipboard: clipboard.is_some(),
-        },
+        capabilities: session_desk.capabilities,
         viewer_ip: peer.ip(),
     };
-    let (input, rumble) = with_gamepads(media.input, gamepads);
     let desk = Desk {
-        input: InputWorker::start(input)?,
+        input: InputWorker::start(session_desk.input)?,
         app_exit,
-        clipboard,
-        rumble,
+        clipboard: session_desk.clipboard,
+        rumble: session_desk.rumble,
     };
     let driver = Driver {
         session: HostSession::new(config, params, crate::clock::unix_now_us()),
