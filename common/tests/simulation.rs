@@ -166,6 +166,10 @@ fn a_five_megabit_cap_leaves_no_standing_queue() {
         ..lan(Impairments::default())
     };
     let report = run("5 Mbit/s cap", &config);
+    eprintln!(
+        "5 Mbit/s cap after 2 s: {:.2} % shown",
+        report.shown_ratio_between(2_000, 20_000) * 100.0
+    );
     let missing: Vec<&u64> = report
         .sent_at_ms
         .iter()
@@ -207,6 +211,10 @@ fn a_one_second_blackout() {
     let report = run("1 s UDP blackout", &config);
     let rtt_ms = 2.0 * (config.impairments.delay_ms + config.control_delay_ms as f64);
     let picture = report.picture_after_return_ms[0].expect("a picture after the blackout");
+    let back = report.reached_kbps_after(9_000, MAX_KBPS * 9 / 10);
+    eprintln!(
+        "blackout: picture {picture} ms after the return (RTT {rtt_ms} ms), 90 % at {back:?} ms"
+    );
     assert!(
         picture <= rtt_ms + 2.0 * 1000.0 / 60.0 + 1.0,
         "picture {picture} ms after the return"
@@ -227,6 +235,11 @@ fn a_five_second_outage_resumes_the_same_session() {
     let report = run("5 s outage", &config);
     assert_eq!(report.resumes, 1);
     let picture = report.picture_after_return_ms[0].expect("a picture after the outage");
+    let back = report.reached_kbps_after(11_000, MAX_KBPS * 9 / 10);
+    eprintln!(
+        "outage: picture {picture} ms after the return, 90 % at {back:?} ms, resumes {}",
+        report.resumes
+    );
     assert!(picture <= 1_000.0, "picture {picture} ms after the return");
     assert!(
         report
@@ -245,6 +258,10 @@ fn blocked_udp_falls_back_to_the_websocket_within_two_seconds() {
         })
     };
     let report = run("UDP blocked", &config);
+    eprintln!(
+        "UDP blocked: fell back after {:?} ms",
+        report.fallback_after_ms
+    );
     assert!(report.fallback_after_ms.is_some_and(|ms| ms <= 2_000.0));
     assert!(report.first_picture_ms.is_some_and(|ms| ms <= 2_000.0));
     assert!(report.shown_ratio() >= 0.95);

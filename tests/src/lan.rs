@@ -26,18 +26,25 @@ pub struct Lan {
 }
 
 impl Lan {
-    /// `tag` keeps namespaces of different tests apart (2 letters).
-    pub fn create(tag: &str) -> Option<Lan> {
+    /// The names of a LAN for `tag` (2 letters, keeping tests apart) on
+    /// 10.`net`.N.0/24, N from the process id (so parallel test binaries
+    /// never share addresses), with that id and N; nothing is made yet.
+    pub(crate) fn named(tag: &str, net: u8) -> (Lan, u32, u32) {
         let id = std::process::id() % 100_000;
-        // A subnet per test binary, so parallel LANs never share addresses.
         let subnet = 10 + id % 200;
         let lan = Lan {
             host_ns: format!("{tag}h{id}"),
             viewer_ns: format!("{tag}v{id}"),
             host_dev: format!("{tag}H{id}"),
             viewer_dev: format!("{tag}V{id}"),
-            host_ip: format!("10.77.{subnet}.1"),
+            host_ip: format!("10.{net}.{subnet}.1"),
         };
+        (lan, id, subnet)
+    }
+
+    /// `tag` keeps namespaces of different tests apart (2 letters).
+    pub fn create(tag: &str) -> Option<Lan> {
+        let (lan, _, subnet) = Lan::named(tag, 77);
         let viewer_ip = format!("10.77.{subnet}.2/24");
         let host_cidr = format!("{}/24", lan.host_ip);
         let (h, v, hd, vd) = (

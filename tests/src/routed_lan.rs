@@ -31,15 +31,7 @@ pub struct RoutedLan {
 impl RoutedLan {
     /// `tag`: two letters keeping parallel tests apart; `seed` the router's.
     pub fn create(tag: &str, seed: u64) -> Option<RoutedLan> {
-        let id = std::process::id() % 100_000;
-        let subnet = 10 + id % 200;
-        let lan = Lan {
-            host_ns: format!("{tag}h{id}"),
-            viewer_ns: format!("{tag}v{id}"),
-            host_dev: format!("{tag}H{id}"),
-            viewer_dev: format!("{tag}V{id}"),
-            host_ip: format!("10.78.{subnet}.1"),
-        };
+        let (lan, id, subnet) = Lan::named(tag, 78);
         let router_ns = format!("{tag}r{id}");
         let (to_viewer, to_host) = (format!("{tag}A{id}"), format!("{tag}B{id}"));
         let (h, v, r) = (

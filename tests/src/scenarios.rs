@@ -9,38 +9,24 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::testing::{Impairments, SimConfig, simulate};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::lan::{Lan, LanHost};
 use crate::routed_lan::RoutedLan;
 use crate::{binary, scratch_dir};
 
-/// What the router does from a moment on; `udp_only` leaves TCP (the
-/// control channel) alone.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the router does from a moment on: the simulator's link
+/// impairments, on UDP only (the control channel is TCP's business) or on
+/// all traffic. Serialised, it is `lan_router`'s settings line.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Impair {
-    pub loss_pct: f64,
-    pub burst_loss_pct: f64,
-    pub burst_ms: f64,
-    pub delay_ms: f64,
-    pub jitter_ms: f64,
-    pub reorder_pct: f64,
-    pub keep_order: bool,
-    pub duplicate_pct: f64,
-    pub rate_kbps: Option<u32>,
-    pub block: bool,
+    pub link: Impairments,
     pub udp_only: bool,
 }
 
 impl Impair {
     fn router_settings(&self) -> Value {
-        json!({
-            "loss_pct": self.loss_pct, "burst_loss_pct": self.burst_loss_pct,
-            "burst_ms": self.burst_ms, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms,
-            "reorder_pct": self.reorder_pct, "keep_order": self.keep_order,
-            "duplicate_pct": self.duplicate_pct,
-            "rate_kbps": self.rate_kbps, "block": self.block, "udp_only": self.udp_only,
-        })
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -52,10 +38,17 @@ pub struct Case {
     pub busy_cpu: bool,
 }
 
-fn udp(impair: Impair) -> Impair {
+fn udp(link: Impairments) -> Impair {
     Impair {
+        link,
         udp_only: true,
-        ..impair
+    }
+}
+
+fn all(link: Impairments) -> Impair {
+    Impair {
+        link,
+        udp_only: false,
     }
 }
 
@@ -67,87 +60,75 @@ pub fn cases(duration_s: f64) -> Vec<Case> {
         schedule,
         busy_cpu: false,
     };
-    let loss5 = udp(Impair {
+    let none = Impairments::default;
+    let loss5 = udp(Impairments {
         loss_pct: 5.0,
-        ..Default::default()
+        ..none()
     });
+    let one = |impair: Impair| vec![(0.0, impair)];
+    let blocked = Impairments {
+        block: true,
+        ..none()
+    };
     vec![
-        case("clean", vec![(0.0, Impair::default())]),
-        case("5% random loss", vec![(0.0, loss5.clone())]),
+        case("clean", one(Impair::default())),
+        case("5% random loss", one(loss5.clone())),
         case(
             "20% random loss",
-            vec![(
-                0.0,
-                udp(Impair {
-                    loss_pct: 20.0,
-                    ..Default::default()
-                }),
-            )],
+            one(udp(Impairments {
+                loss_pct: 20.0,
+                ..none()
+            })),
         ),
         case(
             "5% bursty loss (8 ms)",
-            vec![(
-                0.0,
-                udp(Impair {
-                    burst_loss_pct: 5.0,
-                    burst_ms: 8.0,
-                    ..Default::default()
-                }),
-            )],
+            one(udp(Impairments {
+                burst_loss_pct: 5.0,
+                burst_ms: 8.0,
+                ..none()
+            })),
         ),
         case(
             "15±5 ms jitter, reordering",
-            vec![(
-                0.0,
-                udp(Impair {
-                    delay_ms: 10.0,
-                    jitter_ms: 10.0,
-                    reorder_pct: 5.0,
-                    ..Default::default()
-                }),
-            )],
+            one(udp(Impairments {
+                delay_ms: 10.0,
+                jitter_ms: 10.0,
+                reorder_pct: 5.0,
+                ..none()
+            })),
         ),
         case(
             "15±5 ms jitter, in order",
-            vec![(
-                0.0,
-                udp(Impair {
-                    delay_ms: 10.0,
-                    jitter_ms: 10.0,
-                    keep_order: true,
-                    ..Default::default()
-                }),
-            )],
+            one(udp(Impairments {
+                delay_ms: 10.0,
+                jitter_ms: 10.0,
+                keep_order: true,
+                ..none()
+            })),
         ),
         case(
             "10% duplication",
-            vec![(
-                0.0,
-                udp(Impair {
-                    duplicate_pct: 10.0,
-                    ..Default::default()
-                }),
-            )],
+            one(udp(Impairments {
+                duplicate_pct: 10.0,
+                ..none()
+            })),
         ),
         case(
             "5 Mbit/s cap",
-            vec![(
-                0.0,
-                Impair {
-                    rate_kbps: Some(5_000),
-                    ..Default::default()
-                },
-            )],
+            one(all(Impairments {
+                rate_kbps: Some(5_000),
+                ..none()
+            })),
         ),
         case(
             "3 Mbit/s cap lifted",
             vec![
                 (
                     0.0,
-                    Impair {
+                    all(Impairments {
                         rate_kbps: Some(3_000),
-                        ..Default::default()
-                    },
+                        ..none()
+                    }),
                 ),
                 (at(0.5), Impair::default()),
             ],
@@ -156,13 +137,7 @@ pub fn cases(duration_s: f64) -> Vec<Case> {
             "1 s UDP blackout",
             vec![
                 (0.0, Impair::default()),
-                (
-                    at(0.4),
-                    udp(Impair {
-                        block: true,
-                        ..Default::default()
-                    }),
-                ),
+                (at(0.4), udp(blocked.clone())),
                 (at(0.4) + 1.0, Impair::default()),
             ],
         ),
@@ -170,26 +145,11 @@ pub fn cases(duration_s: f64) -> Vec<Case> {
             "5 s outage",
             vec![
                 (0.0, Impair::default()),
-                (
-                    at(0.3),
-                    Impair {
-                        block: true,
-                        ..Default::default()
-                    },
-                ),
+                (at(0.3), all(blocked.clone())),
                 (at(0.3) + 5.0, Impair::default()),
             ],
         ),
-        case(
-            "UDP blocked",
-            vec![(
-                0.0,
-                udp(Impair {
-                    block: true,
-                    ..Default::default()
-                }),
-            )],
-        ),
+        case("UDP blocked", one(udp(blocked))),
         Case {
             name: "5% loss, busy host CPU",
             schedule: vec![(0.0, loss5)],
@@ -233,23 +193,18 @@ pub fn simulated(case: &Case, duration_s: f64, seed: u64, max_kbps: u32) -> Opti
                 config.outages.push(window)
             }
         }
-        if impair.block && *at_s > 0.0 {
+        if impair.link.block && *at_s > 0.0 {
             block_since = Some((*at_s, impair.udp_only));
             continue;
         }
-        config.rate_schedule.push((at_ms, impair.rate_kbps));
+        config.rate_schedule.push((at_ms, impair.link.rate_kbps));
         if *at_s == 0.0 {
+            // The simulator's control channel is never impaired, its media
+            // path always: cases set at the start impair UDP (or a cap).
             config.impairments = Impairments {
-                loss_pct: impair.loss_pct,
-                burst_loss_pct: impair.burst_loss_pct,
-                burst_ms: impair.burst_ms,
-                delay_ms: impair.delay_ms.max(config.impairments.delay_ms),
-                jitter_ms: impair.jitter_ms,
-                reorder_pct: impair.reorder_pct,
-                keep_order: impair.keep_order,
-                duplicate_pct: impair.duplicate_pct,
+                delay_ms: impair.link.delay_ms.max(config.impairments.delay_ms),
                 rate_kbps: None,
-                block: impair.block,
+                ..impair.link.clone()
             };
         }
     }

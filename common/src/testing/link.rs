@@ -7,9 +7,12 @@ use std::collections::BinaryHeap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
-/// What the link does to packets. Percentages are 0.0..=100.0.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the link does to packets. Percentages are 0.0..=100.0. Also the
+/// impairing router's settings (JSON; keys left out are 0 or off).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Impairments {
     pub loss_pct: f64,
     /// Share of time spent in loss bursts (everything sent in one is lost).

@@ -95,9 +95,14 @@ impl Driver {
                             }
                             Ok(Err(e)) => {
                                 tracing::error!(error = %format!("{e:#}"), "media pipeline failed");
-                                break 'session EndReason::ProtocolError;
+                                self.session.handle_local(
+                                    now_us(),
+                                    HostLocal::End(EndReason::ProtocolError),
+                                );
                             }
-                            Err(_) => break 'session EndReason::ProtocolError,
+                            Err(_) => self
+                                .session
+                                .handle_local(now_us(), HostLocal::End(EndReason::ProtocolError)),
                         }
                     }
                     HostEvent::EncoderBitrate { kbps } => {

@@ -32,40 +32,14 @@ struct Args {
     seed: u64,
 }
 
-/// What the router does now; a line of JSON on stdin replaces it.
+/// What the router does now; a line of JSON on stdin replaces it:
+/// `{"link": {...Impairments...}, "udp_only": true}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RouterSettings {
-    loss_pct: f64,
-    burst_loss_pct: f64,
-    burst_ms: f64,
-    delay_ms: f64,
-    jitter_ms: f64,
-    reorder_pct: f64,
-    /// Jitter without reordering.
-    keep_order: bool,
-    duplicate_pct: f64,
-    rate_kbps: Option<u32>,
-    block: bool,
+    link: Impairments,
     /// Impair UDP only (the control channel is TCP's business).
     udp_only: bool,
-}
-
-impl RouterSettings {
-    fn impairments(&self) -> Impairments {
-        Impairments {
-            loss_pct: self.loss_pct,
-            burst_loss_pct: self.burst_loss_pct,
-            burst_ms: self.burst_ms,
-            delay_ms: self.delay_ms,
-            jitter_ms: self.jitter_ms,
-            reorder_pct: self.reorder_pct,
-            keep_order: self.keep_order,
-            duplicate_pct: self.duplicate_pct,
-            rate_kbps: self.rate_kbps,
-            block: self.block,
-        }
-    }
 }
 
 /// The settings with a version (so each direction notices a change), and
@@ -114,7 +88,7 @@ fn forward(
             let current = shared.settings.lock().unwrap_or_else(|e| e.into_inner());
             if current.0 != version {
                 version = current.0;
-                link.impairments = current.1.impairments();
+                link.impairments = current.1.link.clone();
                 udp_only = current.1.udp_only;
             }
         }
