@@ -45,10 +45,6 @@ pub struct StreamStats {
     input_in_flight: Mutex<std::collections::VecDeque<(u64, u64)>>,
     input_latency_ms: Mutex<std::collections::VecDeque<f64>>,
     pub inputs_applied: AtomicU64,
-    /// Why the host cannot take gamepads, when it cannot.
-    pub gamepads_note: Mutex<Option<String>>,
-    /// The last clipboard text the host sent.
-    pub clipboard_received: Mutex<Option<String>>,
     /// Control connections lost, and sessions resumed after one.
     pub connection_drops: AtomicU64,
     pub resumes: AtomicU64,
@@ -125,8 +121,6 @@ pub struct Snapshot {
     pub inputs_applied: u64,
     /// Input event sent → injected at the host.
     pub input_latency_ms: Option<Percentiles>,
-    pub gamepads_note: Option<String>,
-    pub clipboard_received: Option<String>,
     pub connection_drops: u64,
     pub resumes: u64,
     pub last_resume_ms: u64,
@@ -215,8 +209,6 @@ impl StreamStats {
             audio_freq_hz: *lock(&self.audio_freq_hz),
             inputs_applied: load(&self.inputs_applied),
             input_latency_ms: Percentiles::of(lock(&self.input_latency_ms).make_contiguous()),
-            gamepads_note: lock(&self.gamepads_note).clone(),
-            clipboard_received: lock(&self.clipboard_received).clone(),
             connection_drops: load(&self.connection_drops),
             resumes: load(&self.resumes),
             last_resume_ms: load(&self.last_resume_ms),

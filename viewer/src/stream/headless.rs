@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::stats::{Rates, Snapshot};
 use crate::stream::net::StreamEnd;
+use crate::stream::notes::HostNotes;
 use crate::stream::{RunningStream, StreamOptions};
 
 use crate::stream::ending::print_json_line as print_line;
@@ -35,7 +36,7 @@ pub fn run(
     duration: Option<Duration>,
     audio: crate::platform::audio::AudioOutput,
 ) -> i32 {
-    let stream = match RunningStream::start(StreamOptions {
+    let mut stream = match RunningStream::start(StreamOptions {
         url,
         media_via,
         synthetic,
@@ -52,6 +53,7 @@ pub fn run(
         }
     };
     let started = Instant::now();
+    let mut notes = HostNotes::default();
     let mut last = (started, stream.stats.snapshot());
     let mut quit_sent = false;
     while !stream.is_finished() {
@@ -60,7 +62,10 @@ pub fn run(
         if now - last.0 >= Duration::from_secs(1) {
             let snapshot = stream.stats.snapshot();
             let rates = Rates::between(&last.1, &snapshot, (now - last.0).as_secs_f64());
-            print_line(&stats_line(now - started, &snapshot, &rates));
+            notes.take_from(&stream.notes);
+            let mut line = stats_line(now - started, &snapshot, &rates);
+            notes.merge_into(&mut line);
+            print_line(&line);
             last = (now, snapshot);
         }
         if !quit_sent && duration.is_some_and(|d| now - started >= d) {
@@ -69,10 +74,14 @@ pub fn run(
         }
     }
     let stats = stream.stats.clone();
+    // The last notes may come with the session's end.
+    let notes_rx = std::mem::replace(&mut stream.notes, std::sync::mpsc::channel().1);
     let end = stream.join();
+    notes.take_from(&notes_rx);
     let snapshot = stats.snapshot();
     let mut summary = json!({ "type": "summary", "duration_s": started.elapsed().as_secs_f64() });
     merge(&mut summary, serde_json::to_value(&snapshot));
+    notes.merge_into(&mut summary);
     let code = match &end {
         Ok(StreamEnd::Ended(reason)) => {
             summary["end"] = json!(reason);

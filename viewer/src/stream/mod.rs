@@ -12,6 +12,7 @@ pub mod connect;
 pub mod ending;
 pub mod headless;
 pub mod net;
+pub mod notes;
 pub mod synthetic_input;
 pub mod window;
 
@@ -54,6 +55,8 @@ pub struct StreamOptions {
 
 pub struct RunningStream {
     pub stats: Arc<StreamStats>,
+    /// What the host says in words (gamepads, clipboard).
+    pub notes: std::sync::mpsc::Receiver<crate::stream::notes::HostNote>,
     quit: watch::Sender<bool>,
     network: JoinHandle<Result<StreamEnd, ConnectError>>,
     decoders: Vec<JoinHandle<()>>,
@@ -108,7 +111,9 @@ impl RunningStream {
                 gamepads_quit.clone(),
             )?);
         }
+        let (notes_tx, notes) = std::sync::mpsc::channel();
         let net_options = crate::stream::net::NetOptions {
+            notes: notes_tx,
             url: options.url,
             media_via: options.media_via,
             synthetic: options.synthetic,
@@ -134,6 +139,7 @@ impl RunningStream {
             })?;
         Ok(RunningStream {
             stats,
+            notes,
             quit: quit_tx,
             network,
             decoders,

@@ -65,6 +65,7 @@ pub async fn run(
         display,
         input,
         rumble,
+        notes,
     } = options;
     let connect_timeout = std::time::Duration::from_micros(config.connect_timeout_us);
     // The window may close while the host is still launching the app.
@@ -107,6 +108,7 @@ pub async fn run(
         synthetic: Some(synthetic),
         synthetic_events: None,
         rumble,
+        notes,
         sinks,
         stats,
         clock,
@@ -126,6 +128,7 @@ struct Driver {
     synthetic: Option<SyntheticInput>,
     synthetic_events: Option<mpsc::Receiver<common::control::InputEvent>>,
     rumble: Option<std::sync::mpsc::Sender<Rumble>>,
+    notes: std::sync::mpsc::Sender<crate::stream::notes::HostNote>,
     sinks: MediaSinks,
     stats: Arc<StreamStats>,
     clock: Arc<SharedClock>,
@@ -144,9 +147,14 @@ impl Driver {
                     ViewerEvent::Ended(end) => return end,
                     ViewerEvent::Reconnect(why) => self.reconnect(why, quit).await,
                     ViewerEvent::Video(frame) => self.deliver_video(frame),
-                    other => {
-                        publish::event(other, &self.stats, &self.clock, &self.sinks, &self.rumble)
-                    }
+                    other => publish::event(
+                        other,
+                        &self.stats,
+                        &self.clock,
+                        &self.sinks,
+                        &self.rumble,
+                        &self.notes,
+                    ),
                 }
             }
             publish::stats(&self.session.stats(), self.dropped, &self.stats);

@@ -33,6 +33,8 @@ pub struct NetOptions {
     pub display: Option<DisplayRequest>,
     /// Input from the window and the gamepads.
     pub input: Option<InputReceiver>,
+    /// What the host says in words, for the window or the JSON lines.
+    pub notes: std::sync::mpsc::Sender<crate::stream::notes::HostNote>,
     /// Rumble from the host, for the gamepad thread.
     pub rumble: Option<std::sync::mpsc::Sender<Rumble>>,
 }

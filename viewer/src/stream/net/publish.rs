@@ -11,6 +11,7 @@ use common::session::{ViewerEvent, ViewerStats};
 use super::MediaSinks;
 use crate::clock::SharedClock;
 use crate::stats::StreamStats;
+use crate::stream::notes::HostNote;
 
 /// Hands on one event (video frames and the session's end are the driver's).
 pub(super) fn event(
@@ -19,6 +20,7 @@ pub(super) fn event(
     clock: &SharedClock,
     sinks: &MediaSinks,
     rumble: &Option<std::sync::mpsc::Sender<Rumble>>,
+    notes: &std::sync::mpsc::Sender<HostNote>,
 ) {
     match event {
         ViewerEvent::Audio(packet) => {
@@ -49,17 +51,11 @@ pub(super) fn event(
             }
         }
         ViewerEvent::Clipboard(text) => {
-            *stats
-                .clipboard_received
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(text);
+            let _ = notes.send(HostNote::Clipboard(text));
         }
         ViewerEvent::GamepadsUnavailable(why) => {
             tracing::warn!("the host cannot take gamepads: {why}");
-            *stats
-                .gamepads_note
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(why);
+            let _ = notes.send(HostNote::GamepadsUnavailable(why));
         }
         ViewerEvent::FellBack { silent_us } => {
             tracing::warn!(

@@ -56,6 +56,8 @@ pub(crate) struct OverlayStats {
     at: Option<Instant>,
     pub last: Snapshot,
     pub rates: Rates,
+    /// What the host said in words.
+    pub notes: crate::stream::notes::HostNotes,
 }
 
 struct Graphics {
@@ -168,6 +170,7 @@ pub fn run(
     }
     if let Some(stream) = app.stream.take() {
         stream.quit();
+        app.overlay_stats.notes.take_from(&stream.notes);
         app.end = Some(stream.join());
     }
     let snapshot = app.stats.snapshot();
@@ -184,6 +187,7 @@ pub fn run(
     {
         summary.extend(fields);
     }
+    app.overlay_stats.notes.merge_into(&mut summary);
     crate::stream::ending::print_json_line(&summary);
     let ending = match &app.end {
         Some(end) => crate::stream::ending::of_result(end),
@@ -298,6 +302,9 @@ impl StreamWindow {
             }
             self.overlay_stats.last = snapshot;
             self.overlay_stats.at = Some(now);
+            if let Some(stream) = &self.stream {
+                self.overlay_stats.notes.take_from(&stream.notes);
+            }
         }
     }
 

@@ -62,7 +62,7 @@ pub(super) fn stats_ui(ui: &mut egui::Ui, stats: &OverlayStats, local: &LocalInp
                 (MouseMode::Relative, false) => "mouse relative (released: click to capture)",
             };
             ui.label(mouse);
-            if let Some(note) = &s.gamepads_note {
+            if let Some(note) = &stats.notes.gamepads_note {
                 ui.small(format!("gamepads: {note}"));
             }
             ui.small(chord.help());
