@@ -58,22 +58,13 @@ pub async fn run(
     mut quit: watch::Receiver<bool>,
 ) -> Result<StreamEnd, ConnectError> {
     let config = SessionConfig::default();
-    let NetOptions {
-        url,
-        media_via,
-        synthetic,
-        display,
-        input,
-        rumble,
-        notes,
-    } = options;
     let connect_timeout = std::time::Duration::from_micros(config.connect_timeout_us);
     // The window may close while the host is still launching the app.
     let (ws, welcome) = tokio::select! {
-        connected = tokio::time::timeout(connect_timeout, connect(&url, display)) => match connected {
+        connected = tokio::time::timeout(connect_timeout, connect(&options.url, options.display)) => match connected {
             Ok(connected) => connected?,
             Err(_) => return Err(ConnectError::Unreachable {
-                address: format!("{}:{}", url.host, url.port),
+                address: format!("{}:{}", options.url.host, options.url.port),
                 source: std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"),
             }),
         },
@@ -82,9 +73,9 @@ pub async fn run(
     tracing::info!(session = %welcome.session_id, video = ?welcome.video, "connected");
     let _ = sinks.video_codec.set(welcome.video.codec);
     let protocol = |e: anyhow::Error| ConnectError::Protocol(format!("{e:#}"));
-    let udp_target = match media_via {
+    let udp_target = match options.media_via {
         Some(via) => via,
-        None => udp::host_address(&url, welcome.udp_port)
+        None => udp::host_address(&options.url, welcome.udp_port)
             .await
             .map_err(protocol)?,
     };
@@ -102,13 +93,13 @@ pub async fn run(
         session: ViewerSession::new(config, params, now_us()),
         ws: Some(ws),
         udp: udp::open(udp_target).map_err(protocol)?,
-        url,
-        input,
+        url: options.url,
+        input: options.input,
         held_input: None,
-        synthetic: Some(synthetic),
+        synthetic: Some(options.synthetic),
         synthetic_events: None,
-        rumble,
-        notes,
+        rumble: options.rumble,
+        notes: options.notes,
         sinks,
         stats,
         clock,
