@@ -172,20 +172,12 @@ impl HostSession {
         matches!(self.connection, Connection::Parked { .. })
     }
 
-    pub fn encoder_kbps(&self) -> u32 {
-        self.encoder_kbps
-    }
-
     pub fn target_kbps(&self) -> u32 {
         self.rate.target_kbps()
     }
 
     pub fn parity_pct(&self) -> u32 {
         self.parity.parity_pct()
-    }
-
-    pub fn transport(&self) -> Transport {
-        self.transport
     }
 
     pub fn sender_stats(&self) -> SenderStats {
@@ -195,11 +187,6 @@ impl HostSession {
     /// Unauthentic datagrams dropped on the media port.
     pub fn datagrams_dropped(&self) -> u64 {
         self.datagrams_dropped
-    }
-
-    /// The viewer's latest report (loss, latency), for the console.
-    pub fn viewer_report(&self) -> Option<&ReceiverReport> {
-        self.last_viewer_report.as_ref()
     }
 
     pub fn sender_report(&self) -> SenderReport {
