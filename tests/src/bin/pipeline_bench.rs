@@ -1,7 +1,8 @@
 //! Per-stage times of the media pipeline, in one process, without sockets:
 //! paint → convert (BGRA→YUV) → encode (libx264) → packetize+seal →
-//! open+depacketize → decode (H.264) → present (YUV→RGBA into the frame
-//! buffer the window uploads). Several runs; medians of run medians.
+//! open+depacketize → decode (H.264) → present (the planes copied out and
+//! converted YUV→BGRA into a window-sized buffer, as the software presenter
+//! does). Several runs; medians of run medians.
 //!
 //! `cargo run --release -p e2e --bin pipeline_bench [-- --frames N --runs R]`
 
@@ -16,7 +17,8 @@ use e2e::bench::{median, micros};
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::synthetic::TestPattern;
 use host::platform::{BgraFrame, VideoEncoder, VideoSource};
-use viewer::platform::video::{RgbaConverter, VideoDecoder};
+use viewer::platform::present::Letterbox;
+use viewer::platform::video::{PlaneCopier, VideoDecoder, YuvPicture};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -48,7 +50,8 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
     let mut packetizer = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
     let mut depacketizer = Depacketizer::new(StreamKind::Video, Default::default());
     let mut decoder = VideoDecoder::new(common::control::VideoCodec::H264)?;
-    let mut converter = RgbaConverter::default();
+    let (mut copier, mut shown, mut letterbox) =
+        (PlaneCopier::default(), YuvPicture::default(), Letterbox::default());
     let mut window_buffer = vec![0u8; width as usize * height as usize * 4];
     let mut picture = BgraFrame::new(width, height);
     let mut samples = vec![Vec::with_capacity(frames); STAGES.len()];
@@ -85,8 +88,8 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
         let mut present_us = 0.0;
         decoder.decode(&frame.data, |decoded| {
             let t = Instant::now();
-            if let Ok(rgba) = converter.convert(decoded) {
-                window_buffer.copy_from_slice(&rgba);
+            if copier.copy(decoded, &mut shown).is_ok() {
+                let _ = letterbox.draw(&shown, &mut window_buffer, (width, height));
             }
             present_us += micros(t);
         })?;

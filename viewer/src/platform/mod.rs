@@ -1,5 +1,5 @@
 //! What the stream runs on: video decoders and the picture handed to a
-//! window (`video`), audio playback with its jitter buffer (`audio`,
+//! window (`video`), presenting it (`present`: GPU or software), audio playback with its jitter buffer (`audio`,
 //! `jitter`, `freq`), gamepads (`gamepad`). Nothing here imports
 //! `crate::stream`; what both sides share (statistics, the input channel,
 //! the clock) sits at the crate root.
@@ -8,4 +8,5 @@ pub mod audio;
 pub mod freq;
 pub mod gamepad;
 pub mod jitter;
+pub mod present;
 pub mod video;

@@ -1,5 +1,6 @@
 //! The video decoder thread: H.264 (or HEVC, AV1) with FFmpeg, the latency barcode read off
-//! the decoded picture, and (with a window) conversion to RGBA for display.
+//! the decoded picture, and (with a window) its planes handed to the presenter as they are:
+//! colour conversion happens where it is cheapest (`present`).
 //!
 //! After a gap in frame indices (a lost frame) it decodes nothing until a
 //! keyframe arrives, and asks for one: a broken reference chain would show
@@ -22,12 +23,19 @@ use tokio::sync::mpsc;
 use crate::clock::SharedClock;
 use crate::stats::StreamStats;
 
-/// An RGBA picture ready to show.
-#[derive(Debug, Clone)]
-pub struct RgbaFrame {
+/// A decoded picture's planes (I420, tightly packed) and its timings, for
+/// a presenter to convert where it is cheapest (a shader, or SIMD on the CPU).
+#[derive(Debug, Clone, Default)]
+pub struct YuvPicture {
     pub width: u32,
     pub height: u32,
-    pub data: Vec<u8>,
+    /// Luma, `width` bytes per row.
+    pub y: Vec<u8>,
+    /// Chroma, `chroma_size().0` bytes per row.
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+    /// JPEG-style full range (0–255) instead of video range (16–235).
+    pub full_range: bool,
     pub capture_us: u64,
     /// When the frame's last shard arrived (our clock, µs).
     pub last_shard_us: u64,
@@ -36,30 +44,128 @@ pub struct RgbaFrame {
     pub decode_ms: f64,
 }
 
+impl YuvPicture {
+    pub fn chroma_size(&self) -> (u32, u32) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
+    /// Borrowed planes in the form the SIMD converter takes.
+    pub fn planar(&self) -> yuvutils_rs::YuvPlanarImage<'_, u8> {
+        let (chroma_width, _) = self.chroma_size();
+        yuvutils_rs::YuvPlanarImage {
+            y_plane: &self.y,
+            y_stride: self.width,
+            u_plane: &self.u,
+            u_stride: chroma_width,
+            v_plane: &self.v,
+            v_stride: chroma_width,
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
+/// Copies a decoded picture's planes into a `YuvPicture`; pictures that
+/// are not 8-bit 4:2:0 are first converted to it with swscale.
+#[derive(Default)]
+pub struct PlaneCopier {
+    to_i420: Option<(scaling::Context, frame::Video)>,
+}
+
+impl PlaneCopier {
+    pub fn copy(&mut self, picture: &frame::Video, out: &mut YuvPicture) -> anyhow::Result<()> {
+        let (width, height) = (picture.width(), picture.height());
+        let source = match picture.format() {
+            Pixel::YUV420P | Pixel::YUVJ420P => picture,
+            format => {
+                let stale = self.to_i420.as_ref().is_none_or(|(_, out)| {
+                    (out.width(), out.height()) != (width, height)
+                });
+                if stale {
+                    let scaler = scaling::Context::get(
+                        format,
+                        width,
+                        height,
+                        Pixel::YUV420P,
+                        width,
+                        height,
+                        scaling::Flags::FAST_BILINEAR,
+                    )?;
+                    self.to_i420 = Some((scaler, frame::Video::new(Pixel::YUV420P, width, height)));
+                }
+                let (scaler, converted) = self.to_i420.as_mut().expect("built above");
+                scaler.run(picture, converted)?;
+                converted
+            }
+        };
+        out.width = width;
+        out.height = height;
+        out.full_range = source.format() == Pixel::YUVJ420P;
+        let (chroma_width, chroma_height) = out.chroma_size();
+        copy_plane(source, 0, width, height, &mut out.y);
+        copy_plane(source, 1, chroma_width, chroma_height, &mut out.u);
+        copy_plane(source, 2, chroma_width, chroma_height, &mut out.v);
+        Ok(())
+    }
+}
+
+fn copy_plane(picture: &frame::Video, index: usize, width: u32, height: u32, out: &mut Vec<u8>) {
+    let (width, height) = (width as usize, height as usize);
+    let stride = picture.stride(index);
+    let data = picture.data(index);
+    out.clear();
+    out.reserve(width * height);
+    for row in data.chunks(stride).take(height) {
+        out.extend_from_slice(&row[..width]);
+    }
+}
+
 /// Newest picture wins: the window takes whatever is there when it draws.
+/// The picture it replaces (or the window is done with) is kept as the
+/// next one's buffers, so the decoder does not allocate per frame.
 #[derive(Debug, Default)]
 pub struct FrameSlot {
-    latest: Mutex<Option<RgbaFrame>>,
+    latest: Mutex<Option<YuvPicture>>,
+    spare: Mutex<Option<YuvPicture>>,
+    /// Pictures replaced before the window took them.
+    replaced: std::sync::atomic::AtomicU64,
 }
 
 impl FrameSlot {
-    pub fn put(&self, frame: RgbaFrame) {
-        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
+    pub fn put(&self, picture: YuvPicture) {
+        let old = lock(&self.latest).replace(picture);
+        if let Some(old) = old {
+            self.replaced.fetch_add(1, Ordering::Relaxed);
+            self.recycle(old);
+        }
     }
-    pub fn take(&self) -> Option<RgbaFrame> {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
+
+    pub fn take(&self) -> Option<YuvPicture> {
+        lock(&self.latest).take()
     }
+
+    /// Hands a shown picture's buffers back to the decoder.
+    pub fn recycle(&self, picture: YuvPicture) {
+        *lock(&self.spare) = Some(picture);
+    }
+
+    /// Buffers to decode into (a recycled picture, or new).
+    pub fn spare(&self) -> YuvPicture {
+        lock(&self.spare).take().unwrap_or_default()
+    }
+
+    pub fn replaced(&self) -> u64 {
+        self.replaced.load(Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub struct VideoDecoder {
     decoder: ffmpeg_next::decoder::Video,
     decoded: frame::Video,
-}
-
-/// YUV → RGBA with swscale, rebuilt when the picture size changes.
-#[derive(Default)]
-pub struct RgbaConverter {
-    rgba: Option<(scaling::Context, frame::Video)>,
 }
 
 /// FFmpeg's decoder for `codec`. For AV1 only dav1d: FFmpeg's own AV1
@@ -114,38 +220,6 @@ impl VideoDecoder {
     }
 }
 
-impl RgbaConverter {
-    /// Converts a decoded picture to tightly packed RGBA.
-    pub fn convert(&mut self, picture: &frame::Video) -> anyhow::Result<Vec<u8>> {
-        let (w, h) = (picture.width(), picture.height());
-        let rebuild = match &self.rgba {
-            Some((_, out)) => out.width() != w || out.height() != h,
-            None => true,
-        };
-        if rebuild {
-            let scaler = scaling::Context::get(
-                picture.format(),
-                w,
-                h,
-                Pixel::RGBA,
-                w,
-                h,
-                scaling::Flags::FAST_BILINEAR,
-            )?;
-            self.rgba = Some((scaler, frame::Video::new(Pixel::RGBA, w, h)));
-        }
-        let (scaler, out) = self.rgba.as_mut().expect("built above");
-        scaler.run(picture, out)?;
-        let stride = out.stride(0);
-        let row = w as usize * 4;
-        let mut data = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            data.extend_from_slice(&out.data(0)[y * stride..y * stride + row]);
-        }
-        Ok(data)
-    }
-}
-
 /// Reads the barcode from the luma plane of a decoded picture.
 pub fn read_barcode(picture: &frame::Video) -> Option<u64> {
     let stride = picture.stride(0);
@@ -174,7 +248,7 @@ pub struct VideoThread {
 impl VideoThread {
     pub fn run(self) -> anyhow::Result<()> {
         let mut decoder: Option<VideoDecoder> = None;
-        let mut converter = RgbaConverter::default();
+        let mut copier = PlaneCopier::default();
         let mut expected: Option<u32> = None;
         let mut waiting_for_keyframe = false;
         for frame in self.frames.iter() {
@@ -193,7 +267,7 @@ impl VideoThread {
             }
             let started = Instant::now();
             let mut pictures = 0u64;
-            let mut shown: Option<anyhow::Result<RgbaFrame>> = None;
+            let mut shown: Option<anyhow::Result<YuvPicture>> = None;
             if decoder.is_none() {
                 let codec = self.codec.get().copied().unwrap_or(VideoCodec::H264);
                 decoder = Some(VideoDecoder::new(codec)?);
@@ -214,21 +288,20 @@ impl VideoThread {
                     }
                     None => StreamStats::add(&self.stats.barcode_misses, 1),
                 }
-                if self.display.is_some() {
+                if let Some((slot, _)) = &self.display {
                     let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
                     let host_last_shard_us = frame
                         .last_shard_us
                         .saturating_add_signed(self.clock.offset_us());
                     let network_ms =
                         host_last_shard_us.saturating_sub(frame.capture_us) as f64 / 1000.0;
-                    shown = Some(converter.convert(picture).map(|data| RgbaFrame {
-                        width: picture.width(),
-                        height: picture.height(),
-                        data,
+                    let mut out = slot.spare();
+                    shown = Some(copier.copy(picture, &mut out).map(|()| YuvPicture {
                         capture_us: frame.capture_us,
                         last_shard_us: frame.last_shard_us,
                         network_ms,
                         decode_ms,
+                        ..out
                     }));
                 }
             });

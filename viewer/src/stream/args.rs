@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use common::control::{DisplayRequest, VideoCodec};
 use common::stream_url::StreamUrl;
 
+use crate::platform::present::RendererChoice;
 use crate::stream::window::{MouseMode, WindowOptions};
 
 #[derive(Args, Debug, Clone)]
@@ -56,6 +57,11 @@ pub struct StreamArgs {
     /// Present without waiting for vertical sync (lowest latency, may tear).
     #[arg(long)]
     pub no_vsync: bool,
+    /// How to draw the picture: the GPU (a YUV shader), software
+    /// (softbuffer, SIMD YUV→BGRA), or auto: software where wgpu's only
+    /// adapter rasterizes on the CPU (lavapipe, llvmpipe, SwiftShader).
+    #[arg(long, value_enum, default_value_t = RendererChoice::Auto)]
+    pub renderer: RendererChoice,
     /// Absolute: the pointer maps onto the picture (desktop apps).
     /// Relative: the pointer is locked and moves are sent as deltas (3D games).
     #[arg(long, value_enum, default_value_t = MouseMode::Absolute)]
@@ -179,6 +185,7 @@ impl StreamArgs {
             let options = WindowOptions {
                 fullscreen: self.fullscreen,
                 vsync: !self.no_vsync,
+                renderer: self.renderer,
                 mouse: self.mouse,
                 overlay: !self.no_overlay,
                 chord: self.shortcut_modifiers,

@@ -12,6 +12,8 @@ use common::control::{InputEvent, MouseButton};
 use winit::event::MouseScrollDelta;
 use winit::keyboard::KeyCode;
 
+pub use crate::platform::present::PictureRect;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MouseMode {
     /// The pointer maps onto the picture (desktop apps, menus).
@@ -32,38 +34,6 @@ pub fn hid_usage(code: KeyCode) -> Option<u16> {
     let code = keycode::KeyMappingCode::from_str(&name).ok()?;
     let usb = keycode::KeyMap::from(code).usb;
     (usb != 0).then_some(usb)
-}
-
-/// Where the picture sits in the window: scaled to fit, aspect kept,
-/// centred (black bars on the other axis). The same rule as pixels' `Fill`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PictureRect {
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-}
-
-impl PictureRect {
-    pub fn fit(window: (u32, u32), picture: (u32, u32)) -> PictureRect {
-        let (ww, wh) = (f64::from(window.0.max(1)), f64::from(window.1.max(1)));
-        let (pw, ph) = (f64::from(picture.0.max(1)), f64::from(picture.1.max(1)));
-        let scale = (ww / pw).min(wh / ph);
-        let (width, height) = (pw * scale, ph * scale);
-        PictureRect {
-            x: (ww - width) / 2.0,
-            y: (wh - height) / 2.0,
-            width,
-            height,
-        }
-    }
-
-    /// A window position as a fraction of the picture; `None` on the bars.
-    pub fn to_picture(self, x: f64, y: f64) -> Option<(f32, f32)> {
-        let fx = (x - self.x) / self.width;
-        let fy = (y - self.y) / self.height;
-        ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy)).then_some((fx as f32, fy as f32))
-    }
 }
 
 pub fn mouse_button(button: winit::event::MouseButton) -> Option<MouseButton> {

@@ -1,5 +1,6 @@
 //! `viewer stream URL` with a window: winit event loop, the picture drawn
-//! with pixels (aspect-correct, letterboxed), an egui stats overlay, local
+//! by a presenter (GPU or software, aspect-correct, letterboxed) with the
+//! stats overlay, local
 //! keyboard and mouse sent to the host, and the stream running on its own
 //! threads behind a frame slot.
 //!
@@ -7,7 +8,6 @@
 //! overlay, +X (or F11) fullscreen, +Z release/capture the mouse, +M mouse mode.
 
 mod input;
-mod overlay;
 mod overlay_ui;
 pub mod shortcuts;
 
@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use common::control::InputEvent;
 use common::stream_url::StreamUrl;
-use pixels::{Pixels, PixelsBuilder, ScalingMode, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
 use winit::event::{DeviceEvent, DeviceId, ElementState, WindowEvent};
@@ -28,11 +27,11 @@ use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
 
 use crate::input::InputSender;
 use crate::platform::audio::AudioOutput;
-use crate::platform::video::FrameSlot;
+use crate::platform::present::{OverlayText, Presenter, RendererChoice, RendererKind};
+use crate::platform::video::{FrameSlot, YuvPicture};
 use crate::stats::{Rates, Snapshot, StreamStats};
 use crate::stream::{RunningStream, StreamOptions};
 use input::{LocalInput, PictureRect};
-use overlay::Overlay;
 use shortcuts::{Chord, Shortcut};
 
 /// How the window starts, from the launcher's settings.
@@ -40,6 +39,7 @@ use shortcuts::{Chord, Shortcut};
 pub struct WindowOptions {
     pub fullscreen: bool,
     pub vsync: bool,
+    pub renderer: RendererChoice,
     pub mouse: MouseMode,
     pub overlay: bool,
     pub chord: Chord,
@@ -62,30 +62,7 @@ pub(crate) struct OverlayStats {
 
 struct Graphics {
     window: Arc<Window>,
-    pixels: Pixels<'static>,
-    overlay: Overlay,
-    buffer_size_px: (u32, u32),
-    surface_size_px: (u32, u32),
-}
-
-impl Graphics {
-    /// Matches the surface to the window's real size. A surface of another
-    /// size makes Vulkan report it outdated on every frame, and pixels would
-    /// reconfigure it forever without returning to the event loop.
-    fn fit_surface(&mut self) {
-        let size = self.window.inner_size();
-        let size = (size.width.max(1), size.height.max(1));
-        if size == self.surface_size_px {
-            return;
-        }
-        match self.pixels.resize_surface(size.0, size.1) {
-            Ok(()) => {
-                self.surface_size_px = size;
-                self.overlay.resize(size.0, size.1);
-            }
-            Err(e) => tracing::error!(error = %e, "cannot resize the surface"),
-        }
-    }
+    presenter: Presenter,
 }
 
 struct StreamWindow {
@@ -93,6 +70,9 @@ struct StreamWindow {
     slot: Arc<FrameSlot>,
     stats: Arc<StreamStats>,
     graphics: Option<Graphics>,
+    /// The picture on screen (drawn again on a resize or overlay refresh).
+    current: Option<YuvPicture>,
+    renderer: Option<RendererKind>,
     overlay_stats: OverlayStats,
     show_overlay: bool,
     modifiers: ModifiersState,
@@ -153,6 +133,8 @@ pub fn run(
         stream: Some(stream),
         slot,
         graphics: None,
+        current: None,
+        renderer: None,
         overlay_stats: OverlayStats::default(),
         show_overlay: options.overlay,
         modifiers: ModifiersState::empty(),
@@ -188,6 +170,9 @@ pub fn run(
         summary.extend(fields);
     }
     app.overlay_stats.notes.merge_into(&mut summary);
+    if let (Some(summary), Some(kind)) = (summary.as_object_mut(), app.renderer) {
+        summary.insert("renderer".into(), serde_json::json!(kind));
+    }
     crate::stream::ending::print_json_line(&summary);
     let ending = match &app.end {
         Some(end) => crate::stream::ending::of_result(end),
@@ -210,21 +195,10 @@ impl StreamWindow {
             .with_min_inner_size(PhysicalSize::new(160, 90))
             .with_fullscreen(fullscreen);
         let window = Arc::new(event_loop.create_window(attributes)?);
-        let size = window.inner_size();
-        let surface = SurfaceTexture::new(size.width, size.height, window.clone());
-        let mut pixels = PixelsBuilder::new(16, 9, surface)
-            .clear_color(pixels::wgpu::Color::BLACK)
-            .enable_vsync(self.options.vsync)
-            .build()?;
-        pixels.set_scaling_mode(ScalingMode::Fill);
-        let overlay = Overlay::new(&window, &pixels);
-        self.graphics = Some(Graphics {
-            window,
-            pixels,
-            overlay,
-            buffer_size_px: (16, 9),
-            surface_size_px: (size.width, size.height),
-        });
+        let presenter = Presenter::new(window.clone(), self.options.renderer, self.options.vsync)?;
+        self.renderer = Some(presenter.kind());
+        crate::stream::ending::say(&format!("renderer: {}", presenter.kind().describe()));
+        self.graphics = Some(Graphics { window, presenter });
         Ok(())
     }
 
@@ -233,53 +207,47 @@ impl StreamWindow {
         let Some(graphics) = self.graphics.as_mut() else {
             return;
         };
-        let mut presented = None;
-        if let Some(frame) = self.slot.take() {
-            if graphics.buffer_size_px != (frame.width, frame.height) {
-                if let Err(e) = graphics.pixels.resize_buffer(frame.width, frame.height) {
-                    tracing::error!(error = %e, "cannot resize the frame buffer");
-                    return;
-                }
-                graphics.buffer_size_px = (frame.width, frame.height);
-                if !self.sized_to_stream {
-                    // Start at the stream's size (1:1 pixels) until the user resizes.
-                    let _ = graphics
-                        .window
-                        .request_inner_size(PhysicalSize::new(frame.width, frame.height));
-                    self.sized_to_stream = true;
-                }
-            }
-            graphics.pixels.frame_mut().copy_from_slice(&frame.data);
-            presented = Some((frame.last_shard_us, frame.network_ms, frame.decode_ms));
+        let fresh = self.slot.take();
+        if let Some(picture) = fresh.as_ref()
+            && !self.sized_to_stream
+        {
+            // Start at the stream's size (1:1 pixels) until the user resizes.
+            let _ = graphics
+                .window
+                .request_inner_size(PhysicalSize::new(picture.width, picture.height));
+            self.sized_to_stream = true;
         }
-        graphics.fit_surface();
-        let (show, stats) = (self.show_overlay, &self.overlay_stats);
-        let (local, chord) = (&self.local, &self.options.chord);
-        graphics.overlay.prepare(&graphics.window, |ui| {
-            if show {
-                overlay_ui::stats_ui(ui, stats, local, chord);
-            }
+        let is_fresh = fresh.is_some();
+        if let Some(picture) = fresh
+            && let Some(old) = self.current.replace(picture)
+        {
+            self.slot.recycle(old);
+        }
+        let overlay = self.show_overlay.then(|| OverlayText {
+            lines: overlay_ui::lines(
+                &self.overlay_stats,
+                &self.local,
+                &self.options.chord,
+                self.renderer,
+            ),
         });
-        let Graphics {
-            pixels, overlay, ..
-        } = graphics;
-        let result = pixels.render_with(|encoder, target, context| {
-            context.scaling_renderer.render(encoder, target);
-            overlay.render(encoder, target, context);
-            Ok(())
-        });
+        let result = graphics
+            .presenter
+            .present(self.current.as_ref(), is_fresh, overlay.as_ref());
         match result {
-            Err(e) => tracing::error!(error = %e, "render failed"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "present failed"),
             Ok(()) => {
-                if let Some((last_shard_us, network_ms, decode_ms)) = presented {
-                    let present_ms =
-                        crate::clock::unix_now_us().saturating_sub(last_shard_us) as f64 / 1000.0;
+                if let Some(picture) = self.current.as_ref().filter(|_| is_fresh) {
+                    let present_ms = crate::clock::unix_now_us()
+                        .saturating_sub(picture.last_shard_us)
+                        as f64
+                        / 1000.0;
                     StreamStats::add(&self.stats.frames_presented, 1);
                     self.stats
                         .stages
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(network_ms, decode_ms, present_ms);
+                        .push(picture.network_ms, picture.decode_ms, present_ms);
                 }
             }
         }
@@ -389,11 +357,7 @@ impl StreamWindow {
     }
 
     fn picture_rect(&self) -> Option<PictureRect> {
-        let graphics = self.graphics.as_ref()?;
-        Some(PictureRect::fit(
-            graphics.surface_size_px,
-            graphics.buffer_size_px,
-        ))
+        Some(self.graphics.as_ref()?.presenter.picture_rect())
     }
 
     fn handle_input(&mut self, event: &WindowEvent) {
@@ -466,19 +430,18 @@ impl ApplicationHandler<UserEvent> for StreamWindow {
 
     fn window_event(&mut self, _event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
         if let Some(graphics) = self.graphics.as_mut() {
-            let _ = graphics.overlay.handle_event(&graphics.window, &event);
+            graphics.presenter.handle_event(&graphics.window, &event);
         }
         match event {
             WindowEvent::CloseRequested => self.quit(),
             WindowEvent::Resized(_) => {
                 if let Some(graphics) = self.graphics.as_mut() {
-                    graphics.fit_surface();
                     graphics.window.request_redraw();
                 }
             }
             WindowEvent::ScaleFactorChanged { scale_factor, .. } => {
                 if let Some(graphics) = self.graphics.as_mut() {
-                    graphics.overlay.set_scale_factor(scale_factor);
+                    graphics.presenter.set_scale_factor(scale_factor);
                 }
             }
             WindowEvent::ModifiersChanged(modifiers) => self.modifiers = modifiers.state(),

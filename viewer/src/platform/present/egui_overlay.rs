@@ -1,11 +1,25 @@
-//! The egui overlay drawn on top of the pixels frame: egui state, its wgpu
-//! renderer, and one render pass after pixels' scaling pass.
+//! The GPU presenter's overlay: egui state, its wgpu renderer, and one
+//! render pass after the picture's.
 
 use egui::{ClippedPrimitive, Context, TexturesDelta, ViewportId};
 use egui_wgpu::{Renderer, RendererOptions, ScreenDescriptor};
 use pixels::{Pixels, PixelsContext, wgpu};
 use winit::event::WindowEvent;
 use winit::window::Window;
+
+/// The stats overlay's lines in a small fixed window, below the latency
+/// barcode band so the picture's timestamp stays readable.
+pub fn stats_window(ui: &mut egui::Ui, text: &super::OverlayText) {
+    egui::Window::new("Stream")
+        .fixed_pos([8.0, 32.0])
+        .resizable(false)
+        .collapsible(false)
+        .show(ui.ctx(), |ui| {
+            for line in &text.lines {
+                ui.label(line);
+            }
+        });
+}
 
 pub struct Overlay {
     ctx: Context,
