@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use super::credentials::Secret;
 use super::failure::StreamEnding;
-use super::settings::{Codec, Settings};
+use super::settings::{Codec, Renderer, Settings};
 use super::state::StreamEvent;
 use super::worker::Waker;
 
@@ -42,6 +42,9 @@ pub fn stream_arguments(settings: &Settings) -> Vec<OsString> {
     }
     if !settings.vsync {
         flag("--no-vsync", None);
+    }
+    if settings.renderer != Renderer::Auto {
+        flag("--renderer", Some(settings.renderer.arg().into()));
     }
     flag("--mouse", Some(settings.mouse.arg().into()));
     if !settings.stats_overlay {
@@ -213,6 +216,7 @@ mod tests {
             codec: Codec::Hevc,
             fullscreen: true,
             vsync: false,
+            renderer: Renderer::Software,
             audio_device: Some("USB Audio".into()),
             mouse: MouseMode::Relative,
             stats_overlay: false,
@@ -222,7 +226,7 @@ mod tests {
         assert_eq!(
             args,
             "stream --resolution 1920x1080 --fps 120 --bitrate-kbps 40000 --codec hevc \
-             --fullscreen --no-vsync --mouse relative --no-overlay --audio-device USB Audio \
+             --fullscreen --no-vsync --renderer software --mouse relative --no-overlay --audio-device USB Audio \
              --shortcut-modifiers ctrl+alt"
         );
     }

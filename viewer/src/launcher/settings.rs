@@ -121,6 +121,36 @@ impl MouseMode {
     }
 }
 
+/// How the stream window draws (the stream's `--renderer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Renderer {
+    /// The GPU, unless wgpu's only adapter rasterizes on the CPU.
+    Auto,
+    Gpu,
+    Software,
+}
+
+impl Renderer {
+    pub const ALL: [Renderer; 3] = [Renderer::Auto, Renderer::Gpu, Renderer::Software];
+
+    pub fn arg(self) -> &'static str {
+        match self {
+            Renderer::Auto => "auto",
+            Renderer::Gpu => "gpu",
+            Renderer::Software => "software",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Renderer::Auto => "Automatic",
+            Renderer::Gpu => "GPU",
+            Renderer::Software => "Software (no GPU)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShortcutModifiers {
     #[serde(rename = "ctrl+alt+shift")]
@@ -164,6 +194,7 @@ pub struct Settings {
     pub codec: Codec,
     pub fullscreen: bool,
     pub vsync: bool,
+    pub renderer: Renderer,
     /// A cpal output device's name; None: the system's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_device: Option<String>,
@@ -181,6 +212,7 @@ impl Default for Settings {
             codec: Codec::H264,
             fullscreen: false,
             vsync: true,
+            renderer: Renderer::Auto,
             audio_device: None,
             mouse: MouseMode::Absolute,
             stats_overlay: true,

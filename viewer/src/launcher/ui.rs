@@ -8,8 +8,8 @@ use egui::{Align, Align2, Color32, FontId, Key, Layout, RichText, Sense, TextEdi
 
 use super::hosts::grouped_fingerprint;
 use super::settings::{
-    BITRATE_MAX_MBPS, BITRATE_MIN_MBPS, Codec, FPS_CHOICES, MouseMode, Resolution, Settings,
-    ShortcutModifiers,
+    BITRATE_MAX_MBPS, BITRATE_MIN_MBPS, Codec, FPS_CHOICES, MouseMode, Renderer, Resolution,
+    Settings, ShortcutModifiers,
 };
 use super::state::{Action, AppEntry, Field, Launcher, PendingTrust, Screen};
 
@@ -512,6 +512,17 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut Launcher, out: &mut Vec<Action
                 ui.checkbox(&mut s.vsync, "V-sync (off: lowest latency, may tear)");
                 ui.checkbox(&mut s.stats_overlay, "Statistics overlay");
             });
+            ui.end_row();
+
+            ui.label("Renderer");
+            egui::ComboBox::from_id_salt("renderer")
+                .selected_text(s.renderer.label())
+                .width(200.0)
+                .show_ui(ui, |ui| {
+                    for r in Renderer::ALL {
+                        ui.selectable_value(&mut s.renderer, r, r.label());
+                    }
+                });
             ui.end_row();
 
             ui.label("Audio output");

@@ -78,9 +78,10 @@ impl PlaneCopier {
         let source = match picture.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => picture,
             format => {
-                let stale = self.to_i420.as_ref().is_none_or(|(_, out)| {
-                    (out.width(), out.height()) != (width, height)
-                });
+                let stale = self
+                    .to_i420
+                    .as_ref()
+                    .is_none_or(|(_, out)| (out.width(), out.height()) != (width, height));
                 if stale {
                     let scaler = scaling::Context::get(
                         format,

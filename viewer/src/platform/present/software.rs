@@ -104,9 +104,15 @@ fn range(picture: &YuvPicture) -> YuvRange {
 
 impl Letterbox {
     /// Draws `picture` letterboxed into a window buffer of `size`.
-    pub fn draw(&mut self, picture: &YuvPicture, window: &mut [u8], size: (u32, u32)) -> anyhow::Result<()> {
+    pub fn draw(
+        &mut self,
+        picture: &YuvPicture,
+        window: &mut [u8],
+        size: (u32, u32),
+    ) -> anyhow::Result<()> {
         let stride = size.0 * 4;
-        let (x, y, width, height) = PictureRect::fit(size, (picture.width, picture.height)).pixels();
+        let (x, y, width, height) =
+            PictureRect::fit(size, (picture.width, picture.height)).pixels();
         let matrix = YuvStandardMatrix::Bt601;
         if (width, height) == (picture.width, picture.height) {
             // 1:1 (the window is sized to the stream): straight into the buffer.
@@ -114,15 +120,29 @@ impl Letterbox {
                 window.fill(0);
             }
             let offset = (y * stride + x * 4) as usize;
-            yuvutils_rs::yuv420_to_bgra(&picture.planar(), &mut window[offset..], stride, range(picture), matrix)?;
+            yuvutils_rs::yuv420_to_bgra(
+                &picture.planar(),
+                &mut window[offset..],
+                stride,
+                range(picture),
+                matrix,
+            )?;
             return Ok(());
         }
         let (picture_width, picture_height) = (picture.width as usize, picture.height as usize);
         self.converted.resize(picture_width * picture_height * 4, 0);
-        yuvutils_rs::yuv420_to_bgra(&picture.planar(), &mut self.converted, picture.width * 4, range(picture), matrix)?;
+        yuvutils_rs::yuv420_to_bgra(
+            &picture.planar(),
+            &mut self.converted,
+            picture.width * 4,
+            range(picture),
+            matrix,
+        )?;
         self.scaled.resize(width as usize * height as usize * 4, 0);
-        let source = ImageStore::<u8, 4>::from_slice(&self.converted, picture_width, picture_height)?;
-        let mut target = ImageStoreMut::<u8, 4>::from_slice(&mut self.scaled, width as usize, height as usize)?;
+        let source =
+            ImageStore::<u8, 4>::from_slice(&self.converted, picture_width, picture_height)?;
+        let mut target =
+            ImageStoreMut::<u8, 4>::from_slice(&mut self.scaled, width as usize, height as usize)?;
         let plan = Scaler::new(ResamplingFunction::Bilinear).plan_rgba_resampling(
             ImageSize::new(picture_width, picture_height),
             ImageSize::new(width as usize, height as usize),

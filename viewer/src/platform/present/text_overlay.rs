@@ -39,7 +39,11 @@ impl TextOverlay {
         let Some(text) = text else {
             return;
         };
-        if self.cached.as_ref().is_none_or(|(cached, _)| cached != text) {
+        if self
+            .cached
+            .as_ref()
+            .is_none_or(|(cached, _)| cached != text)
+        {
             self.cached = Some((text.clone(), self.rasterize(text)));
         }
         let Some((_, panel)) = &self.cached else {
@@ -53,9 +57,13 @@ impl TextOverlay {
             let line = &mut window[start..start + columns * 4];
             let panel_row = row * panel.width as usize;
             for (column, pixel) in line.chunks_exact_mut(4).enumerate() {
-                let (add, keep) = (panel.add[panel_row + column], panel.keep[panel_row + column]);
+                let (add, keep) = (
+                    panel.add[panel_row + column],
+                    panel.keep[panel_row + column],
+                );
                 for channel in &mut pixel[..3] {
-                    *channel = add.saturating_add(((u16::from(*channel) * u16::from(keep)) / 255) as u8);
+                    *channel =
+                        add.saturating_add(((u16::from(*channel) * u16::from(keep)) / 255) as u8);
                 }
             }
         }
@@ -63,7 +71,11 @@ impl TextOverlay {
 
     fn rasterize(&self, text: &OverlayText) -> Panel {
         let scaled = self.font.as_scaled(PxScale::from(FONT_PX));
-        let advance = |line: &str| line.chars().map(|c| scaled.h_advance(scaled.glyph_id(c))).sum::<f32>();
+        let advance = |line: &str| {
+            line.chars()
+                .map(|c| scaled.h_advance(scaled.glyph_id(c)))
+                .sum::<f32>()
+        };
         let widest = text.lines.iter().map(|l| advance(l)).fold(0.0, f32::max);
         let width = widest.ceil() as u32 + 2 * PADDING_PX;
         let height = (text.lines.len() as f32 * LINE_PX).ceil() as u32 + 2 * PADDING_PX;
@@ -80,7 +92,10 @@ impl TextOverlay {
                 };
                 let bounds = outlined.px_bounds();
                 outlined.draw(|x, y, c| {
-                    let (px, py) = (bounds.min.x as i64 + i64::from(x), bounds.min.y as i64 + i64::from(y));
+                    let (px, py) = (
+                        bounds.min.x as i64 + i64::from(x),
+                        bounds.min.y as i64 + i64::from(y),
+                    );
                     if (0..i64::from(width)).contains(&px) && (0..i64::from(height)).contains(&py) {
                         let cell = &mut coverage[(py as u32 * width + px as u32) as usize];
                         *cell = cell.max(c);
@@ -90,7 +105,15 @@ impl TextOverlay {
         }
         // White text over a dark translucent panel, premultiplied.
         let add = coverage.iter().map(|c| (c * 255.0) as u8).collect();
-        let keep = coverage.iter().map(|c| (SHOW_THROUGH * (1.0 - c)) as u8).collect();
-        Panel { width, height, add, keep }
+        let keep = coverage
+            .iter()
+            .map(|c| (SHOW_THROUGH * (1.0 - c)) as u8)
+            .collect();
+        Panel {
+            width,
+            height,
+            add,
+            keep,
+        }
     }
 }

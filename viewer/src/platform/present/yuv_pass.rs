@@ -167,7 +167,11 @@ impl YuvPass {
                 view_formats: &[],
             })
         };
-        let (y, u, v) = (texture("y", size), texture("u", chroma), texture("v", chroma));
+        let (y, u, v) = (
+            texture("y", size),
+            texture("u", chroma),
+            texture("v", chroma),
+        );
         let view = |t: &wgpu::Texture| t.create_view(&wgpu::TextureViewDescriptor::default());
         let (y_view, u_view, v_view) = (view(&y), view(&u), view(&v));
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -238,10 +238,9 @@ impl StreamWindow {
             Err(e) => tracing::error!(error = %format!("{e:#}"), "present failed"),
             Ok(()) => {
                 if let Some(picture) = self.current.as_ref().filter(|_| is_fresh) {
-                    let present_ms = crate::clock::unix_now_us()
-                        .saturating_sub(picture.last_shard_us)
-                        as f64
-                        / 1000.0;
+                    let present_ms =
+                        crate::clock::unix_now_us().saturating_sub(picture.last_shard_us) as f64
+                            / 1000.0;
                     StreamStats::add(&self.stats.frames_presented, 1);
                     self.stats
                         .stages
