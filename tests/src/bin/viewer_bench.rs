@@ -5,7 +5,8 @@
 //! and the decode time measured in the same run. Several runs; medians of
 //! run values.
 //!
-//! `cargo run --release -p e2e --bin viewer_bench [-- --seconds S --runs R]`
+//! `cargo run --release -p e2e --bin viewer_bench [-- --seconds S --runs R
+//! --renderer auto|gpu|software --overlay --no-vsync]`
 
 use std::process::{Command, Stdio};
 
@@ -22,6 +23,12 @@ struct Args {
     /// Present without waiting for vsync (the viewer's --no-vsync).
     #[arg(long)]
     no_vsync: bool,
+    /// The viewer's --renderer: auto, gpu or software.
+    #[arg(long, default_value = "auto")]
+    renderer: String,
+    /// Keep the stats overlay on (drawn every frame).
+    #[arg(long)]
+    overlay: bool,
 }
 
 /// One run: the viewer's summary `stages` (p50, p99 of each stage).
@@ -36,9 +43,16 @@ fn run_once(
     let host = HostProcess::start(&dir.join("host"), width, height, 60)?;
     let url = host.entitle()?;
     let out = Command::new(binary("viewer"))
-        .args(["stream", "--mute", "--no-overlay", "--duration"])
+        .args([
+            "stream",
+            "--mute",
+            "--renderer",
+            &args.renderer,
+            "--duration",
+        ])
         .arg(seconds.to_string())
         .args(args.no_vsync.then_some("--no-vsync"))
+        .args((!args.overlay).then_some("--no-overlay"))
         .arg(&url)
         .env("DISPLAY", &xvfb.display)
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
@@ -57,13 +71,15 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let xvfb = Xvfb::start(1920, 1200)?;
     println!(
-        "| picture | last shard → presented p50 | p99 | decode p50 | decode p99 | frames presented/s |"
+        "| picture | renderer | overlay | last shard → presented p50 | p99 | decode p50 | decode p99 | frames presented/s |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (width, height) in [(1280, 720), (1920, 1080)] {
         let mut columns: Vec<Vec<f64>> = vec![Vec::new(); 5];
+        let mut renderer = String::new();
         for _ in 0..args.runs {
             let summary = run_once(&xvfb, width, height, &args)?;
+            renderer = summary["renderer"].as_str().unwrap_or("?").to_string();
             let stages = &summary["stages"];
             let get = |stage: &str, p: &str| stages[stage][p].as_f64().unwrap_or(f64::NAN);
             let presented = summary["frames_presented"].as_f64().unwrap_or(0.0);
@@ -81,8 +97,13 @@ fn main() -> anyhow::Result<()> {
         }
         let m: Vec<f64> = columns.iter_mut().map(|c| median(c)).collect();
         println!(
-            "| {width}×{height} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} |",
-            m[0], m[1], m[2], m[3], m[4]
+            "| {width}×{height} | {renderer} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} |",
+            if args.overlay { "on" } else { "off" },
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4]
         );
     }
     Ok(())
