@@ -487,6 +487,9 @@ pub mod scenarios;
 /// Import circles among a crate's modules, read from its sources.
 pub mod module_graph;
 
+/// The glass-to-glass latency bench's parts.
+pub mod g2g;
+
 /// Helpers of the `hostile` suite: raw TLS from chosen addresses, /proc.
 pub mod hostile;
 
