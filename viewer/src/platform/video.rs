@@ -128,15 +128,12 @@ fn copy_plane(picture: &frame::Video, index: usize, width: u32, height: u32, out
 pub struct FrameSlot {
     latest: Mutex<Option<YuvPicture>>,
     spare: Mutex<Option<YuvPicture>>,
-    /// Pictures replaced before the window took them.
-    replaced: std::sync::atomic::AtomicU64,
 }
 
 impl FrameSlot {
     pub fn put(&self, picture: YuvPicture) {
         let old = lock(&self.latest).replace(picture);
         if let Some(old) = old {
-            self.replaced.fetch_add(1, Ordering::Relaxed);
             self.recycle(old);
         }
     }
@@ -153,10 +150,6 @@ impl FrameSlot {
     /// Buffers to decode into (a recycled picture, or new).
     pub fn spare(&self) -> YuvPicture {
         lock(&self.spare).take().unwrap_or_default()
-    }
-
-    pub fn replaced(&self) -> u64 {
-        self.replaced.load(Ordering::Relaxed)
     }
 }
 

@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pic_scale::{ImageSize, ImageStore, ImageStoreMut, ResamplingFunction, Scaler};
+use pic_scale::{ImageSize, ImageStore, ImageStoreMut, Resampling, ResamplingFunction, Scaler};
 use winit::window::Window;
 use yuvutils_rs::{YuvRange, YuvStandardMatrix};
 
@@ -34,6 +34,8 @@ pub struct SoftwarePresenter {
 pub struct Letterbox {
     converted: Vec<u8>,
     scaled: Vec<u8>,
+    /// The scaling weights for (picture size, target size).
+    plan: Option<(ImageSize, ImageSize, Arc<Resampling<u8, 4>>)>,
 }
 
 impl SoftwarePresenter {
@@ -143,11 +145,19 @@ impl Letterbox {
             ImageStore::<u8, 4>::from_slice(&self.converted, picture_width, picture_height)?;
         let mut target =
             ImageStoreMut::<u8, 4>::from_slice(&mut self.scaled, width as usize, height as usize)?;
-        let plan = Scaler::new(ResamplingFunction::Bilinear).plan_rgba_resampling(
+        let sizes = (
             ImageSize::new(picture_width, picture_height),
             ImageSize::new(width as usize, height as usize),
-            false,
-        )?;
+        );
+        let plan = match &self.plan {
+            Some((from, to, plan)) if (*from, *to) == sizes => plan.clone(),
+            _ => {
+                let plan = Scaler::new(ResamplingFunction::Bilinear)
+                    .plan_rgba_resampling(sizes.0, sizes.1, false)?;
+                self.plan = Some((sizes.0, sizes.1, plan.clone()));
+                plan
+            }
+        };
         plan.resample(&source, &mut target)?;
         window.fill(0);
         let row = width as usize * 4;
@@ -156,5 +166,54 @@ impl Letterbox {
             window[start..start + row].copy_from_slice(line);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A uniform picture: video-range white (Y 235, no colour).
+    fn white(width: u32, height: u32) -> YuvPicture {
+        let chroma = (width.div_ceil(2) * height.div_ceil(2)) as usize;
+        YuvPicture {
+            width,
+            height,
+            y: vec![235; (width * height) as usize],
+            u: vec![128; chroma],
+            v: vec![128; chroma],
+            ..Default::default()
+        }
+    }
+
+    fn row_is(window: &[u8], width: u32, row: u32, value: u8) -> bool {
+        let stride = width as usize * 4;
+        window[row as usize * stride..][..stride]
+            .chunks_exact(4)
+            .all(|p| p[..3].iter().all(|c| c.abs_diff(value) <= 1))
+    }
+
+    #[test]
+    fn a_picture_the_window_size_is_converted_one_to_one() {
+        let mut window = vec![7u8; 32 * 16 * 4];
+        Letterbox::default()
+            .draw(&white(32, 16), &mut window, (32, 16))
+            .unwrap();
+        assert!((0..16).all(|row| row_is(&window, 32, row, 255)));
+    }
+
+    #[test]
+    fn a_wide_picture_in_a_square_window_gets_bars_above_and_below() {
+        let mut window = vec![7u8; 32 * 32 * 4];
+        let mut letterbox = Letterbox::default();
+        for _ in 0..2 {
+            // Twice: the second draw reuses the scaling plan.
+            letterbox
+                .draw(&white(64, 32), &mut window, (32, 32))
+                .unwrap();
+            assert!((0..8).all(|row| row_is(&window, 32, row, 0)));
+            assert!((8..24).all(|row| row_is(&window, 32, row, 255)));
+            assert!((24..32).all(|row| row_is(&window, 32, row, 0)));
+        }
     }
 }
