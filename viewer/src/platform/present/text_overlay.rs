@@ -117,3 +117,29 @@ impl TextOverlay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lines_darken_a_panel_and_leave_the_rest_alone() {
+        let size = (400, 200);
+        let mut window = vec![200u8; 400 * 200 * 4];
+        let text = OverlayText {
+            lines: vec!["60 fps   10.0 Mbit/s".into(), "renderer software".into()],
+        };
+        let mut overlay = TextOverlay::new().unwrap();
+        overlay.draw(Some(&text), &mut window, size);
+        let pixel = |x: usize, y: usize| window[(y * 400 + x) * 4];
+        // Outside the panel: untouched; its background: darkened; text: bright.
+        assert_eq!(pixel(2, 2), 200);
+        assert_eq!(pixel(399, 199), 200);
+        let panel: Vec<u8> = (ORIGIN.1 as usize + 2..ORIGIN.1 as usize + 40)
+            .flat_map(|y| (ORIGIN.0 as usize + 2..ORIGIN.0 as usize + 150).map(move |x| (x, y)))
+            .map(|(x, y)| pixel(x, y))
+            .collect();
+        assert!(panel.iter().any(|&p| p < 100), "no dark background");
+        assert!(panel.iter().any(|&p| p > 220), "no bright text");
+    }
+}
