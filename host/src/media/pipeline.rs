@@ -1,16 +1,25 @@
-//! The media pipeline of one session, on dedicated threads: video
-//! (capture → convert → encode) and audio (source → Opus). Encoded units go
-//! to the session's driver, whose `HostSession` packetizes, paces and seals
-//! them; the driver sets the encoder's bitrate and asks for keyframes.
+//! The media pipeline of one session, on dedicated threads: video capture
+//! (with the conversion to I420, straight from the capture buffer), video
+//! encode, and audio (source → Opus). The capture thread hands the newest
+//! picture to the encode thread through a slot (`slot`), so capturing the
+//! next picture overlaps encoding this one. Encoded units go to the
+//! session's driver, whose `HostSession` packetizes, paces and seals them;
+//! the driver sets the encoder's bitrate and asks for keyframes.
 //!
-//! Channel policy: units go to the driver through a bounded channel. When
-//! it is full, a video unit is dropped, counted, and the next frame is a
-//! keyframe (a decoder cannot skip a reference frame); an audio packet is
-//! dropped and counted (the viewer conceals it).
+//! Queue policy: a captured picture the encoder has not taken yet is
+//! replaced by a newer one (counted), never queued. Units go to the driver
+//! through a bounded channel. When it is full, a video unit is dropped,
+//! counted, and the next frame is a keyframe (a decoder cannot skip a
+//! reference frame); an audio packet is dropped and counted (the viewer
+//! conceals it).
 
-use std::sync::Arc;
+mod slot;
+mod video;
+
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,13 +32,15 @@ use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::unix_now_us;
-use crate::platform::{AudioEncoder, AudioSource, BgraFrame, Captured, VideoEncoder, VideoSource};
+use crate::platform::{AudioEncoder, AudioSource, VideoEncoder, VideoSource};
+use slot::FrameSlot;
+pub use video::FrameTimes;
 
 /// Units waiting for the driver (about half a second of video and audio).
 pub const MEDIA_QUEUE_UNITS: usize = 64;
 pub const AUDIO_SAMPLE_RATE_HZ: u32 = 48_000;
-/// An unchanged picture is still encoded this often.
-const UNCHANGED_REFRESH: Duration = Duration::from_secs(1);
+/// Frame times kept for `Pipeline::take_frame_times` (the oldest go).
+const FRAME_TIMES_KEPT: usize = 1024;
 
 /// What the pipeline is built from; factories run on the pipeline's threads
 /// because FFmpeg contexts are made and used on one thread.
@@ -51,12 +62,14 @@ struct Controls {
     dropped: AtomicU64,
     /// Captures skipped because nothing was drawn (XDamage).
     unchanged: AtomicU64,
+    frame_times: Mutex<VecDeque<FrameTimes>>,
 }
 
 /// A running pipeline; dropping it stops and joins its threads, blocking:
 /// drop it off the async runtime.
 pub struct Pipeline {
     controls: Arc<Controls>,
+    slot: Arc<FrameSlot>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -74,31 +87,58 @@ impl Pipeline {
             bitrate_kbps: AtomicU32::new(parts.video.bitrate_kbps),
             ..Default::default()
         });
-        let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(2);
+        let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(3);
+        let (width, height) = (parts.video.width, parts.video.height);
+        let slot = Arc::new(FrameSlot::new(width, height));
         let mut pipeline = Pipeline {
             controls: controls.clone(),
+            slot: slot.clone(),
             threads: Vec::new(),
         };
         let fps = parts.video.fps.max(1);
-        let video = ThreadCtx {
+        let ctx = || ThreadCtx {
             controls: controls.clone(),
             units: units.clone(),
         };
-        let (make_source, make_encoder) = (parts.video_source, parts.video_encoder);
+        let (capture, make_source) = (ctx(), parts.video_source);
+        let (ready, capture_slot) = (ready_tx.clone(), slot.clone());
+        pipeline
+            .threads
+            .push(
+                std::thread::Builder::new()
+                    .name("capture".into())
+                    .spawn(move || {
+                        let built = make_source().and_then(|source| {
+                        anyhow::ensure!(
+                            source.size() == (width, height),
+                            "the video source makes {:?} pictures for a {width}x{height} stream",
+                            source.size()
+                        );
+                        Ok(source)
+                    });
+                        if let Some(source) = report_ready(&ready, built) {
+                            video::capture_loop(&capture, &capture_slot, source, fps);
+                        }
+                        capture_slot.close();
+                    })?,
+            );
+        let (encode, make_encoder) = (ctx(), parts.video_encoder);
         let ready = ready_tx.clone();
         pipeline
             .threads
             .push(
                 std::thread::Builder::new()
-                    .name("video".into())
+                    .name("encode".into())
                     .spawn(move || {
-                        let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
-                        if let Some((source, encoder)) = report_ready(&ready, built) {
-                            video_loop(&video, source, encoder, fps);
+                        if let Some(encoder) = report_ready(&ready, make_encoder()) {
+                            video::encode_loop(&encode, &slot, encoder);
                         }
+                        // The capture thread has nobody to hand pictures to.
+                        encode.controls.stop.store(true, Ordering::Relaxed);
+                        slot.close();
                     })?,
             );
-        let audio = ThreadCtx { controls, units };
+        let audio = ctx();
         let (make_source, make_encoder) = (parts.audio_source, parts.audio_encoder);
         pipeline
             .threads
@@ -112,7 +152,7 @@ impl Pipeline {
                         }
                     })?,
             );
-        for _ in 0..2 {
+        for _ in 0..3 {
             ready_rx
                 .recv()
                 .context("a pipeline thread exited before it was ready")??;
@@ -133,6 +173,23 @@ impl Pipeline {
     pub fn take_dropped(&self) -> u64 {
         self.controls.dropped.swap(0, Ordering::Relaxed)
     }
+
+    /// Captured pictures replaced by a newer one before the encoder took
+    /// them, since the start.
+    pub fn replaced(&self) -> u64 {
+        self.slot.replaced()
+    }
+
+    /// The times of the video frames handed over since the last call (at
+    /// most the last `FRAME_TIMES_KEPT`).
+    pub fn take_frame_times(&self) -> Vec<FrameTimes> {
+        let mut kept = self
+            .controls
+            .frame_times
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.drain(..).collect()
+    }
 }
 
 /// The pipeline owns its threads: however the session ends (an error, a
@@ -140,6 +197,7 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.controls.stop.store(true, Ordering::Relaxed);
+        self.slot.close();
         for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::error!("a pipeline thread panicked");
@@ -197,85 +255,6 @@ fn sleep_until(deadline: Instant) {
     }
 }
 
-fn video_loop(
-    ctx: &ThreadCtx,
-    mut source: Box<dyn VideoSource>,
-    mut encoder: Box<dyn VideoEncoder>,
-    fps: u32,
-) {
-    let controls = &ctx.controls;
-    let mut current_kbps = controls.bitrate_kbps.load(Ordering::Relaxed);
-    let (width, height) = source.size();
-    let mut frame = BgraFrame::new(width, height);
-    let interval = Duration::from_secs(1) / fps;
-    let start = Instant::now();
-    let mut index: u32 = 0;
-    let mut encode_errors = 0u64;
-    let mut capture_errors = 0u64;
-    let mut last_encode = Instant::now();
-    while !ctx.stopped() {
-        let deadline = start + interval * index;
-        sleep_until(deadline);
-        index += 1;
-        if Instant::now() > deadline + interval {
-            // Fell behind (a slow encode): skip ahead instead of bursting.
-            index = (start.elapsed().as_nanos() / interval.as_nanos()) as u32 + 1;
-        }
-        let capture_us = unix_now_us();
-        match source.capture(capture_us, &mut frame) {
-            Ok(Captured::New) => {}
-            // Nothing drawn: skip the encode, but refresh now and then (and
-            // on request) so a viewer that lost a frame recovers.
-            Ok(Captured::Unchanged)
-                if last_encode.elapsed() < UNCHANGED_REFRESH
-                    && !controls.force_keyframe.load(Ordering::Relaxed) =>
-            {
-                controls.unchanged.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Ok(Captured::Unchanged) => {}
-            Err(e) => {
-                capture_errors += 1;
-                if capture_errors == 1 {
-                    tracing::warn!(error = %format!("{e:#}"), "capture failed");
-                }
-                // Do not spin on a source that is gone.
-                std::thread::sleep(interval);
-                continue;
-            }
-        }
-        last_encode = Instant::now();
-        // The session decides when a change is worth it (x264 restarts
-        // its rate control on each).
-        let wanted_kbps = controls.bitrate_kbps.load(Ordering::Relaxed);
-        if wanted_kbps != current_kbps {
-            encoder.set_bitrate_kbps(wanted_kbps);
-            current_kbps = wanted_kbps;
-        }
-        let force = controls.force_keyframe.swap(false, Ordering::Relaxed);
-        let encoded = match encoder.encode(&frame, force) {
-            Ok(Some(encoded)) => encoded,
-            Ok(None) => continue,
-            Err(e) => {
-                encode_errors += 1;
-                if encode_errors == 1 {
-                    tracing::error!(error = %e, "video encode failed");
-                }
-                continue;
-            }
-        };
-        let unit = MediaUnit {
-            stream: StreamKind::Video,
-            data: encoded.data,
-            capture_us,
-            keyframe: encoded.keyframe,
-        };
-        if !ctx.send(unit) {
-            break;
-        }
-    }
-}
-
 fn audio_loop(
     ctx: &ThreadCtx,
     mut source: Box<dyn AudioSource>,
@@ -312,3 +291,6 @@ fn audio_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
-//! H.264 (and, where FFmpeg has them, HEVC/AV1) encoding with FFmpeg:
-//! BGRA → YUV 4:2:0 with swscale, then libx264 `ultrafast`/`zerolatency`,
-//! no B-frames, no lookahead, sliced threads, SPS/PPS in-band on keyframes.
+//! H.264 (and, where FFmpeg has them, HEVC/AV1) encoding with FFmpeg of
+//! the I420 frames the capture thread made: libx264 `ultrafast`/
+//! `zerolatency`, no B-frames, no lookahead, sliced threads, a VBV of two
+//! frames (`VBV_FRAMES`), SPS/PPS in-band on keyframes, BT.601 limited range signalled.
 
 use std::time::Instant;
 
@@ -8,10 +9,10 @@ use anyhow::{Context, anyhow};
 use common::control::{VideoCodec, VideoParams};
 use ffmpeg_next::codec::threading;
 use ffmpeg_next::format::Pixel;
-use ffmpeg_next::software::scaling;
-use ffmpeg_next::{Dictionary, Packet, Rational, frame, picture};
+use ffmpeg_next::util::color;
+use ffmpeg_next::{Dictionary, Packet, Rational, picture};
 
-use super::{BgraFrame, EncodedVideo, VideoEncoder};
+use super::{EncodedVideo, I420Frame, VideoEncoder};
 
 #[derive(Debug, Clone)]
 pub struct EncoderSettings {
@@ -57,13 +58,26 @@ impl EncoderSettings {
 
 pub struct FfmpegVideoEncoder {
     encoder: ffmpeg_next::encoder::Video,
-    scaler: scaling::Context,
-    /// The stream's size; pictures of another size are scaled to it.
-    output_size: (u32, u32),
-    bgra: frame::Video,
-    yuv: frame::Video,
+    /// The stream's size; every picture is this size.
+    size: (u32, u32),
+    fps: u32,
     packet: Packet,
     next_pts: i64,
+}
+
+/// Frames of the stream's rate the VBV holds. Two, not one: with one,
+/// x264 (CBR, no lookahead) keeps every frame near a third of the buffer,
+/// so the stream carries about a third of its rate (3.5 of 10 Mbit/s on
+/// the 720p test pattern, QP 30 where two frames give 5.5 Mbit/s at QP 29)
+/// and a forced keyframe shrinks to 3.8 KB; the congestion test on a
+/// 5 Mbit/s link then never meets its cap. With two, frames still stayed
+/// under one frame's budget (the largest 0.77 of it).
+pub const VBV_FRAMES: u64 = 2;
+
+/// The VBV at `bitrate_kbps` and `fps`, in bits: `VBV_FRAMES` frames' worth,
+/// so no frame, a keyframe included, takes much longer than that to send.
+pub fn vbv_bits(bitrate_kbps: u32, fps: u32) -> u64 {
+    VBV_FRAMES * u64::from(bitrate_kbps) * 1000 / u64::from(fps.max(1))
 }
 
 impl FfmpegVideoEncoder {
@@ -89,6 +103,9 @@ impl FfmpegVideoEncoder {
         }
         video.set_max_b_frames(0);
         video.set_gop(settings.keyframe_interval);
+        // What the converter makes and what swscale (the viewer) assumes.
+        video.set_colorspace(color::Space::SMPTE170M);
+        video.set_color_range(color::Range::MPEG);
         let mut options = Dictionary::new();
         match settings.codec_name.as_str() {
             "libx264" => {
@@ -114,58 +131,35 @@ impl FfmpegVideoEncoder {
             }
             _ => {}
         }
-        // A VBV of two frames keeps keyframes from bursting far past the rate.
-        // Set on the codec context (not x264-params): FFmpeg's libx264 wrapper
-        // re-applies the context's VBV and bitrate on every frame.
-        let vbv_bits = u64::from(settings.bitrate_kbps) * 1000 * 2 / u64::from(settings.fps.max(1));
-        options.set("bufsize", &vbv_bits.to_string());
+        // A VBV of `VBV_FRAMES` keeps keyframes from bursting past a few
+        // frames' time on the wire. Set on the codec context (not x264-params):
+        // FFmpeg's libx264 wrapper re-applies the context's VBV and bitrate
+        // on every frame.
+        let vbv = vbv_bits(settings.bitrate_kbps, settings.fps);
+        options.set("bufsize", &vbv.to_string());
         let encoder = video
             .open_with(options)
             .with_context(|| format!("opening the {} encoder", settings.codec_name))?;
-        let scaler = scaling::Context::get(
-            Pixel::BGRA,
-            settings.width,
-            settings.height,
-            Pixel::YUV420P,
-            settings.width,
-            settings.height,
-            scaling::Flags::FAST_BILINEAR,
-        )?;
         Ok(FfmpegVideoEncoder {
             encoder,
-            scaler,
-            output_size: (settings.width, settings.height),
-            bgra: frame::Video::new(Pixel::BGRA, settings.width, settings.height),
-            yuv: frame::Video::new(Pixel::YUV420P, settings.width, settings.height),
+            size: (settings.width, settings.height),
+            fps: settings.fps,
             packet: Packet::empty(),
             next_pts: 0,
         })
     }
 
-    /// BGRA → YUV 4:2:0 into the encoder's input frame, scaling when the
-    /// picture's size is not the stream's (a resized window).
-    fn convert(&mut self, input: &BgraFrame) -> anyhow::Result<()> {
-        if (self.bgra.width(), self.bgra.height()) != (input.width, input.height) {
-            let (width, height) = self.output_size;
-            self.scaler = scaling::Context::get(
-                Pixel::BGRA,
-                input.width,
-                input.height,
-                Pixel::YUV420P,
-                width,
-                height,
-                scaling::Flags::BILINEAR,
-            )?;
-            self.bgra = frame::Video::new(Pixel::BGRA, input.width, input.height);
+    /// The VBV follows the bitrate, staying `VBV_FRAMES` frames: FFmpeg's libx264
+    /// wrapper hands the context's buffer size to x264 on the next frame
+    /// (ffmpeg-next has no setter for it).
+    #[allow(unsafe_code)]
+    fn set_vbv_bits(&mut self, bits: u64) {
+        let bits = i32::try_from(bits).unwrap_or(i32::MAX);
+        // SAFETY: the context is open and ours alone; rc_buffer_size is a
+        // plain int FFmpeg reads at the next encode, on this thread.
+        unsafe {
+            (*self.encoder.as_mut_ptr()).rc_buffer_size = bits;
         }
-        let stride = self.bgra.stride(0);
-        let row_bytes = input.width as usize * 4;
-        let plane = self.bgra.data_mut(0);
-        for (y, row) in input.data.chunks_exact(input.stride).enumerate() {
-            plane[y * stride..y * stride + row_bytes].copy_from_slice(&row[..row_bytes]);
-        }
-        self.scaler.run(&self.bgra, &mut self.yuv)?;
-        Ok(())
     }
 }
 
@@ -174,24 +168,34 @@ impl VideoEncoder for FfmpegVideoEncoder {
         let bits_per_second = bitrate_kbps as usize * 1000;
         self.encoder.set_bit_rate(bits_per_second);
         self.encoder.set_max_bit_rate(bits_per_second);
+        self.set_vbv_bits(vbv_bits(bitrate_kbps, self.fps));
     }
 
     fn encode(
         &mut self,
-        frame: &BgraFrame,
+        frame: &mut I420Frame,
         force_keyframe: bool,
     ) -> anyhow::Result<Option<EncodedVideo>> {
+        anyhow::ensure!(
+            frame.size() == self.size,
+            "a {}x{} picture for a {}x{} stream",
+            frame.width(),
+            frame.height(),
+            self.size.0,
+            self.size.1
+        );
         let started = Instant::now();
-        self.convert(frame)?;
-        let converted = Instant::now();
-        self.yuv.set_pts(Some(self.next_pts));
+        let yuv = frame.as_ffmpeg_mut();
+        yuv.set_pts(Some(self.next_pts));
         self.next_pts += 1;
-        self.yuv.set_kind(if force_keyframe {
+        yuv.set_kind(if force_keyframe {
             picture::Type::I
         } else {
             picture::Type::None
         });
-        self.encoder.send_frame(&self.yuv)?;
+        // libx264 copies the picture in before send_frame returns: the
+        // frame is free for the next capture once this call is done.
+        self.encoder.send_frame(yuv)?;
         let mut out: Option<EncodedVideo> = None;
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
             let data = self.packet.data().unwrap_or_default();
@@ -202,17 +206,15 @@ impl VideoEncoder for FfmpegVideoEncoder {
                     out = Some(EncodedVideo {
                         data: data.to_vec(),
                         keyframe: self.packet.is_key(),
-                        convert_us: 0,
                         encode_us: 0,
                     });
                 }
             }
         }
-        let done = Instant::now();
-        Ok(out.map(|mut unit| {
-            unit.convert_us = (converted - started).as_micros() as u64;
-            unit.encode_us = (done - converted).as_micros() as u64;
-            unit
-        }))
+        let encode_us = started.elapsed().as_micros() as u64;
+        Ok(out.map(|unit| EncodedVideo { encode_us, ..unit }))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,10 +2,12 @@
 //! implementation of each for tests, and the real backends. Every
 //! `#[cfg(target_os)]` of the host lives under this module.
 
+pub mod convert;
 pub mod cpal_audio;
 pub mod ffmpeg_audio;
 pub mod ffmpeg_video;
 pub mod gamepad;
+pub mod i420;
 #[cfg(unix)]
 pub mod private_dir;
 #[cfg(target_os = "linux")]
@@ -22,7 +24,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// A BGRA picture (the layout X11 capture produces).
+pub use convert::BgraView;
+pub use i420::I420Frame;
+
+/// A BGRA picture (the layout X11 capture produces), for sources that draw
+/// their own (the test pattern) and for tests.
 #[derive(Debug, Clone)]
 pub struct BgraFrame {
     pub width: u32,
@@ -42,23 +48,50 @@ impl BgraFrame {
             data: vec![0; stride * height as usize],
         }
     }
+
+    pub fn view(&self) -> BgraView<'_> {
+        BgraView {
+            data: &self.data,
+            stride: self.stride,
+            width: self.width,
+            height: self.height,
+        }
+    }
 }
 
 /// Whether a capture produced a new picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Captured {
     New,
-    /// Nothing was drawn since the last capture; `frame` is as it was.
+    /// Nothing was drawn since the last capture; the frame was not written
+    /// (it holds whatever picture it held: frames rotate between threads).
     Unchanged,
 }
 
-/// Something that produces pictures to stream.
-pub trait VideoSource: Send {
-    /// The stream's size; a source may hand out frames of another size
-    /// (a resized window) and the encoder scales them.
+/// What the pipeline asks of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grab {
+    /// A source that can tell nothing was drawn answers `Unchanged`.
+    IfChanged,
+    /// A picture is wanted anyway (the refresh of an unchanged picture, a
+    /// keyframe asked for).
+    Always,
+}
+
+/// Something that produces pictures to stream. Made and used on the
+/// capture thread (a scaler's FFmpeg context is not `Send`).
+pub trait VideoSource {
+    /// The stream's size: every frame handed to `capture` is this size.
     fn size(&self) -> (u32, u32);
-    /// Fills `frame` with the picture at `capture_us` (host clock).
-    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<Captured>;
+    /// Fills `frame` with the picture at `capture_us` (host clock) as I420,
+    /// scaled to the stream's size if the captured picture is another size
+    /// (a resized window).
+    fn capture(
+        &mut self,
+        capture_us: u64,
+        grab: Grab,
+        frame: &mut I420Frame,
+    ) -> anyhow::Result<Captured>;
 }
 
 /// Where the viewer's input goes (XTest, uinput, or a log in tests). Runs
@@ -70,22 +103,22 @@ pub trait InputSink: Send {
     fn flush(&mut self) -> anyhow::Result<()>;
 }
 
-/// One encoded access unit, and how long producing it took.
+/// One encoded access unit, and how long encoding it took.
 #[derive(Debug, Clone)]
 pub struct EncodedVideo {
     pub data: Vec<u8>,
     pub keyframe: bool,
-    pub convert_us: u64,
     pub encode_us: u64,
 }
 
 /// Made and used on one thread (FFmpeg contexts are not `Send`).
 pub trait VideoEncoder {
-    /// Encodes one picture; with low-latency settings one picture gives at most
-    /// one access unit, and it comes out right away.
+    /// Encodes one picture of the stream's size; with low-latency settings
+    /// one picture gives at most one access unit, and it comes out right
+    /// away. The encoder sets the frame's timestamp and picture type.
     fn encode(
         &mut self,
-        frame: &BgraFrame,
+        frame: &mut I420Frame,
         force_keyframe: bool,
     ) -> anyhow::Result<Option<EncodedVideo>>;
     /// Follows congestion control; takes effect from the next frame.

@@ -1,7 +1,10 @@
 //! Synthetic sources: a moving test pattern that paints its capture time as a
-//! barcode, and a sine tone. They are what tests and benchmarks stream.
+//! barcode, and a sine tone. They are what tests and benchmarks stream. The
+//! pattern is drawn in BGRA, as a window would be, and converted like a
+//! captured window.
 
-use super::{AudioSource, BgraFrame, Captured, InputSink, VideoSource};
+use super::convert::Converter;
+use super::{AudioSource, BgraFrame, Captured, Grab, I420Frame, InputSink, VideoSource};
 
 /// The static colour bars across the bottom third, left to right, as RGB.
 pub const BARS_RGB: [[u8; 3]; 8] = [
@@ -32,6 +35,9 @@ pub struct TestPattern {
     /// The unchanging part (background and bars), copied into each frame.
     background: Vec<u8>,
     frames: u64,
+    /// Where each picture is drawn before it is converted.
+    canvas: BgraFrame,
+    converter: Converter,
 }
 
 fn fill(frame: &mut [u8], stride: usize, rect: (u32, u32, u32, u32), rgb: [u8; 3]) {
@@ -68,6 +74,8 @@ impl TestPattern {
             fps: fps.max(1),
             background: frame.data,
             frames: 0,
+            canvas: BgraFrame::new(width, height),
+            converter: Converter::default(),
         }
     }
 
@@ -110,12 +118,9 @@ impl TestPattern {
     }
 }
 
-impl VideoSource for TestPattern {
-    fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    fn capture(&mut self, capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<Captured> {
+impl TestPattern {
+    /// Draws the next picture, stamped `capture_us`, into `frame` (BGRA).
+    pub fn paint(&mut self, capture_us: u64, frame: &mut BgraFrame) {
         if frame.width != self.width || frame.height != self.height {
             *frame = BgraFrame::new(self.width, self.height);
         }
@@ -128,6 +133,25 @@ impl VideoSource for TestPattern {
             fill(&mut frame.data, frame.stride, rect, rgb);
         }
         self.frames += 1;
+    }
+}
+
+impl VideoSource for TestPattern {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn capture(
+        &mut self,
+        capture_us: u64,
+        _grab: Grab,
+        frame: &mut I420Frame,
+    ) -> anyhow::Result<Captured> {
+        let mut canvas = std::mem::replace(&mut self.canvas, BgraFrame::new(0, 0));
+        self.paint(capture_us, &mut canvas);
+        let converted = self.converter.convert(canvas.view(), frame);
+        self.canvas = canvas;
+        converted?;
         Ok(Captured::New)
     }
 }
@@ -208,11 +232,49 @@ mod tests {
     fn pattern_carries_its_capture_time() {
         let mut pattern = TestPattern::new(640, 360, 60);
         let mut frame = BgraFrame::new(640, 360);
-        pattern.capture(123_456_789, &mut frame).unwrap();
+        pattern.paint(123_456_789, &mut frame);
         let luma = |x: u32, y: u32| frame.data[y as usize * frame.stride + x as usize * 4 + 1];
         assert_eq!(common::barcode::read(640, 360, luma), Some(123_456_789));
         let (x0, _, y0, _) = bar_rect(2, 640, 360);
         let at = &frame.data[y0 as usize * frame.stride + x0 as usize * 4..][..3];
         assert_eq!(at, &[235, 235, 16]); // cyan as BGR
+    }
+
+    #[test]
+    fn the_converted_pattern_matches_swscale() {
+        for (width, height) in [(1280, 720), (1920, 1080)] {
+            let mut pattern = TestPattern::new(width, height, 60);
+            let mut frame = BgraFrame::new(width, height);
+            for index in 0..40 {
+                pattern.paint(index * 16_667 + 1_000_000_007, &mut frame);
+            }
+            let what = format!("the test pattern at {width}x{height}");
+            crate::platform::convert::tests::assert_matches_swscale(frame.view(), &what);
+        }
+    }
+
+    /// What the viewer reads: the barcode off the luma plane, the bars'
+    /// colours as BT.601 limited-range YUV.
+    #[test]
+    fn captured_pictures_carry_the_barcode_in_luma() {
+        let mut pattern = TestPattern::new(640, 360, 60);
+        let mut frame = I420Frame::new(640, 360);
+        let captured = pattern.capture(987_654_321, Grab::IfChanged, &mut frame);
+        assert_eq!(captured.unwrap(), Captured::New);
+        let luma = |x: u32, y: u32| frame.sample(0, x as usize, y as usize);
+        assert_eq!(common::barcode::read(640, 360, luma), Some(987_654_321));
+        // Cyan (16, 235, 235): Y 0.257·16 + 0.504·235 + 0.098·235 + 16 = 161.6,
+        // U 0.439·235 − 0.148·16 − 0.291·235 + 128 = 160.4,
+        // V 0.439·16 − 0.368·235 − 0.071·235 + 128 = 31.9.
+        let (x0, x1, y0, y1) = bar_rect(2, 640, 360);
+        let (x, y) = (((x0 + x1) / 2) as usize, ((y0 + y1) / 2) as usize);
+        let yuv = [
+            frame.sample(0, x, y),
+            frame.sample(1, x / 2, y / 2),
+            frame.sample(2, x / 2, y / 2),
+        ];
+        for (got, want) in yuv.into_iter().zip([161.6, 160.4, 31.9]) {
+            assert!((f64::from(got) - want).abs() <= 1.5, "cyan bar as {yuv:?}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Per-stage times of the media pipeline, in one process, without sockets:
-//! paint → convert (BGRA→YUV) → encode (libx264) → packetize+seal →
-//! open+depacketize → decode (H.264) → present (the planes copied out and
-//! converted YUV→BGRA into a window-sized buffer, as the software presenter
-//! does). Several runs; medians of run medians.
+//! paint (BGRA) → convert (BGRA→I420, the host's converter) → encode
+//! (libx264) → packetize+seal → open+depacketize → decode (H.264) →
+//! present (the planes copied out and converted YUV→BGRA into a
+//! window-sized buffer, as the software presenter does). Several runs;
+//! medians of run medians.
 //!
 //! `cargo run --release -p e2e --bin pipeline_bench [-- --frames N --runs R]`
 
@@ -14,9 +15,10 @@ use common::packetizer::{DEFAULT_MAX_PAYLOAD, Depacketizer, DepacketizerEvent, P
 use common::seal::{MediaKey, Opener, Sealer};
 use common::stats::Percentiles;
 use e2e::bench::{median, micros};
+use host::platform::convert::Converter;
 use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use host::platform::synthetic::TestPattern;
-use host::platform::{BgraFrame, VideoEncoder, VideoSource};
+use host::platform::{BgraFrame, I420Frame, VideoEncoder};
 use viewer::platform::present::Letterbox;
 use viewer::platform::video::{PlaneCopier, VideoDecoder, YuvPicture};
 
@@ -50,18 +52,25 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
     let mut packetizer = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);
     let mut depacketizer = Depacketizer::new(StreamKind::Video, Default::default());
     let mut decoder = VideoDecoder::new(common::control::VideoCodec::H264)?;
-    let (mut copier, mut shown, mut letterbox) =
-        (PlaneCopier::default(), YuvPicture::default(), Letterbox::default());
+    let (mut copier, mut shown, mut letterbox) = (
+        PlaneCopier::default(),
+        YuvPicture::default(),
+        Letterbox::default(),
+    );
     let mut window_buffer = vec![0u8; width as usize * height as usize * 4];
     let mut picture = BgraFrame::new(width, height);
+    let (mut converter, mut yuv) = (Converter::default(), I420Frame::new(width, height));
     let mut samples = vec![Vec::with_capacity(frames); STAGES.len()];
     let mut bytes = 0usize;
 
     for index in 0..frames + WARM_UP {
         let t = Instant::now();
-        source.capture(index as u64 * 16_667, &mut picture)?;
+        source.paint(index as u64 * 16_667, &mut picture);
         let paint_us = micros(t);
-        let Some(encoded) = encoder.encode(&picture, index == 0)? else {
+        let t = Instant::now();
+        converter.convert(picture.view(), &mut yuv)?;
+        let convert_us = micros(t);
+        let Some(encoded) = encoder.encode(&mut yuv, index == 0)? else {
             continue;
         };
         let t = Instant::now();
@@ -98,7 +107,7 @@ fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f
             bytes += encoded.data.len();
             let row = [
                 paint_us,
-                encoded.convert_us as f64,
+                convert_us,
                 encoded.encode_us as f64,
                 seal_us,
                 open_us,

@@ -1,10 +1,12 @@
-//! Capture of one window, or a rectangle of the root window, into BGRA.
+//! Capture of one window, or a rectangle of the root window, as I420.
 //!
 //! MIT-SHM: the server writes the image straight into a segment it created
-//! and passed to us as a file descriptor (no copy through the socket);
-//! without MIT-SHM, plain GetImage. XDamage tells whether anything was drawn
-//! since the last capture, so an unchanged picture is not captured or
-//! encoded again. A window's resizes are followed (the encoder scales).
+//! and passed to us as a file descriptor (no copy through the socket), and
+//! the converter reads it from there into the encoder's frame (no copy in
+//! between); without MIT-SHM, plain GetImage. XDamage tells whether
+//! anything was drawn since the last capture, so an unchanged picture is
+//! not captured or encoded again. A window's resizes are followed (the
+//! converter scales to the stream's size).
 
 use anyhow::{Context, bail};
 use x11rb::connection::{Connection, RequestConnection};
@@ -17,7 +19,8 @@ use x11rb::protocol::xproto::{
 use x11rb::rust_connection::RustConnection;
 
 use super::Rect;
-use crate::platform::{BgraFrame, Captured, VideoSource};
+use crate::platform::convert::{BgraView, Converter};
+use crate::platform::{Captured, Grab, I420Frame, VideoSource};
 
 /// What to capture.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +48,7 @@ pub struct X11Capture {
     /// Something was drawn since the last capture (or we cannot tell).
     dirty: bool,
     window_gone: bool,
+    converter: Converter,
 }
 
 impl X11Capture {
@@ -99,6 +103,7 @@ impl X11Capture {
             damage,
             dirty: true,
             window_gone: false,
+            converter: Converter::default(),
         };
         capture.resize_segment()?;
         Ok(capture)
@@ -159,12 +164,11 @@ impl X11Capture {
         Ok(())
     }
 
-    fn grab(&mut self, frame: &mut BgraFrame) -> anyhow::Result<()> {
+    /// Grabs the picture and converts it into `frame`.
+    fn grab(&mut self, frame: &mut I420Frame) -> anyhow::Result<()> {
         let (width, height) = (u32::from(self.size.0), u32::from(self.size.1));
-        if (frame.width, frame.height) != (width, height) {
-            *frame = BgraFrame::new(width, height);
-        }
-        let bytes = frame.data.len();
+        let stride = width as usize * 4;
+        let bytes = stride * height as usize;
         let (x, y) = self.origin;
         match &self.shm {
             Some(segment) => {
@@ -182,7 +186,13 @@ impl X11Capture {
                     )?
                     .reply()
                     .context("MIT-SHM GetImage")?;
-                frame.data.copy_from_slice(&segment.map[..bytes]);
+                let view = BgraView {
+                    data: &segment.map[..bytes],
+                    stride,
+                    width,
+                    height,
+                };
+                self.converter.convert(view, frame)?;
             }
             None => {
                 let reply = self
@@ -201,7 +211,13 @@ impl X11Capture {
                 if reply.data.len() < bytes {
                     bail!("the X server sent {} bytes for {bytes}", reply.data.len());
                 }
-                frame.data.copy_from_slice(&reply.data[..bytes]);
+                let view = BgraView {
+                    data: &reply.data[..bytes],
+                    stride,
+                    width,
+                    height,
+                };
+                self.converter.convert(view, frame)?;
             }
         }
         Ok(())
@@ -224,14 +240,17 @@ impl VideoSource for X11Capture {
         self.stream_size
     }
 
-    fn capture(&mut self, _capture_us: u64, frame: &mut BgraFrame) -> anyhow::Result<Captured> {
+    fn capture(
+        &mut self,
+        _capture_us: u64,
+        grab: Grab,
+        frame: &mut I420Frame,
+    ) -> anyhow::Result<Captured> {
         self.poll_events()?;
         if self.window_gone {
             bail!("the captured window is gone");
         }
-        // The frame may have been reallocated by the pipeline: fill it once.
-        let fresh = (frame.width, frame.height) != (u32::from(self.size.0), u32::from(self.size.1));
-        if !self.dirty && !fresh {
+        if !self.dirty && grab == Grab::IfChanged {
             return Ok(Captured::Unchanged);
         }
         if let Some(damage) = self.damage {
