@@ -89,6 +89,10 @@ impl Pipeline {
         });
         let (ready_tx, ready_rx) = sync_channel::<anyhow::Result<()>>(3);
         let (width, height) = (parts.video.width, parts.video.height);
+        anyhow::ensure!(
+            width > 0 && height > 0,
+            "a {width}x{height} stream has no pictures"
+        );
         let slot = Arc::new(FrameSlot::new(width, height));
         let mut pipeline = Pipeline {
             controls: controls.clone(),

@@ -28,9 +28,15 @@ impl std::fmt::Debug for I420Frame {
 }
 
 impl I420Frame {
-    /// A black picture (Y 16, U and V 128: limited range).
+    /// A black picture (Y 16, U and V 128: limited range). Panics when
+    /// FFmpeg cannot allocate it (no memory, or a zero size), as a `Vec`
+    /// that cannot allocate does.
     pub fn new(width: u32, height: u32) -> Self {
         let mut frame = frame::Video::new(Pixel::YUV420P, width, height);
+        assert!(
+            planes_lie_in_buffers(&frame),
+            "FFmpeg could not allocate a {width}x{height} I420 frame"
+        );
         frame.data_mut(0).fill(16);
         frame.data_mut(1).fill(128);
         frame.data_mut(2).fill(128);
@@ -68,19 +74,22 @@ impl I420Frame {
         data[y * stride + x]
     }
 
+    /// The three planes at once. Panics if the frame was made into
+    /// something else through `as_ffmpeg_mut` (another format, a size its
+    /// buffers do not hold).
     #[allow(unsafe_code)]
     pub fn planes_mut(&mut self) -> PlanesMut<'_> {
-        let strides = [
-            self.frame.stride(0),
-            self.frame.stride(1),
-            self.frame.stride(2),
-        ];
-        let lengths = [0, 1, 2].map(|i| strides[i] * self.frame.plane_height(i) as usize);
-        // SAFETY: the frame was allocated by av_frame_get_buffer as YUV420P
-        // (one buffer per plane, or one buffer cut into disjoint planes), so
-        // the three planes are `stride × plane height` bytes each and never
-        // overlap; the slices borrow `self` mutably, so nothing else can
-        // reach the frame while they live.
+        assert!(
+            planes_lie_in_buffers(&self.frame),
+            "the I420 frame's planes no longer fit its buffers"
+        );
+        let strides = [0, 1, 2].map(|i| self.frame.stride(i));
+        let lengths = [0, 1, 2].map(|i| plane_bytes(&self.frame, i));
+        // SAFETY: each plane is `stride × plane height` bytes inside one of
+        // the frame's own buffers (checked just above), and the planes of a
+        // YUV420P frame never overlap (av_frame_get_buffer cuts them from
+        // one buffer one after the other); the slices borrow `self`
+        // mutably, so nothing else reaches the frame while they live.
         unsafe {
             let data = (*self.frame.as_mut_ptr()).data;
             PlanesMut {
@@ -103,6 +112,38 @@ impl I420Frame {
     }
 }
 
+/// Bytes of plane `index`: its stride times its height.
+fn plane_bytes(frame: &frame::Video, index: usize) -> usize {
+    frame.stride(index) * frame.plane_height(index) as usize
+}
+
+/// Whether `frame` is YUV420P and each of its three planes lies whole
+/// inside one of the buffers the frame holds.
+#[allow(unsafe_code)]
+fn planes_lie_in_buffers(frame: &frame::Video) -> bool {
+    if frame.format() != Pixel::YUV420P || frame.planes() < 3 {
+        return false;
+    }
+    // SAFETY: reads the frame's plane pointers and its buffer references
+    // (FFmpeg's own, valid while the frame lives); nothing is dereferenced
+    // but the AVBufferRefs, which are non-null where read.
+    unsafe {
+        let raw = &*frame.as_ptr();
+        (0..3).all(|plane| {
+            let start = raw.data[plane] as usize;
+            let end = start.saturating_add(plane_bytes(frame, plane));
+            start != 0
+                && raw.buf.iter().any(|buffer| {
+                    !buffer.is_null() && {
+                        let buffer = &**buffer;
+                        let (from, size) = (buffer.data as usize, buffer.size);
+                        from <= start && end <= from.saturating_add(size)
+                    }
+                })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +161,16 @@ mod tests {
         assert_eq!(frame.sample(0, 32, 16), 1);
         assert_eq!(frame.sample(1, 16, 8), 2);
         assert_eq!(frame.sample(2, 16, 8), 3);
+    }
+
+    #[test]
+    fn a_frame_grown_behind_its_back_is_refused() {
+        let mut frame = I420Frame::new(64, 32);
+        frame.as_ffmpeg_mut().set_height(4096);
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            frame.planes_mut();
+        }));
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -35,8 +35,11 @@ pub struct TestPattern {
     /// The unchanging part (background and bars), copied into each frame.
     background: Vec<u8>,
     frames: u64,
-    /// Where each picture is drawn before it is converted.
+    /// Where each picture is drawn before it is converted; only what
+    /// moves is drawn again.
     canvas: BgraFrame,
+    /// The box as last drawn on the canvas (`None`: nothing drawn yet).
+    canvas_box: Option<(u32, u32, u32, u32)>,
     converter: Converter,
 }
 
@@ -75,6 +78,7 @@ impl TestPattern {
             background: frame.data,
             frames: 0,
             canvas: BgraFrame::new(width, height),
+            canvas_box: None,
             converter: Converter::default(),
         }
     }
@@ -125,7 +129,15 @@ impl TestPattern {
             *frame = BgraFrame::new(self.width, self.height);
         }
         frame.data.copy_from_slice(&self.background);
-        fill(&mut frame.data, frame.stride, self.box_rect(), BOX_RGB);
+        self.paint_moving(capture_us, frame);
+    }
+
+    /// Draws what changes from picture to picture over the background: the
+    /// box, the noise band, the barcode (both bands drawn whole). Returns
+    /// where the box went.
+    fn paint_moving(&mut self, capture_us: u64, frame: &mut BgraFrame) -> (u32, u32, u32, u32) {
+        let box_rect = self.box_rect();
+        fill(&mut frame.data, frame.stride, box_rect, BOX_RGB);
         self.paint_noise(frame);
         for cell in common::barcode::cells(capture_us, self.width, self.height) {
             let rgb = if cell.white { [255; 3] } else { [0; 3] };
@@ -133,6 +145,26 @@ impl TestPattern {
             fill(&mut frame.data, frame.stride, rect, rgb);
         }
         self.frames += 1;
+        box_rect
+    }
+
+    /// The next picture on the canvas: the background put back where the
+    /// box was, then what moves (a 1080p frame is not copied whole).
+    fn paint_canvas(&mut self, capture_us: u64) {
+        let mut canvas = std::mem::replace(&mut self.canvas, BgraFrame::new(0, 0));
+        match self.canvas_box {
+            None => canvas.data.copy_from_slice(&self.background),
+            Some((x0, x1, y0, y1)) => {
+                let (start, end) = (x0 as usize * 4, x1 as usize * 4);
+                for y in y0 as usize..y1 as usize {
+                    let row = y * canvas.stride;
+                    canvas.data[row + start..row + end]
+                        .copy_from_slice(&self.background[row + start..row + end]);
+                }
+            }
+        }
+        self.canvas_box = Some(self.paint_moving(capture_us, &mut canvas));
+        self.canvas = canvas;
     }
 }
 
@@ -147,11 +179,8 @@ impl VideoSource for TestPattern {
         _grab: Grab,
         frame: &mut I420Frame,
     ) -> anyhow::Result<Captured> {
-        let mut canvas = std::mem::replace(&mut self.canvas, BgraFrame::new(0, 0));
-        self.paint(capture_us, &mut canvas);
-        let converted = self.converter.convert(canvas.view(), frame);
-        self.canvas = canvas;
-        converted?;
+        self.paint_canvas(capture_us);
+        self.converter.convert(self.canvas.view(), frame)?;
         Ok(Captured::New)
     }
 }
@@ -238,6 +267,22 @@ mod tests {
         let (x0, _, y0, _) = bar_rect(2, 640, 360);
         let at = &frame.data[y0 as usize * frame.stride + x0 as usize * 4..][..3];
         assert_eq!(at, &[235, 235, 16]); // cyan as BGR
+    }
+
+    #[test]
+    fn the_canvas_drawn_in_parts_is_the_whole_picture() {
+        let mut captured = TestPattern::new(320, 180, 60);
+        let mut painted = TestPattern::new(320, 180, 60);
+        let mut whole = BgraFrame::new(320, 180);
+        let mut frame = I420Frame::new(320, 180);
+        for index in 0..150 {
+            let capture_us = index * 16_667;
+            captured
+                .capture(capture_us, Grab::Always, &mut frame)
+                .unwrap();
+            painted.paint(capture_us, &mut whole);
+            assert!(captured.canvas.data == whole.data, "picture {index}");
+        }
     }
 
     #[test]

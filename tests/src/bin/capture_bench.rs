@@ -6,12 +6,21 @@
 //! seals and sends each unit over loopback UDP as it arrives.
 //!
 //! Per frame, measured in the same run: capture (conversion included),
-//! the wait in the slot, encode, packetize+seal+send, and the host
-//! pipeline: capture start → last shard sent. The acceptance reads
-//! `pipeline p50 ≤ capture p50 + encode p50 + 1 ms` off one row. Several
-//! runs; medians of run medians, p99 pooled.
+//! the wait in the slot, encode, capture start → handed to the driver,
+//! packetize+seal+send, and the host pipeline: capture start → last shard
+//! sent. The acceptance reads `pipeline p50 ≤ capture + encode + 1 ms` off
+//! one row, both ways: against the sum of the stages' p50s, and against
+//! the p50 of each frame's own capture + wait + encode (the game drawing
+//! on the same two cores slows capture and encode together, so the median
+//! of their sum sits above the sum of their medians). Several runs;
+//! medians of run medians, p99 pooled.
 //!
-//! `cargo run --release -p e2e --bin capture_bench [-- --frames N --runs R]`
+//! Then the whole host at 1080p60: `host serve --width 1920 --height 1080
+//! --fps 60` (the synthetic pattern) streaming to a headless viewer for
+//! `--serve-seconds`; frames decoded per second, from the viewer's own
+//! per-second lines.
+//!
+//! `cargo run --release -p e2e --bin capture_bench [-- --frames N --runs R --serve-seconds S]`
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,7 +31,7 @@ use common::packetizer::{DEFAULT_MAX_PAYLOAD, Packetizer};
 use common::seal::{MediaKey, Sealer};
 use common::stats::Percentiles;
 use e2e::bench::{median, micros};
-use e2e::{Xvfb, binary, runtime_dir};
+use e2e::{HostProcess, Xvfb, binary, run_headless_viewer, runtime_dir, scratch_dir};
 use host::clock::unix_now_us;
 use host::media::pipeline::{AUDIO_SAMPLE_RATE_HZ, MEDIA_QUEUE_UNITS, Pipeline, PipelineParts};
 use host::platform::ffmpeg_audio::OpusEncoder;
@@ -38,14 +47,19 @@ struct Args {
     frames: usize,
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// How long the 1080p60 `host serve` check streams (0: skipped).
+    #[arg(long, default_value_t = 15.0)]
+    serve_seconds: f64,
 }
 
-const STAGES: [&str; 5] = [
+const STAGES: [&str; 7] = [
     "capture+convert",
     "wait",
     "encode",
     "packetize+seal+send",
     "pipeline",
+    "handed to the driver",
+    "capture + wait + encode, per frame",
 ];
 const PIPELINE: usize = 4;
 const WARM_UP: usize = 30;
@@ -133,6 +147,8 @@ fn run_once(
             frame.encode_us as f64,
             send_us,
             pipeline_us,
+            frame.handed_us as f64,
+            (frame.capture_took_us + frame.waited_us + frame.encode_us) as f64,
         ];
         for (stage, value) in samples.iter_mut().zip(row) {
             stage.push(value);
@@ -143,6 +159,40 @@ fn run_once(
         "no frame times matched the units sent"
     );
     Ok((samples, replaced))
+}
+
+/// `host serve` at 1080p60 to a headless viewer: frames decoded per second
+/// in each whole second after the first two, and overall.
+fn serve_check(seconds: f64) -> anyhow::Result<()> {
+    let dir = scratch_dir("capture-bench-serve");
+    let host = HostProcess::start(&dir.join("host"), 1920, 1080, 60)?;
+    let run = run_headless_viewer(&host.entitle()?, seconds)?;
+    anyhow::ensure!(run.exit_code == Some(0), "viewer failed: {}", run.stderr);
+    let summary = run.summary();
+    let count = |line: &serde_json::Value, key: &str| line[key].as_u64().unwrap_or(0);
+    let mut per_second = Vec::new();
+    for pair in run.lines.windows(2) {
+        let t = pair[1]["t_s"].as_f64().unwrap_or(0.0);
+        if pair[1]["type"] == "stats" && t > 2.5 {
+            per_second.push(
+                (count(&pair[1], "frames_decoded") - count(&pair[0], "frames_decoded")) as f64,
+            );
+        }
+    }
+    let duration = summary["duration_s"].as_f64().unwrap_or(seconds);
+    let low = per_second.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "\nhost serve 1920x1080@60 → headless viewer, {duration:.1} s: sent {}, received {}, decoded {} \
+         ({:.1} fps overall); per second after the first two: median {:.0}, lowest {low:.0}; \
+         latency p50 {} ms",
+        count(summary, "frames_sent"),
+        count(summary, "frames_received"),
+        count(summary, "frames_decoded"),
+        count(summary, "frames_decoded") as f64 / duration,
+        median(&mut per_second.clone()),
+        summary["latency_ms"]["p50"],
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -167,9 +217,9 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "| resolution | capture+convert p50 / p99 | wait p50 | encode p50 / p99 | packetize+seal+send p50 | pipeline p50 / p99 | capture + encode + 1 (p50s) | replaced |"
+        "| resolution | capture+convert p50 / p99 | wait p50 | encode p50 / p99 | handed to the driver p50 | packetize+seal+send p50 | capture + wait + encode per frame p50 | pipeline p50 / p99 | capture p50 + encode p50 + 1 | replaced |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (width, height) in [(1280, 720), (1920, 1080)] {
         let mut run_medians = vec![Vec::new(); STAGES.len()];
         let mut pooled = vec![Vec::new(); STAGES.len()];
@@ -185,13 +235,15 @@ fn main() -> anyhow::Result<()> {
         let p50 = |stage: usize| median(&mut run_medians[stage].clone()) / 1000.0;
         let p99 = |stage: usize| Percentiles::of(&pooled[stage]).map_or(0.0, |p| p.p99) / 1000.0;
         println!(
-            "| {width}x{height} | {:.2} / {:.2} | {:.2} | {:.2} / {:.2} | {:.2} | {:.2} / {:.2} | {:.2} | {replaced} |",
+            "| {width}x{height} | {:.2} / {:.2} | {:.2} | {:.2} / {:.2} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.2} | {replaced} |",
             p50(0),
             p99(0),
             p50(1),
             p50(2),
             p99(2),
+            p50(5),
             p50(3),
+            p50(6),
             p50(PIPELINE),
             p99(PIPELINE),
             p50(0) + p50(2) + 1.0,
@@ -199,5 +251,8 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = game.kill();
     let _ = game.wait();
+    if args.serve_seconds > 0.0 {
+        serve_check(args.serve_seconds)?;
+    }
     Ok(())
 }
