@@ -24,5 +24,6 @@ pub mod signing;
 pub mod stats;
 pub mod stream_url;
 pub mod testing;
+pub mod thread_priority;
 
 pub use datagram::{Flags, Header, StreamKind};

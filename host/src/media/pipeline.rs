@@ -112,6 +112,7 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name("capture".into())
                     .spawn(move || {
+                        raise_priority("capture");
                         let built = make_source().and_then(|source| {
                         anyhow::ensure!(
                             source.size() == (width, height),
@@ -134,6 +135,8 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name("encode".into())
                     .spawn(move || {
+                        // Before the encoder exists: x264's slice threads inherit it.
+                        raise_priority("encode");
                         if let Some(encoder) = report_ready(&ready, make_encoder()) {
                             video::encode_loop(&encode, &slot, encoder);
                         }
@@ -150,6 +153,7 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name("audio".into())
                     .spawn(move || {
+                        raise_priority("audio");
                         let built = make_source().and_then(|s| Ok((s, make_encoder()?)));
                         if let Some((source, encoder)) = report_ready(&ready_tx, built) {
                             audio_loop(&audio, source, encoder);
@@ -233,6 +237,14 @@ impl ThreadCtx {
             }
             Err(TrySendError::Closed(_)) => false,
         }
+    }
+}
+
+/// The threads a frame passes through ask to run ahead of the rest of the
+/// machine, the game included (see `common::thread_priority`).
+fn raise_priority(thread: &str) {
+    if let Err(why) = common::thread_priority::raise_for_media() {
+        tracing::info!(thread, why = %why, "normal thread priority");
     }
 }
 

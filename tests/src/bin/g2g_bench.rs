@@ -3,7 +3,7 @@
 //!
 //! On a private Xvfb wide enough for two areas side by side (W×H each,
 //! 1280×720 by default), a game (this binary's hidden `game` mode) paints a
-//! time code in a band at its top at 250 Hz: the wall clock in ms and a
+//! time code in a band at its top at 1 kHz: the wall clock in ms and a
 //! frame counter as 16-px black and white cells, each bit beside its
 //! complement, with a CRC-16 (tests/src/g2g/code.rs), and scrolls a noise
 //! texture below it ~60 times a second. Each system captures the game's
@@ -25,7 +25,7 @@
 //! Each system starts fresh every round, warms up 2 s, then for S seconds:
 //! - latency: ~100 MIT-SHM grabs a second at random (exponential) times of
 //!   one strip holding both bands; latency = game code − display code from
-//!   the same snapshot (resolution: the game's 4 ms paint period). Samples
+//!   the same snapshot (resolution: the game's 1 ms paint period). Samples
 //!   whose bands fail their checks are rejected and counted, never used.
 //! - frames shown/s: distinct frame counters seen on the display, read
 //!   right after every XDamage event on its band (not latency samples).
@@ -96,7 +96,7 @@ enum Role {
 }
 
 const WARM_UP: Duration = Duration::from_secs(2);
-const GAME_HZ: f64 = 250.0;
+const GAME_HZ: f64 = 1000.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

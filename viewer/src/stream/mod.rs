@@ -90,8 +90,14 @@ impl RunningStream {
             output: options.audio,
         };
         let mut decoders = vec![
-            spawn_logged("video-decode", move || video.run())?,
-            spawn_logged("audio-decode", move || audio.run())?,
+            spawn_logged("video-decode", move || {
+                raise_priority("video-decode");
+                video.run()
+            })?,
+            spawn_logged("audio-decode", move || {
+                raise_priority("audio-decode");
+                audio.run()
+            })?,
         ];
         let sinks = MediaSinks {
             video: video_tx,
@@ -125,6 +131,7 @@ impl RunningStream {
         let network = std::thread::Builder::new()
             .name("network".into())
             .spawn(move || {
+                raise_priority("network");
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -168,6 +175,14 @@ impl RunningStream {
             let _ = decoder.join();
         }
         end
+    }
+}
+
+/// A thread a frame passes through asks to run ahead of the rest of the
+/// machine (see `common::thread_priority`); a refusal is logged, not fatal.
+pub(crate) fn raise_priority(thread: &str) {
+    if let Err(why) = common::thread_priority::raise_for_media() {
+        tracing::info!(thread, why = %why, "normal thread priority");
     }
 }
 

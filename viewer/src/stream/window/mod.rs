@@ -102,6 +102,8 @@ pub fn run(
             return 2;
         }
     };
+    // This thread presents every frame.
+    crate::stream::raise_priority("window");
     let proxy = event_loop.create_proxy();
     let slot = Arc::new(FrameSlot::default());
     let wake = Box::new(move || {
