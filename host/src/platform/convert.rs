@@ -58,6 +58,17 @@ pub enum ConvertError {
 
 /// Converts `input` into `out`, which must be the input's size.
 pub fn bgra_to_i420(input: BgraView<'_>, out: &mut I420Frame) -> Result<(), ConvertError> {
+    // Balanced: as fast as the `Fast` mode here (convert_bench), and within
+    // ±1 of swscale where `Fast` is ±2.
+    bgra_to_i420_in_mode(input, out, YuvConversionMode::Balanced)
+}
+
+/// `bgra_to_i420` with yuvutils-rs's precision mode chosen (for the bench).
+pub fn bgra_to_i420_in_mode(
+    input: BgraView<'_>,
+    out: &mut I420Frame,
+    mode: YuvConversionMode,
+) -> Result<(), ConvertError> {
     let (width, height) = (input.width, input.height);
     if width == 0 || height == 0 {
         return Err(ConvertError::Empty { width, height });
@@ -89,15 +100,13 @@ pub fn bgra_to_i420(input: BgraView<'_>, out: &mut I420Frame) -> Result<(), Conv
         width,
         height,
     };
-    // Balanced: as fast as the `Fast` mode here (convert_bench), and within
-    // ±1 of swscale where `Fast` is ±2.
     yuvutils_rs::bgra_to_yuv420(
         &mut image,
         input.data,
         input.stride as u32,
         YuvRange::Limited,
         YuvStandardMatrix::Bt601,
-        YuvConversionMode::Balanced,
+        mode,
     )
     .map_err(|why| ConvertError::Convert {
         width,

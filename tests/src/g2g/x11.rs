@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use host::platform::x11::capture::map_segment;
 use x11rb::connection::Connection;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
@@ -76,17 +77,6 @@ impl ShmGrabber {
         self.conn.flush()?;
         Ok(())
     }
-}
-
-/// Maps the server's segment read-only.
-#[allow(unsafe_code)]
-fn map_segment(file: &std::fs::File, bytes: usize) -> anyhow::Result<memmap2::Mmap> {
-    // SAFETY: the segment is a memfd the X server made for this connection;
-    // only the server writes it, and only while a ShmGetImage we wait for is
-    // running, so the mapping is never read while it changes.
-    let map = unsafe { memmap2::MmapOptions::new().len(bytes).map(file) }
-        .context("mapping the shared memory segment")?;
-    Ok(map)
 }
 
 /// Waits for a mapped top-level window other than `except` at least

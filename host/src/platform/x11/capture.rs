@@ -224,9 +224,9 @@ impl X11Capture {
     }
 }
 
-/// Maps the server's segment read-only.
+/// Maps the server's segment read-only (also the g2g bench's sampler).
 #[allow(unsafe_code)]
-fn map_segment(file: &std::fs::File, bytes: usize) -> anyhow::Result<memmap2::Mmap> {
+pub fn map_segment(file: &std::fs::File, bytes: usize) -> anyhow::Result<memmap2::Mmap> {
     // SAFETY: the segment is a memfd the X server made for this connection;
     // only the server writes it, and only while a ShmGetImage we wait for is
     // running, so the mapping is never read while it changes.

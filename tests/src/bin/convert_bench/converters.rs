@@ -4,11 +4,9 @@
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame;
 use ffmpeg_next::software::scaling;
-use host::platform::convert::bgra_to_i420;
+use host::platform::convert::{bgra_to_i420, bgra_to_i420_in_mode};
 use host::platform::{BgraView, I420Frame};
-use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-};
+use yuvutils_rs::YuvConversionMode;
 
 /// A converter under test.
 pub type Convert = Box<dyn FnMut(BgraView<'_>, &mut I420Frame) -> anyhow::Result<()>>;
@@ -105,29 +103,7 @@ fn dcv() -> Convert {
 }
 
 fn yuvutils(mode: YuvConversionMode) -> Convert {
-    Box::new(move |input, out| {
-        let (width, height) = out.size();
-        let planes = out.planes_mut();
-        let mut image = YuvPlanarImageMut {
-            y_plane: BufferStoreMut::Borrowed(planes.y),
-            y_stride: planes.strides[0] as u32,
-            u_plane: BufferStoreMut::Borrowed(planes.u),
-            u_stride: planes.strides[1] as u32,
-            v_plane: BufferStoreMut::Borrowed(planes.v),
-            v_stride: planes.strides[2] as u32,
-            width,
-            height,
-        };
-        yuvutils_rs::bgra_to_yuv420(
-            &mut image,
-            input.data,
-            input.stride as u32,
-            YuvRange::Limited,
-            YuvStandardMatrix::Bt601,
-            mode,
-        )
-        .map_err(|e| anyhow::anyhow!("yuvutils-rs: {e}"))
-    })
+    Box::new(move |input, out| Ok(bgra_to_i420_in_mode(input, out, mode)?))
 }
 
 /// Largest difference per plane (Y, U, V) between two frames.
@@ -149,7 +125,7 @@ pub struct Method {
     pub make: fn(u32, u32) -> anyhow::Result<Convert>,
 }
 
-pub const METHODS: [Method; 7] = [
+pub const METHODS: [Method; 6] = [
     Method {
         name: "swscale FAST_BILINEAR, rows copied (the host before)",
         make: swscale_copied,
@@ -165,10 +141,6 @@ pub const METHODS: [Method; 7] = [
     Method {
         name: "dcv-color-primitives",
         make: |_, _| Ok(dcv()),
-    },
-    Method {
-        name: "yuvutils-rs, balanced",
-        make: |_, _| Ok(yuvutils(YuvConversionMode::Balanced)),
     },
     Method {
         name: "the host's bgra_to_i420 (yuvutils-rs, balanced)",
