@@ -69,6 +69,10 @@ struct Args {
     width: u16,
     #[arg(long, default_value_t = 720)]
     height: u16,
+    /// Run ours at this bitrate instead of its default (10 Mbit/s at
+    /// 720p60), e.g. 2048 to match the reference's x264enc default.
+    #[arg(long)]
+    ours_bitrate_kbps: Option<u32>,
     /// Print JSON instead of the Markdown table.
     #[arg(long)]
     json: bool,
@@ -129,6 +133,7 @@ fn bench(args: Args) -> anyhow::Result<()> {
         rounds: args.rounds,
         seconds: args.seconds,
         load: args.load,
+        ours_bitrate_kbps: args.ours_bitrate_kbps,
         skipped: Vec::new(),
     };
     let mut systems = args.systems.clone();
@@ -149,6 +154,7 @@ fn bench(args: Args) -> anyhow::Result<()> {
         width: args.width,
         height: args.height,
         dir: std::env::temp_dir().join(format!("g2g-bench-{}", std::process::id())),
+        ours_bitrate_kbps: args.ours_bitrate_kbps,
     };
     let mut game = std::process::Command::new(std::env::current_exe()?)
         .args([

@@ -117,6 +117,8 @@ pub struct Settings {
     pub rounds: usize,
     pub seconds: f64,
     pub load: bool,
+    /// Ours at this bitrate, not its default.
+    pub ours_bitrate_kbps: Option<u32>,
     /// Systems asked for but not run, and why.
     pub skipped: Vec<String>,
 }
@@ -146,8 +148,12 @@ pub fn to_markdown(settings: &Settings, reports: &[SystemReport]) -> String {
     } else {
         "no extra load"
     };
+    let bitrate = match settings.ours_bitrate_kbps {
+        Some(kbps) => format!("ours at {kbps} kbit/s"),
+        None => "ours at its default bitrate".to_string(),
+    };
     let mut out = format!(
-        "Glass-to-glass latency (g2g_bench): {}×{} at 60 fps capture, {} interleaved rounds × {} s per system, {load}; medians over rounds.\n\n",
+        "Glass-to-glass latency (g2g_bench): {}×{} at 60 fps capture, {} interleaved rounds × {} s per system, {load}, {bitrate}; medians over rounds.\n\n",
         settings.width, settings.height, settings.rounds, settings.seconds
     );
     out += "| system | p50 | p90 | p99 | frames shown/s | CPU (% of a core) | Xvfb CPU | wire kbps | samples used / rejected |\n";

@@ -54,6 +54,9 @@ pub struct Scene {
     pub height: u16,
     /// Scratch space (host data, viewer logs).
     pub dir: PathBuf,
+    /// Ours at this bitrate instead of its default (to compare at the
+    /// reference's rate).
+    pub ours_bitrate_kbps: Option<u32>,
 }
 
 /// A started system; stopped (killed) on drop.
@@ -140,12 +143,12 @@ impl Running {
         let (w, h) = (scene.width, scene.height);
         let media_port = free_udp_port()?;
         let capture = format!("desktop:0,0,{w}x{h}");
-        let options = [
-            "--capture",
-            &capture,
-            "--media-port",
-            &media_port.to_string(),
-        ];
+        let port = media_port.to_string();
+        let bitrate = scene.ours_bitrate_kbps.map(|kbps| kbps.to_string());
+        let mut options = vec!["--capture", &capture, "--media-port", &port];
+        if let Some(kbps) = &bitrate {
+            options.extend(["--bitrate-kbps", kbps]);
+        }
         let env = [("DISPLAY", scene.display.as_str()), ("RUST_LOG", "warn")];
         let host =
             HostProcess::start_with_env(&dir.join("host"), w.into(), h.into(), 60, &options, &env)?;
