@@ -49,7 +49,7 @@ use e2e::g2g::code::BAND_WIDTH_PX;
 use e2e::g2g::cpu::{Spinner, child_named, cpu_seconds, total_cpu_seconds};
 use e2e::g2g::report::{RoundResult, Settings, SystemReport, percentile};
 use e2e::g2g::sampler::{sample, wait_for_code};
-use e2e::g2g::systems::{Running, Scene, System, gstreamer_available};
+use e2e::g2g::systems::{Running, Scene, System, gstreamer_available, spawn_role};
 use e2e::{Xvfb, binary};
 
 #[derive(Parser, Debug)]
@@ -156,16 +156,7 @@ fn bench(args: Args) -> anyhow::Result<()> {
         dir: std::env::temp_dir().join(format!("g2g-bench-{}", std::process::id())),
         ours_bitrate_kbps: args.ours_bitrate_kbps,
     };
-    let mut game = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "game",
-            "--width",
-            &w.to_string(),
-            "--height",
-            &h.to_string(),
-        ])
-        .env("DISPLAY", &scene.display)
-        .spawn()?;
+    let mut game = spawn_role("game", &scene)?;
     let result = run_rounds(&args, &systems, &scene, xvfb_pid);
     let _ = game.kill();
     let _ = game.wait();

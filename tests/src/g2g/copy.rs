@@ -3,38 +3,16 @@
 //! a window beside it. No encoding, no network: what is left is the X
 //! server's own cost of showing a captured picture.
 
-use anyhow::Context;
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
-use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateGCAux, CreateWindowAux, ImageFormat, WindowClass,
-};
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
 
 /// Copies the area (0, 0, width × height) to a window at (`at_x`, 0) until
 /// the X server goes away.
 pub fn run(display: &str, width: u16, height: u16, at_x: i16) -> anyhow::Result<()> {
-    let (conn, screen) = x11rb::connect(Some(display)).context("connecting to Xvfb")?;
-    let screen = conn.setup().roots[screen].clone();
-    let window = conn.generate_id()?;
-    let aux = CreateWindowAux::new()
-        .override_redirect(1)
-        .background_pixel(screen.black_pixel);
-    conn.create_window(
-        screen.root_depth,
-        window,
-        screen.root,
-        at_x,
-        0,
-        width,
-        height,
-        0,
-        WindowClass::INPUT_OUTPUT,
-        0,
-        &aux,
-    )?;
-    conn.map_window(window)?;
+    let (conn, screen, window) = super::x11::open_window(display, (at_x, 0), width, height)?;
     let gc = conn.generate_id()?;
     conn.create_gc(gc, window, &CreateGCAux::new().graphics_exposures(0))?;
     // The pixels never pass through this process: the server writes the

@@ -10,12 +10,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateGCAux, CreateWindowAux, Gcontext, ImageFormat, Rectangle, WindowClass,
-};
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, Gcontext, ImageFormat, Rectangle};
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
@@ -38,26 +35,7 @@ pub fn now_ms() -> u64 {
 
 /// Runs the game until the X server goes away.
 pub fn run(display: &str, width: u16, height: u16, hz: f64) -> anyhow::Result<()> {
-    let (conn, screen) = x11rb::connect(Some(display)).context("connecting to Xvfb")?;
-    let screen = conn.setup().roots[screen].clone();
-    let window = conn.generate_id()?;
-    let aux = CreateWindowAux::new()
-        .override_redirect(1)
-        .background_pixel(screen.black_pixel);
-    conn.create_window(
-        screen.root_depth,
-        window,
-        screen.root,
-        0,
-        0,
-        width,
-        height,
-        0,
-        WindowClass::INPUT_OUTPUT,
-        0,
-        &aux,
-    )?;
-    conn.map_window(window)?;
+    let (conn, screen, window) = super::x11::open_window(display, (0, 0), width, height)?;
     let new_gc = |pixel: u32| -> anyhow::Result<Gcontext> {
         let gc = conn.generate_id()?;
         let aux = CreateGCAux::new().foreground(pixel).graphics_exposures(0);

@@ -59,6 +59,15 @@ pub struct Scene {
     pub ours_bitrate_kbps: Option<u32>,
 }
 
+/// Starts one of this binary's helper modes (`game`, `copy`) on the scene.
+pub fn spawn_role(role: &str, scene: &Scene) -> anyhow::Result<Child> {
+    let (w, h) = (scene.width.to_string(), scene.height.to_string());
+    Ok(Command::new(std::env::current_exe()?)
+        .args([role, "--width", &w, "--height", &h])
+        .env("DISPLAY", &scene.display)
+        .spawn()?)
+}
+
 /// A started system; stopped (killed) on drop.
 pub struct Running {
     children: Vec<Child>,
@@ -96,16 +105,7 @@ impl Running {
         let (w, h) = (scene.width, scene.height);
         match system {
             System::Null => {
-                let copy = Command::new(std::env::current_exe()?)
-                    .args([
-                        "copy",
-                        "--width",
-                        &w.to_string(),
-                        "--height",
-                        &h.to_string(),
-                    ])
-                    .env("DISPLAY", &scene.display)
-                    .spawn()?;
+                let copy = spawn_role("copy", scene)?;
                 running.children.push(copy);
                 return Ok(running); // its window places itself
             }

@@ -11,7 +11,8 @@ use x11rb::connection::Connection;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xproto::{
-    ClientMessageEvent, ConfigureWindowAux, ConnectionExt as _, EventMask, ImageFormat, MapState,
+    ClientMessageEvent, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux, EventMask,
+    ImageFormat, MapState, Screen, WindowClass,
 };
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
@@ -77,6 +78,37 @@ impl ShmGrabber {
         self.conn.flush()?;
         Ok(())
     }
+}
+
+/// Connects to `display` and maps a black override-redirect window of
+/// `width × height` at `(x, y)` (no window manager moves it).
+pub fn open_window(
+    display: &str,
+    (x, y): (i16, i16),
+    width: u16,
+    height: u16,
+) -> anyhow::Result<(RustConnection, Screen, u32)> {
+    let (conn, screen) = x11rb::connect(Some(display)).context("connecting to Xvfb")?;
+    let screen = conn.setup().roots[screen].clone();
+    let window = conn.generate_id()?;
+    let aux = CreateWindowAux::new()
+        .override_redirect(1)
+        .background_pixel(screen.black_pixel);
+    conn.create_window(
+        screen.root_depth,
+        window,
+        screen.root,
+        x,
+        y,
+        width,
+        height,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &aux,
+    )?;
+    conn.map_window(window)?;
+    Ok((conn, screen, window))
 }
 
 /// Waits for a mapped top-level window other than `except` at least
