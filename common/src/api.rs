@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod identity;
+pub use identity::*;
+
 /// Names of applications and users: 1 to 64 of `[A-Za-z0-9._-]`, starting
 /// with a letter or digit (they appear in resource names and URLs).
 pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
@@ -265,11 +268,43 @@ pub struct Session {
 }
 
 /// GetSessionStatus.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionStatus {
     pub id: String,
     pub state: SessionState,
     pub reason: Option<String>,
+    /// While it streams: what it sends and what its viewer reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamStats>,
+}
+
+/// A streaming session's parameters and its viewer's recent reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamStats {
+    pub codec: crate::control::VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The most the encoder may use; congestion control may choose less.
+    pub configured_kbps: u32,
+    /// About one a second, oldest first, the last two minutes at most.
+    pub samples: Vec<StreamSample>,
+}
+
+/// One reading of a stream: the viewer's receiver report and the encoder's
+/// bitrate at that moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSample {
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    /// Media arriving at the viewer.
+    pub received_kbps: f64,
+    pub encoder_kbps: u32,
+    /// Capture to presentation, the viewer's median; None before it knows.
+    pub latency_p50_ms: Option<f64>,
+    /// Share of media datagrams lost (0.0..=1.0).
+    pub loss: f64,
+    pub jitter_ms: f64,
 }
 
 /// Body of CreateSession.
@@ -317,6 +352,69 @@ pub struct ApplicationList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionList {
     pub sessions: Vec<Session>,
+}
+
+/// GetPolicies: the names of the stored policies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyList {
+    pub policies: Vec<String>,
+}
+
+/// GetPolicy's answer and PutPolicy's body (the IAM JSON, as text, so it
+/// is kept exactly as written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    pub document: String,
+}
+
+/// SimulatePolicy's body: the request to decide for `principal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationRequest {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    #[serde(default)]
+    pub source_ip: Option<std::net::IpAddr>,
+    /// `aws:MultiFactorAuthPresent`; absent: the key is absent (access keys).
+    #[serde(default)]
+    pub mfa: Option<bool>,
+}
+
+/// SimulatePolicy's answer: `ALLOW`, `EXPLICIT_DENY` or `IMPLICIT_DENY`,
+/// and the policy/statement that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulationResult {
+    pub decision: String,
+    pub decided_by: Option<String>,
+}
+
+/// One audit log entry (GetAuditLog): who asked for what, and the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: String,
+    pub principal: Option<String>,
+    pub key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// `allow`, `deny`, `unauthenticated`, `refused`, `error`, or a sign-in
+    /// outcome (`signin_ok`, `signin_failed`, ...).
+    pub decision: String,
+    pub status: u16,
+    pub reason: Option<String>,
+}
+
+/// A page of the audit log, newest first; `older` is the `before` of the
+/// next page when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLogPage {
+    pub entries: Vec<AuditRecord>,
+    pub older: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

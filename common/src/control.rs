@@ -134,6 +134,17 @@ pub enum VideoCodec {
     Av1,
 }
 
+impl VideoCodec {
+    /// The name people know it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::H264 => "H.264",
+            Self::Hevc => "HEVC",
+            Self::Av1 => "AV1",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoParams {
     pub codec: VideoCodec,

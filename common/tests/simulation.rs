@@ -51,6 +51,21 @@ fn clean_shows_everything_at_the_maximum() {
 }
 
 #[test]
+fn the_host_hands_one_reading_a_second_to_its_control_plane() {
+    let report = run("clean", &lan(Impairments::default()));
+    let seconds = SimConfig::default().duration_ms / 1000;
+    let readings = report.stats.len() as u64;
+    assert!(
+        readings.abs_diff(seconds) <= 1,
+        "{readings} readings in {seconds} s"
+    );
+    let last = report.stats.last().expect("a reading");
+    assert_eq!(last.encoder_kbps, MAX_KBPS);
+    assert!(last.received_kbps > 0.5 * f64::from(MAX_KBPS), "{last:?}");
+    assert_eq!(last.loss, 0.0, "{last:?}");
+}
+
+#[test]
 fn five_percent_random_loss() {
     for seed in 1..=3 {
         let config = SimConfig {

@@ -202,14 +202,24 @@ pub async fn serve(
     let key = read_key_file(&key_path)?;
     let api = ApiClient::new(HttpsClient::new(&base_url, identity.fingerprint)?, key);
     let entitlement = EntitlementService::new(store.clone(), api, clock.clone())?;
+    // The console signs in with the entitlement service's checks (one
+    // throttle for both) and calls the API as its user.
+    let console =
+        crate::control_plane::console::Console::new(ctx.plane.clone(), entitlement.clone());
     let router = crate::stream::server::routes(
         ctx.clone(),
-        Some(crate::control_plane::entitlement::router(entitlement)),
+        Some(
+            crate::control_plane::entitlement::router(entitlement)
+                .merge(crate::control_plane::console::router(console)),
+        ),
     );
 
     println!(
         "certificate fingerprint (SHA-256): {}",
         hex::encode(identity.fingerprint)
+    );
+    println!(
+        "console: {base_url}/console (first administrator: host console enrol NAME --administrator)"
     );
     println!(
         "API: {base_url}/api (admin key in {})",

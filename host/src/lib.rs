@@ -1,7 +1,9 @@
 //! The streaming host. Its parts are folders, imported in one direction:
-//! the crate root wires them (`app`, `standalone`: `host serve`, `host run`,
-//! `host entitlement`), `stream` drives sessions over `media`, `apps` and
-//! the `control_plane`; `platform` is the OS boundary under them all.
+//! the crate root wires them (`cli` parses the command line and, in
+//! `cli::config`, the config file; `app`, `standalone`: `host serve`,
+//! `host run`, `host entitlement`; `doctor`, `service`), `stream` drives
+//! sessions over `media`, `apps` and the `control_plane`; `platform` is the
+//! OS boundary under them all.
 //!
 //! - `control_plane`: store, policies, API, entitlement service, admin
 //!   commands, the guards and connection caps of the HTTPS port.
@@ -16,10 +18,13 @@
 
 pub mod app;
 pub mod apps;
+pub mod cli;
 pub mod clock;
 pub mod control_plane;
 pub mod discovery;
+pub mod doctor;
 pub mod media;
 pub mod platform;
+pub mod service;
 pub mod standalone;
 pub mod stream;

@@ -493,6 +493,9 @@ pub mod g2g;
 /// Helpers of the `hostile` suite: raw TLS from chosen addresses, /proc.
 pub mod hostile;
 
+/// A real browser (chromium through chromedriver) for the web console's tests.
+pub mod browser;
+
 pub mod bench {
     use std::time::Instant;
 

@@ -111,11 +111,15 @@ fn the_sender_settles_under_a_5_mbit_cap_and_climbs_back() {
         (missing as f64) < 0.01 * (received + lost) as f64,
         "under the cap: {lost} lost, {decoded} of {received} received decoded"
     );
-    // Lifted: it climbs back well above the capped level.
-    let capped_max = capped.iter().copied().max().unwrap_or(0);
+    // Lifted: it climbs back well above the capped level. The median, not
+    // the peak: a probe's peak under the cap can sit near the encoder's own
+    // ceiling, and 1.3x that would be out of reach.
+    let mut sorted = capped.clone();
+    sorted.sort_unstable();
+    let capped_median = sorted[sorted.len() / 2];
     let end = num(at(23.0), "encoder_kbps");
     assert!(
-        end as f64 >= 1.3 * capped_max as f64,
-        "encoder at {end} kbit/s after the cap lifted (capped at most {capped_max})"
+        end as f64 >= 1.3 * capped_median as f64,
+        "encoder at {end} kbit/s after the cap lifted (capped median {capped_median}: {capped:?})"
     );
 }

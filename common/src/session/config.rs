@@ -14,6 +14,8 @@ pub struct SessionConfig {
     pub receiver_report_interval_us: u64,
     /// The host's sender report.
     pub sender_report_interval_us: u64,
+    /// The host hands the control plane a reading of the stream this often.
+    pub stats_sample_interval_us: u64,
     /// The host hears nothing for this long: the connection is gone, the
     /// session parks for a resume.
     pub host_idle_timeout_us: u64,
@@ -93,6 +95,7 @@ impl Default for SessionConfig {
             ping_interval_us: 500_000,
             receiver_report_interval_us: 100_000,
             sender_report_interval_us: 1_000_000,
+            stats_sample_interval_us: 1_000_000,
             host_idle_timeout_us: 10_000_000,
             viewer_silence_us: 3_000_000,
             resume_window_us: 30_000_000,

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::api::StreamSample;
 use crate::congestion::{DelaySignal, Feedback, RateController};
 use crate::control::{
     AudioParams, ControlMessage, EndReason, InputEvent, MediaKeys, PROTOCOL_VERSION,
@@ -54,6 +55,9 @@ pub enum HostEvent {
     /// The control connection is gone (idle): drop it; the session waits
     /// for a resume.
     ConnectionLost(String),
+    /// A reading of the stream for the control plane (GetSessionStatus,
+    /// the console), one per `stats_sample_interval_us` of viewer reports.
+    Stats(StreamSample),
     /// The session is over; transmits queued before this are its last words.
     Ended(EndReason),
 }
@@ -101,6 +105,7 @@ pub struct HostSession {
     frames_dropped: u64,
     datagrams_dropped: u64,
     next_sender_report_us: u64,
+    next_stats_us: u64,
     last_viewer_report: Option<ReceiverReport>,
     control: VecDeque<ControlMessage>,
     events: VecDeque<HostEvent>,
@@ -152,6 +157,7 @@ impl HostSession {
             frames_dropped: 0,
             datagrams_dropped: 0,
             next_sender_report_us: now_us + config.sender_report_interval_us,
+            next_stats_us: now_us,
             last_viewer_report: None,
             control,
             events: VecDeque::new(),
@@ -491,6 +497,17 @@ impl HostSession {
                 self.events
                     .push_back(HostEvent::EncoderBitrate { kbps: wanted });
             }
+        }
+        if now_us >= self.next_stats_us {
+            self.next_stats_us = now_us + self.config.stats_sample_interval_us;
+            self.events.push_back(HostEvent::Stats(StreamSample {
+                at_ms: now_us / 1000,
+                received_kbps: report.received_kbps,
+                encoder_kbps: self.encoder_kbps,
+                latency_p50_ms: report.latency_p50_ms,
+                loss: report.shard_loss,
+                jitter_ms: report.jitter_ms,
+            }));
         }
         self.last_viewer_report = Some(report);
     }

@@ -100,6 +100,8 @@ pub struct SimReport {
     pub resumes: u64,
     /// The session ended before the run did (it should not).
     pub ended_early: bool,
+    /// The readings the host handed its control plane.
+    pub stats: Vec<crate::api::StreamSample>,
 }
 
 impl SimReport {
@@ -345,6 +347,7 @@ pub fn simulate(config: &SimConfig) -> SimReport {
                     report.encoder_timeline.push((now / 1000, kbps));
                 }
                 HostEvent::ForceKeyframe => encoder.keyframe = true,
+                HostEvent::Stats(sample) => report.stats.push(sample),
                 HostEvent::Ended(_) => report.ended_early = true,
                 HostEvent::ApplyInput { .. }
                 | HostEvent::Clipboard(_)

@@ -59,6 +59,21 @@ impl CommandPolicy {
         }
     }
 
+    /// The commands the owner allows, for a form to offer; None when any
+    /// command is allowed.
+    pub fn choices(&self) -> Result<Option<Vec<String>>, CommandRefused> {
+        let Self::Listed { file, also } = self else {
+            return Ok(None);
+        };
+        let mut all = also.clone();
+        for command in read_list(file)? {
+            if !all.contains(&command) {
+                all.push(command);
+            }
+        }
+        Ok(Some(all))
+    }
+
     /// An empty command (the synthetic test pattern) is always allowed.
     pub fn check(&self, command: &str) -> Result<(), CommandRefused> {
         let Self::Listed { file, also } = self else {

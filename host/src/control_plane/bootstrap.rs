@@ -9,7 +9,7 @@ use common::api::{NewApplication, StreamDefaults};
 use common::client::AccessKeyFile;
 use rand::RngCore;
 
-use crate::control_plane::entitlement::passwords;
+use crate::control_plane::passwords;
 use crate::control_plane::store::{AccessKey, Store, StoreError};
 use crate::platform::write_private;
 
@@ -32,6 +32,35 @@ pub const SESSION_CALLS_POLICY: &str =
     include_str!("../../../assets/fixtures/seed-policies/dynamodb-and-session-calls.json");
 pub const READ_ONLY_POLICY: &str =
     include_str!("../../../assets/fixtures/seed-policies/read-only.json");
+
+/// What launched applications (the machine role's keys) may read: the
+/// catalog and sessions. Not the seed's read-only policy (`Get*` on `*`),
+/// which also shows users, key ids, policies and the audit log.
+pub const MACHINE_ROLE_POLICY: (&str, &str) = (
+    "machine-role-read",
+    r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    { "Effect": "Allow", "Action": "appstream:Get*", "Resource": "application/*" },
+    { "Effect": "Allow", "Action": "appstream:GetApiRoot", "Resource": "*" }
+  ]
+}"#,
+);
+
+/// Gives the machine role `MACHINE_ROLE_POLICY` in place of the seed's
+/// read-only policy, which data directories made before it carry.
+fn machine_role_reads_applications_only(store: &dyn Store, now: i64) -> anyhow::Result<()> {
+    let (name, document) = MACHINE_ROLE_POLICY;
+    let attached = store.attached_policies(MACHINE_ROLE)?;
+    if attached.iter().any(|(n, _)| n == "read-only") {
+        store.detach_policy(MACHINE_ROLE, "read-only")?;
+    }
+    if !attached.iter().any(|(n, _)| n == name) {
+        store.put_policy(name, document, now)?;
+        store.attach_policy(MACHINE_ROLE, name)?;
+    }
+    Ok(())
+}
 
 /// A new access key for `principal`, stored; the secret is returned once.
 pub fn create_access_key(
@@ -123,8 +152,8 @@ pub fn ensure(
     if !exists(store, MACHINE_ROLE)? {
         store.create_principal(MACHINE_ROLE, Role, now)?;
         store.put_policy("read-only", READ_ONLY_POLICY, now)?;
-        store.attach_policy(MACHINE_ROLE, "read-only")?;
     }
+    machine_role_reads_applications_only(store, now)?;
 
     // The demo's icon, for the viewer's application grid.
     let icon_path = data_dir
@@ -177,4 +206,70 @@ pub fn ensure(
     }
     store.entitle(DEMO_USER, DEMO_APPLICATION)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::control_plane::store::{IdentityStore, SqliteStore};
+    use crate::control_plane::{CallContext, authorize};
+    use common::policy::Decision;
+
+    #[test]
+    fn the_machine_role_reads_applications_but_not_users_keys_or_the_audit_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        // A data directory from before: the role holds the seed's read-only policy.
+        store
+            .create_principal(
+                MACHINE_ROLE,
+                crate::control_plane::store::PrincipalKind::Role,
+                0,
+            )
+            .unwrap();
+        store.put_policy("read-only", READ_ONLY_POLICY, 0).unwrap();
+        store.attach_policy(MACHINE_ROLE, "read-only").unwrap();
+        ensure(&store, dir.path(), &StreamDefaults::default(), 0).unwrap();
+        ensure(&store, dir.path(), &StreamDefaults::default(), 1).unwrap();
+        let attached: Vec<String> = store
+            .attached_policies(MACHINE_ROLE)
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(attached, [MACHINE_ROLE_POLICY.0]);
+        let context = CallContext {
+            source_ip: None,
+            mfa_present: None,
+            secure_transport: true,
+        };
+        let decide = |action: &str, resource: &str| {
+            authorize(&store, MACHINE_ROLE, action, resource, context, 2)
+                .unwrap()
+                .decision
+        };
+        assert_eq!(
+            decide("appstream:GetApplications", "application/*"),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide("appstream:GetSessionStatus", "application/demo/session/s-1"),
+            Decision::Allow
+        );
+        assert_eq!(decide("appstream:GetApiRoot", "*"), Decision::Allow);
+        for (action, resource) in [
+            ("appstream:GetUsers", "user/*"),
+            ("appstream:GetAccessKeys", "key/*"),
+            ("appstream:GetAuditLog", "audit"),
+            ("appstream:GetPolicies", "policy/*"),
+            (
+                "appstream:UpdateSessionState",
+                "application/demo/session/s-1",
+            ),
+        ] {
+            assert_ne!(decide(action, resource), Decision::Allow, "{action}");
+        }
+    }
 }

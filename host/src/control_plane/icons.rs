@@ -111,10 +111,38 @@ pub fn import(data_dir: &Path, application: &str, value: &str) -> Result<String,
     if let Ok(inside) = source.strip_prefix(&root) {
         return Ok(inside.to_string_lossy().into_owned());
     }
+    write_icon(&root, application, &bytes).map_err(unreadable)
+}
+
+/// Keeps an uploaded icon (the API's `PUT .../icon`) as
+/// `DATA_DIR/icons/APP.png`, if it is a PNG of at most `MAX_ICON_BYTES`;
+/// returns the value for `Application.icon`. Blocking file I/O.
+pub fn save_upload(data_dir: &Path, application: &str, bytes: &[u8]) -> Result<String, IconError> {
+    let what = "the uploaded icon";
+    if bytes.len() as u64 > MAX_ICON_BYTES {
+        return Err(IconError::TooLarge(what.into()));
+    }
+    if !bytes.starts_with(PNG_SIGNATURE) {
+        return Err(IconError::NotPng(what.into()));
+    }
+    let unreadable = |source| IconError::Unreadable {
+        icon: what.into(),
+        source,
+    };
+    let root = data_dir.canonicalize().map_err(unreadable)?;
+    write_icon(&root, application, bytes).map_err(unreadable)
+}
+
+/// Writes `icons/APP.png` under `root` whole (a reader never sees half of
+/// it) and returns that relative path.
+fn write_icon(root: &Path, application: &str, bytes: &[u8]) -> std::io::Result<String> {
     let relative: PathBuf = [ICONS_DIR, &format!("{application}.png")].iter().collect();
-    let target = root.join(&relative);
-    std::fs::create_dir_all(root.join(ICONS_DIR)).map_err(unreadable)?;
-    std::fs::write(&target, bytes).map_err(unreadable)?;
+    std::fs::create_dir_all(root.join(ICONS_DIR))?;
+    let partial = root
+        .join(ICONS_DIR)
+        .join(format!(".{application}.png.partial"));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, root.join(&relative))?;
     Ok(relative.to_string_lossy().into_owned())
 }
 
@@ -135,6 +163,24 @@ mod tests {
         let mut bytes = PNG_SIGNATURE.to_vec();
         bytes.resize(8 + extra, 7);
         bytes
+    }
+
+    #[test]
+    fn an_upload_is_kept_as_the_applications_png_and_served() {
+        let data = dir("upload");
+        let icon = save_upload(&data, "game", &png(16)).unwrap();
+        assert_eq!(icon, "icons/game.png");
+        assert_eq!(load(&data, Some(&icon)).unwrap(), png(16));
+        assert!(matches!(
+            save_upload(&data, "game", b"GIF89a..."),
+            Err(IconError::NotPng(_))
+        ));
+        let huge = png(MAX_ICON_BYTES as usize);
+        assert!(matches!(
+            save_upload(&data, "game", &huge),
+            Err(IconError::TooLarge(_))
+        ));
+        assert_eq!(load(&data, Some(&icon)).unwrap(), png(16), "kept");
     }
 
     #[test]

@@ -12,11 +12,13 @@ pub mod allowed_commands;
 pub mod api;
 pub mod bootstrap;
 pub mod connection_limits;
+pub mod console;
 pub mod entitlement;
 pub mod guards;
 pub mod icons;
 pub mod live;
 pub mod machine_role;
+pub mod passwords;
 pub mod store;
 
 use std::net::IpAddr;

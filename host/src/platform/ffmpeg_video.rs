@@ -216,5 +216,22 @@ impl VideoEncoder for FfmpegVideoEncoder {
     }
 }
 
+impl Drop for FfmpegVideoEncoder {
+    /// The stream is ended before the encoder closes: SVT-AV1's teardown
+    /// otherwise waits for ever for an end it was never sent, and its end
+    /// of stream waits for ever when no picture came first (so one is sent).
+    fn drop(&mut self) {
+        if self.next_pts == 0 {
+            let (width, height) = self.size;
+            let mut blank = ffmpeg_next::frame::Video::new(Pixel::YUV420P, width, height);
+            blank.set_pts(Some(0));
+            let _ = self.encoder.send_frame(&blank);
+        }
+        if self.encoder.send_eof().is_ok() {
+            while self.encoder.receive_packet(&mut self.packet).is_ok() {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

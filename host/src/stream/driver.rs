@@ -4,6 +4,7 @@
 //! decision is the machine's; this file owns sockets, timers and threads.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use common::control::{ControlMessage, EndReason};
 use common::session::{HostEvent, HostLocal, HostSession, MediaPath, MediaUnit, Transmit};
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::apps::launcher::{AppExit, wait_for_exit};
+use crate::control_plane::ControlPlane;
 use crate::media::desk::Clipboard;
 use crate::media::pipeline::{Pipeline, PipelineParts};
 use crate::stream::input::InputWorker;
@@ -50,6 +52,13 @@ pub(crate) struct Driver {
     pub desk: Desk,
     pub takeovers: mpsc::Receiver<Takeover>,
     pub ended: watch::Receiver<Option<EndReason>>,
+    pub stats: StatsOut,
+}
+
+/// Where the session's readings go for GetSessionStatus and the console.
+pub(crate) struct StatsOut {
+    pub plane: Arc<ControlPlane>,
+    pub session_id: String,
 }
 
 /// The next item of an optional channel; never resolves without one.
@@ -137,6 +146,9 @@ impl Driver {
                     HostEvent::ConnectionLost(why) => {
                         tracing::warn!(%why, "control connection lost; waiting for the viewer to resume");
                         self.ws = None;
+                    }
+                    HostEvent::Stats(sample) => {
+                        self.stats.plane.live.record(&self.stats.session_id, sample);
                     }
                     HostEvent::Ended(reason) => break 'session reason,
                 }

@@ -25,7 +25,7 @@ use crate::media::desk::session_desk;
 use crate::media::pipeline::AUDIO_SAMPLE_RATE_HZ;
 use crate::media::planner::{AppHandle, SessionMedia, can_encode};
 use crate::stream::context::HostContext;
-use crate::stream::driver::{Desk, Driver};
+use crate::stream::driver::{Desk, Driver, StatsOut};
 use crate::stream::input::InputWorker;
 use crate::stream::resume::{ControlWs, Takeover};
 use crate::stream::ws::{SEND_TIMEOUT, receive, send};
@@ -291,6 +291,7 @@ async fn stream_session(
         bitrate_kbps = video.bitrate_kbps,
         "session opened"
     );
+    ctx.plane.live.set_video(session_id, &video);
     let (resume_token, takeovers) = ctx.resume.register(session_id);
     let udp = tokio::net::UdpSocket::bind(SocketAddr::new(ctx.listen.ip(), ctx.media_port))
         .await
@@ -331,6 +332,10 @@ async fn stream_session(
         desk,
         takeovers,
         ended,
+        stats: StatsOut {
+            plane: ctx.plane.clone(),
+            session_id: session_id.to_string(),
+        },
     };
     let reason = driver.run(before_goodbye).await;
     ctx.resume.unregister(session_id);

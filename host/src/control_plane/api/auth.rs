@@ -25,6 +25,16 @@ const UNKNOWN_KEY_SECRET: &str = "no such key";
 
 /// Request bodies above this are refused before they are read whole.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The route whose body may be as large as an icon.
+const ICON_ROUTE: &str = "/api/applications/{app}/icon";
+
+/// A request made in-process by the web console for its signed-in user:
+/// evaluated as that user with MFA present. Only in-process code can put
+/// it on a request (extensions never come from the network).
+#[derive(Debug, Clone)]
+pub struct ConsoleCaller {
+    pub user: String,
+}
 
 /// Who is calling; handlers read it from the request's extensions.
 #[derive(Debug, Clone)]
@@ -56,13 +66,19 @@ pub async fn authenticate(
         ..Default::default()
     };
 
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    // Only an icon upload is bigger than a JSON body.
+    let limit = if matched == ICON_ROUTE {
+        crate::control_plane::icons::MAX_ICON_BYTES as usize
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
         Err(_) => {
             let error = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                format!("the body is larger than {limit} bytes"),
             );
             return finish(&plane, audit, "refused", error.into_response());
         }
@@ -84,20 +100,26 @@ pub async fn authenticate(
     audit.action = Some(action.to_string());
     audit.resource = Some(resource.clone());
 
-    let key = match verify_signature(&plane, &parts.method, &parts.uri, &parts.headers, &body) {
-        Ok(key) => key,
-        Err(error) => {
-            audit.reason = Some(error.audit_reason());
-            return finish(&plane, audit, "unauthenticated", error.into_response());
-        }
+    // The console's in-process calls carry its signed-in user (MFA shown);
+    // every other request is signed with an access key.
+    let console = parts.extensions.get::<ConsoleCaller>().cloned();
+    let (key, mfa_present) = match console {
+        Some(console) => (console_key(console), Some(true)),
+        None => match verify_signature(&plane, &parts.method, &parts.uri, &parts.headers, &body) {
+            // Access keys carry no aws:MultiFactorAuthPresent at all (as in IAM).
+            Ok(key) => (key, None),
+            Err(error) => {
+                audit.reason = Some(error.audit_reason());
+                return finish(&plane, audit, "unauthenticated", error.into_response());
+            }
+        },
     };
     audit.principal = Some(key.principal.clone());
     audit.key_id = Some(key.key_id.clone());
 
     let context = CallContext {
         source_ip,
-        // Access keys carry no aws:MultiFactorAuthPresent at all (as in IAM).
-        mfa_present: None,
+        mfa_present,
         secure_transport: true,
     };
     let explanation = match plane.authorize(&key.principal, action, &resource, context) {
@@ -130,6 +152,19 @@ pub async fn authenticate(
     });
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     finish(&plane, audit, "allow", response)
+}
+
+/// The console's caller as the key the audit log names (`console`).
+fn console_key(caller: ConsoleCaller) -> AccessKey {
+    AccessKey {
+        key_id: "console".into(),
+        principal: caller.user,
+        secret: String::new(),
+        active: true,
+        created_at: 0,
+        expires_at: None,
+        session_token: None,
+    }
 }
 
 fn finish(

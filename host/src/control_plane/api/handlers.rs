@@ -150,6 +150,36 @@ pub async fn get_application_icon(State(plane): Plane, Path(app): Path<String>) 
     }
 }
 
+/// UpdateApplication's icon: the body is the PNG, kept as
+/// `DATA_DIR/icons/APP.png`; answers the application.
+pub async fn put_application_icon(
+    State(plane): Plane,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    plane.store.application(&app)?;
+    let Some(data_dir) = plane.data_dir.clone() else {
+        return Err(ApiError::bad_request(
+            "no_icon",
+            "this host keeps no icon files",
+        ));
+    };
+    let name = app.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        crate::control_plane::icons::save_upload(&data_dir, &name, &body)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("saving the icon failed: {e}")))?;
+    let icon = saved.map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let patch = ApplicationPatch {
+        icon: Some(icon),
+        ..ApplicationPatch::default()
+    };
+    let app = plane.store.update_application(&app, &patch, plane.now())?;
+    tracing::info!(application = %app.name, "application icon replaced");
+    ok(app)
+}
+
 /// PNG bytes for one signed-in person: private caches only.
 pub fn png_response(png: Vec<u8>) -> Response {
     use axum::http::header;
@@ -252,6 +282,7 @@ pub async fn get_session_status(
 ) -> ApiResult {
     let session = plane.store.session(&app, &id)?;
     ok(SessionStatus {
+        stream: plane.live.stats(&session.id),
         id: session.id,
         state: session.state,
         reason: session.reason,

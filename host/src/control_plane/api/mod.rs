@@ -1,12 +1,18 @@
-//! The AppStream-style HTTPS API: `router(plane)` serves the 15 operations
-//! behind request signing and policy evaluation; tests call it without a
-//! socket. `routes` says which route is which action on which resource,
-//! `auth` checks the signature and the policies, `handlers` do the work.
+//! The AppStream-style HTTPS API: `router(plane)` serves the 15 operations,
+//! the audit log (`audit`), policies, users (`users`) and access keys
+//! (`keys`) behind request signing and policy
+//! evaluation; tests call it without a socket. `routes` says which route is
+//! which action on which resource, `auth` checks the signature and the
+//! policies, `handlers` do the work.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod keys;
+pub mod policies;
 pub mod routes;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -35,7 +41,10 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             "/api/applications/{app}/status",
             get(h::get_application_status),
         )
-        .route("/api/applications/{app}/icon", get(h::get_application_icon))
+        .route(
+            "/api/applications/{app}/icon",
+            get(h::get_application_icon).put(h::put_application_icon),
+        )
         .route(
             "/api/applications/{app}/state",
             axum::routing::put(h::update_application_state),
@@ -61,6 +70,15 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             "/api/applications/{app}/sessions/{id}/state",
             axum::routing::put(h::update_session_state),
         )
+        .route("/api/audit", get(audit::get_audit_log))
+        .route("/api/policies", get(policies::get_policies))
+        .route(
+            "/api/policies/{name}",
+            get(policies::get_policy).put(policies::put_policy),
+        )
+        .route("/api/simulate", axum::routing::post(policies::simulate))
+        .merge(users::routes())
+        .merge(keys::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             plane.clone(),
             auth::authenticate,

@@ -9,7 +9,8 @@
 
 mod icon;
 pub mod password_pool;
-pub mod passwords;
+/// Moved up (the API, the console and the admin commands use it too).
+pub use crate::control_plane::passwords;
 mod remember;
 pub mod throttle;
 
@@ -114,7 +115,7 @@ impl EntitlementService {
 
     /// One audit line per sign-in, refresh or sign-out attempt (`outcome`
     /// like `signin_ok`, `refresh_failed`); `user` when known.
-    fn audit(
+    pub fn audit(
         &self,
         user: Option<&str>,
         address: Option<IpAddr>,
@@ -125,6 +126,8 @@ impl EntitlementService {
         let action = match path {
             "/entitlement/refresh" => "entitlement:Refresh",
             "/entitlement/signout" => "entitlement:SignOut",
+            "/console/enrol" => "console:Enrol",
+            p if p.starts_with("/console") => "console:SignIn",
             _ => "entitlement:SignIn",
         };
         let entry = AuditEntry {
@@ -209,119 +212,146 @@ async fn sign_in(
     let request: SignIn = parse_body(&body)?;
     let address = source(connect);
     let now = service.clock.now_unix_s();
-    let user = request.user.clone();
-    // Counted before argon2 runs: concurrent attempts cannot all get in.
-    let attempt = match service.reserve_attempt(&user, address).await {
-        Ok(attempt) => attempt,
-        Err(refusal) => {
-            let (outcome, error) = match refusal {
-                Refusal::Throttled { retry_after_s } => (
-                    "signin_throttled",
-                    too_many_requests(
-                        "throttled",
-                        format!("too many failed sign-ins; try again in {retry_after_s} s"),
-                        retry_after_s,
-                    ),
-                ),
-                Refusal::Saturated => ("signin_busy", busy()),
-            };
-            service.audit(Some(&user), address, "/entitlement/signin", outcome, 429);
-            return Err(error);
-        }
-    };
-    let credentials = if validate_name("user", &user).is_ok() {
-        match service.directory.credentials(&user) {
-            Ok(c) if c.enabled => Some(c),
-            Ok(_) | Err(StoreError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        None
-    };
-    let stored_hash = credentials
-        .as_ref()
-        .and_then(|c| c.password_hash.clone())
-        .unwrap_or_else(|| passwords::dummy_hash().to_string());
-    let password_ok = match service
-        .passwords
-        .verify(request.password, stored_hash)
-        .await
-    {
-        Ok(ok) => ok,
-        Err(password_pool::Busy) => {
-            attempt.resolve(Throttle::release);
-            service.audit(
-                Some(&user),
-                address,
-                "/entitlement/signin",
-                "signin_busy",
-                429,
-            );
-            return Err(busy());
-        }
-    };
-    let Some(credentials) = credentials.filter(|_| password_ok) else {
-        attempt.resolve(|t, r| t.failed(r, now));
-        service.audit(
-            Some(&user),
+    let path = "/entitlement/signin";
+    let checked = service
+        .check_sign_in(
+            &request.user,
+            request.password,
+            request.totp.as_deref(),
             address,
-            "/entitlement/signin",
-            "signin_failed",
-            401,
-        );
-        return Err(wrong_credentials());
-    };
-    let mfa = match (&credentials.totp_secret_base32, &request.totp) {
-        (None, _) => false,
-        (Some(_), None) => {
-            // The password was right: not a failure, but no sign-in either.
-            attempt.resolve(Throttle::release);
-            return Err(ApiError::unauthorized(
-                "totp_required",
-                "this account needs the 6-digit code from its authenticator app",
-            ));
-        }
-        (Some(secret), Some(code)) => {
-            // A code works once: its step is claimed, so a code seen on the
-            // wire (or over a shoulder) cannot sign in again.
-            let claimed = match passwords::totp_step(secret, code, now) {
-                Some(step) => service.directory.claim_totp_step(&user, step)?,
-                None => false,
-            };
-            if !claimed {
-                attempt.resolve(|t, r| t.failed(r, now));
-                service.audit(
-                    Some(&user),
-                    address,
-                    "/entitlement/signin",
-                    "signin_failed_totp",
-                    401,
-                );
-                return Err(ApiError::unauthorized(
-                    "wrong_totp",
-                    "the authenticator code is wrong, too old or already used",
-                ));
-            }
-            true
-        }
-    };
-    attempt.resolve(Throttle::succeeded);
+            path,
+        )
+        .await;
+    let mfa = checked.map_err(|refused| match refused {
+        SignInRefused::Throttled { retry_after_s } => too_many_requests(
+            "throttled",
+            format!("too many failed sign-ins; try again in {retry_after_s} s"),
+            retry_after_s,
+        ),
+        SignInRefused::Busy => busy(),
+        SignInRefused::WrongPassword => wrong_credentials(),
+        SignInRefused::TotpRequired => ApiError::unauthorized(
+            "totp_required",
+            "this account needs the 6-digit code from its authenticator app",
+        ),
+        SignInRefused::WrongTotp => ApiError::unauthorized(
+            "wrong_totp",
+            "the authenticator code is wrong, too old or already used",
+        ),
+        SignInRefused::Store(e) => e.into(),
+    })?;
     let signed_in = remember::issue(
         &service,
-        user,
+        request.user,
         mfa,
         remember::Remember::asked(request.remember),
         now,
     )?;
-    service.audit(
-        Some(&signed_in.user),
-        address,
-        "/entitlement/signin",
-        "signin_ok",
-        200,
-    );
+    service.audit(Some(&signed_in.user), address, path, "signin_ok", 200);
     tracing::info!(user = %signed_in.user, mfa, remember = request.remember, "signed in");
     Ok(Json(signed_in).into_response())
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// Too many failures: wait this long.
+    Throttled {
+        retry_after_s: i64,
+    },
+    /// Too many checks in flight.
+    Busy,
+    /// Wrong user name or password (not told apart).
+    WrongPassword,
+    /// The password was right; the account also needs its TOTP code.
+    TotpRequired,
+    /// The code was wrong, too old or used already.
+    WrongTotp,
+    Store(StoreError),
+}
+
+impl EntitlementService {
+    /// Checks a user's password, and TOTP code when the account has TOTP,
+    /// under the sign-in throttle; failures are audited under `path`.
+    /// Returns whether a second factor was shown (MFA present).
+    pub async fn check_sign_in(
+        &self,
+        user: &str,
+        password: String,
+        totp: Option<&str>,
+        address: Option<IpAddr>,
+        path: &str,
+    ) -> Result<bool, SignInRefused> {
+        let now = self.clock.now_unix_s();
+        // Counted before argon2 runs: concurrent attempts cannot all get in.
+        let attempt = match self.reserve_attempt(user, address).await {
+            Ok(attempt) => attempt,
+            Err(refusal) => {
+                let (outcome, refused) = match refusal {
+                    Refusal::Throttled { retry_after_s } => (
+                        "signin_throttled",
+                        SignInRefused::Throttled { retry_after_s },
+                    ),
+                    Refusal::Saturated => ("signin_busy", SignInRefused::Busy),
+                };
+                self.audit(Some(user), address, path, outcome, 429);
+                return Err(refused);
+            }
+        };
+        let credentials = if validate_name("user", user).is_ok() {
+            match self.directory.credentials(user) {
+                Ok(c) if c.enabled => Some(c),
+                Ok(_) | Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(SignInRefused::Store(e)),
+            }
+        } else {
+            None
+        };
+        let stored_hash = credentials
+            .as_ref()
+            .and_then(|c| c.password_hash.clone())
+            .unwrap_or_else(|| passwords::dummy_hash().to_string());
+        let password_ok = match self.passwords.verify(password, stored_hash).await {
+            Ok(ok) => ok,
+            Err(password_pool::Busy) => {
+                attempt.resolve(Throttle::release);
+                self.audit(Some(user), address, path, "signin_busy", 429);
+                return Err(SignInRefused::Busy);
+            }
+        };
+        let Some(credentials) = credentials.filter(|_| password_ok) else {
+            attempt.resolve(|t, r| t.failed(r, now));
+            self.audit(Some(user), address, path, "signin_failed", 401);
+            return Err(SignInRefused::WrongPassword);
+        };
+        let mfa = match (&credentials.totp_secret_base32, totp) {
+            (None, _) => false,
+            (Some(_), None) => {
+                // The password was right: not a failure, but no sign-in either.
+                attempt.resolve(Throttle::release);
+                return Err(SignInRefused::TotpRequired);
+            }
+            (Some(secret), Some(code)) => {
+                // A code works once: its step is claimed, so a code seen on the
+                // wire (or over a shoulder) cannot sign in again.
+                let claimed = match passwords::totp_step(secret, code, now) {
+                    Some(step) => self
+                        .directory
+                        .claim_totp_step(user, step)
+                        .map_err(SignInRefused::Store)?,
+                    None => false,
+                };
+                if !claimed {
+                    attempt.resolve(|t, r| t.failed(r, now));
+                    self.audit(Some(user), address, path, "signin_failed_totp", 401);
+                    return Err(SignInRefused::WrongTotp);
+                }
+                true
+            }
+        };
+        attempt.resolve(Throttle::succeeded);
+        Ok(mfa)
+    }
 }
 
 /// The `Bearer` token of a request, if it has one.

@@ -20,6 +20,8 @@ pub const SIGNIN_TOKEN_TTL_S: i64 = 12 * 3600;
 /// How long a "remember me" refresh token lasts; each use issues a new one
 /// valid this long again.
 pub const REFRESH_TOKEN_TTL_S: i64 = 30 * 24 * 3600;
+/// How long a console enrolment link (`host console enrol USER`) works.
+pub const ENROLMENT_TTL_S: i64 = 10 * 60;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -185,6 +187,8 @@ pub trait IdentityStore {
     fn principal(&self, name: &str) -> StoreResult<Principal>;
     fn principals(&self) -> StoreResult<Vec<Principal>>;
     fn delete_principal(&self, name: &str) -> StoreResult<()>;
+    /// A disabled principal's keys and sign-ins stop working (they are kept).
+    fn set_principal_enabled(&self, name: &str, enabled: bool) -> StoreResult<()>;
     fn set_password_hash(&self, user: &str, hash: &str) -> StoreResult<()>;
     fn set_totp_secret(&self, user: &str, secret_base32: Option<&str>) -> StoreResult<()>;
     fn credentials(&self, user: &str) -> StoreResult<Credentials>;
@@ -222,6 +226,18 @@ pub trait IdentityStore {
     fn signin_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<(String, bool)>>;
     /// Sign-out: the token stops working (no error when it is unknown).
     fn revoke_signin_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    /// One-time console enrolment links (hashes only), `ENROLMENT_TTL_S` long.
+    fn store_enrolment_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// The user a live enrolment link is for.
+    fn enrolment_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>>;
+    /// Used (or replaced): the link stops working.
+    fn revoke_enrolment_token(&self, token_hash: &str) -> StoreResult<()>;
 
     /// "Remember me" refresh tokens (hashes only).
     /// A refresh token of a chain (`family`: one per sign-in; each use
@@ -275,10 +291,36 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+/// Which audit entries to read: every filter given must match (principal,
+/// action and decision exactly; `since`/`until` in Unix seconds,
+/// inclusive); `before` (an entry id) pages back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
 pub trait AuditStore {
     fn audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// Newest first.
-    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        let query = AuditQuery {
+            limit,
+            ..AuditQuery::default()
+        };
+        Ok(self
+            .audit_search(&query)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+    /// Entries matching `query`, newest first, with their ids.
+    fn audit_search(&self, query: &AuditQuery) -> StoreResult<Vec<(i64, AuditEntry)>>;
     /// Retention: removes entries older than `older_than` (Unix s) and all
     /// but the newest `max_rows`; returns how many went.
     fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize>;

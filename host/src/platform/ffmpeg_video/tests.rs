@@ -212,3 +212,33 @@ fn sei_parsing_reads_escaped_payloads() {
     stream.extend_from_slice(&escaped);
     assert_eq!(sei_user_data(&stream), vec!["ab=1".to_string()]);
 }
+
+/// Every encoder the host uses can be dropped, after frames or before any:
+/// SVT-AV1's teardown waits for ever unless told the stream ended.
+#[test]
+fn each_encoder_drops_without_hanging() {
+    for codec in [VideoCodec::H264, VideoCodec::Hevc, VideoCodec::Av1] {
+        if !can_encode(codec) {
+            continue;
+        }
+        for frames in [3, 0] {
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let settings = EncoderSettings::from_params(&VideoParams {
+                    codec,
+                    width: 320,
+                    height: 240,
+                    fps: 30,
+                    bitrate_kbps: 1_000,
+                });
+                drop(encode_pattern(&settings, frames));
+                let _ = done.send(());
+            });
+            let waited = finished.recv_timeout(std::time::Duration::from_secs(20));
+            assert!(
+                waited.is_ok(),
+                "{codec:?} after {frames} frames: dropping hangs"
+            );
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use rusqlite::params;
 
 use super::SqliteStore;
-use crate::control_plane::store::{AuditEntry, AuditStore, StoreResult, bounded_text};
+use crate::control_plane::store::{AuditEntry, AuditQuery, AuditStore, StoreResult, bounded_text};
 
 /// Names, ids, addresses: a client chooses some of them (a user name at
 /// sign-in), so each is kept short, long ones cut and hashed.
@@ -63,26 +63,42 @@ impl AuditStore for SqliteStore {
         Ok(rows.max(0) as u64)
     }
 
-    fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+    fn audit_search(&self, query: &AuditQuery) -> StoreResult<Vec<(i64, AuditEntry)>> {
+        // Each filter is bound (NULL: no filter), so one cached statement
+        // serves every combination.
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT at, principal, key_id, source_ip, method, path, action, resource, decision, \
-             status, reason FROM audit_log ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, principal, key_id, source_ip, method, path, action, resource, \
+             decision, status, reason FROM audit_log \
+             WHERE (?1 IS NULL OR principal = ?1) AND (?2 IS NULL OR action = ?2) \
+             AND (?3 IS NULL OR decision = ?3) AND (?4 IS NULL OR at >= ?4) \
+             AND (?5 IS NULL OR at <= ?5) AND (?6 IS NULL OR id < ?6) \
+             ORDER BY id DESC LIMIT ?7",
         )?;
-        let rows = statement.query_map([limit as i64], |row| {
-            Ok(AuditEntry {
-                at: row.get(0)?,
-                principal: row.get(1)?,
-                key_id: row.get(2)?,
-                source_ip: row.get(3)?,
-                method: row.get(4)?,
-                path: row.get(5)?,
-                action: row.get(6)?,
-                resource: row.get(7)?,
-                decision: row.get(8)?,
-                status: row.get(9)?,
-                reason: row.get(10)?,
-            })
+        let parameters = params![
+            query.principal,
+            query.action,
+            query.decision,
+            query.since,
+            query.until,
+            query.before,
+            i64::try_from(query.limit).unwrap_or(i64::MAX)
+        ];
+        let rows = statement.query_map(parameters, |row| {
+            let entry = AuditEntry {
+                at: row.get(1)?,
+                principal: row.get(2)?,
+                key_id: row.get(3)?,
+                source_ip: row.get(4)?,
+                method: row.get(5)?,
+                path: row.get(6)?,
+                action: row.get(7)?,
+                resource: row.get(8)?,
+                decision: row.get(9)?,
+                status: row.get(10)?,
+                reason: row.get(11)?,
+            };
+            Ok((row.get(0)?, entry))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -106,6 +106,14 @@ impl IdentityStore for SqliteStore {
         not_found(format!("principal {name}"))(changed)
     }
 
+    fn set_principal_enabled(&self, name: &str, enabled: bool) -> StoreResult<()> {
+        let changed = self.lock().execute(
+            "UPDATE principals SET enabled = ?2 WHERE name = ?1",
+            params![name, enabled],
+        )?;
+        not_found(format!("principal {name}"))(changed)
+    }
+
     fn set_password_hash(&self, user: &str, hash: &str) -> StoreResult<()> {
         let connection = self.lock();
         let changed = connection.execute(
@@ -318,6 +326,30 @@ impl IdentityStore for SqliteStore {
         self.delete_token(TokenTable::SignIn, token_hash)
     }
 
+    fn store_enrolment_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.insert_token(TokenTable::Enrolment, token_hash, user, false, expires_at)
+    }
+
+    fn enrolment_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT user FROM console_enrolments WHERE token_hash = ?1 AND expires_at > ?2",
+                params![token_hash, now],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    fn revoke_enrolment_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.delete_token(TokenTable::Enrolment, token_hash)
+    }
+
     fn store_refresh_token(
         &self,
         token_hash: &str,
@@ -385,6 +417,7 @@ impl IdentityStore for SqliteStore {
 enum TokenTable {
     SignIn,
     Refresh,
+    Enrolment,
 }
 
 impl TokenTable {
@@ -392,6 +425,7 @@ impl TokenTable {
         match self {
             TokenTable::SignIn => "signin_tokens",
             TokenTable::Refresh => "refresh_tokens",
+            TokenTable::Enrolment => "console_enrolments",
         }
     }
 
@@ -399,6 +433,7 @@ impl TokenTable {
         match self {
             TokenTable::SignIn => crate::control_plane::store::SIGNIN_TOKEN_TTL_S,
             TokenTable::Refresh => crate::control_plane::store::REFRESH_TOKEN_TTL_S,
+            TokenTable::Enrolment => crate::control_plane::store::ENROLMENT_TTL_S,
         }
     }
 }
@@ -435,5 +470,38 @@ impl SqliteStore {
             [token_hash],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_principal_keeps_its_data_and_its_sign_ins_stop() {
+        let store = SqliteStore::in_memory().unwrap();
+        store
+            .create_principal("ann", PrincipalKind::User, 100)
+            .unwrap();
+        store.set_password_hash("ann", "hash").unwrap();
+        store.store_signin_token("t", "ann", true, 1_000).unwrap();
+        assert!(store.principal("ann").unwrap().enabled);
+
+        store.set_principal_enabled("ann", false).unwrap();
+        let ann = store.principal("ann").unwrap();
+        assert!(!ann.enabled && ann.has_password);
+        assert!(!store.credentials("ann").unwrap().enabled);
+        assert_eq!(store.signin_token("t", 200).unwrap(), None);
+
+        store.set_principal_enabled("ann", true).unwrap();
+        assert!(store.principal("ann").unwrap().enabled);
+        assert_eq!(
+            store.signin_token("t", 200).unwrap(),
+            Some(("ann".to_string(), true))
+        );
+        assert!(matches!(
+            store.set_principal_enabled("nobody", false),
+            Err(StoreError::NotFound(_))
+        ));
     }
 }

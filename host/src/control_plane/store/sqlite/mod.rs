@@ -143,11 +143,22 @@ CREATE INDEX sessions_by_user ON sessions (user, state);
 CREATE INDEX audit_log_by_at ON audit_log (at);
 "#;
 
+/// One-time console enrolment links (`host console enrol USER`).
+const SCHEMA_V4_CONSOLE: &str = r#"
+CREATE TABLE console_enrolments (
+    token_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    mfa INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
         M::up(SCHEMA_V2_REFRESH_TOKENS),
         M::up(SCHEMA_V3_HARDENING),
+        M::up(SCHEMA_V4_CONSOLE),
     ])
 }
 

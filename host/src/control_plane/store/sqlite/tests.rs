@@ -16,7 +16,8 @@ fn app(name: &str, max_sessions: u32) -> NewApplication {
 
 #[test]
 fn everything_survives_a_reopen_and_live_sessions_end_with_host_restart() {
-    let dir = tempdir();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
     {
         let store = SqliteStore::open_in(&dir).unwrap();
         store.create_application(&app("game", 2), 100).unwrap();
@@ -121,7 +122,8 @@ fn disabled_applications_refuse_sessions_and_pending_ones_expire() {
 
 #[test]
 fn concurrent_create_session_never_exceeds_max_sessions() {
-    let dir = tempdir();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
     let store = Arc::new(SqliteStore::open_in(&dir).unwrap());
     store.create_application(&app("game", 5), 0).unwrap();
     // Another connection to the same file (another process would look the same).
@@ -189,16 +191,6 @@ fn attaching_to_a_missing_principal_says_so() {
     ));
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "store-test-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn refresh_tokens_are_single_use_expire_and_die_with_a_new_password() {
     let store = SqliteStore::in_memory().unwrap();
@@ -257,7 +249,8 @@ fn refresh_tokens_are_single_use_expire_and_die_with_a_new_password() {
 
 #[test]
 fn a_version_1_database_migrates_and_keeps_its_data() {
-    let dir = tempdir();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
     {
         let mut connection = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
         Migrations::new(vec![M::up(SCHEMA_V1)])
