@@ -184,6 +184,33 @@ pub struct ApplicationPatch {
     pub max_sessions: Option<u32>,
 }
 
+impl ApplicationPatch {
+    /// The fields present replace the application's.
+    pub fn apply_to(&self, app: &mut Application) {
+        if let Some(v) = &self.description {
+            app.description.clone_from(v);
+        }
+        if let Some(v) = &self.command {
+            app.command.clone_from(v);
+        }
+        if let Some(v) = &self.args {
+            app.args.clone_from(v);
+        }
+        if let Some(v) = &self.working_dir {
+            app.working_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.icon {
+            app.icon = Some(v.clone());
+        }
+        if let Some(v) = &self.stream {
+            app.stream = v.clone();
+        }
+        if let Some(v) = self.max_sessions {
+            app.max_sessions = v;
+        }
+    }
+}
+
 pub const MAX_SESSIONS_LIMIT: u32 = 10_000;
 
 impl NewApplication {

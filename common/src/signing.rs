@@ -196,6 +196,11 @@ fn nonce_id(key_id: &str, nonce: &str) -> NonceId {
     id
 }
 
+/// A nonce's id as a fleet's shared store keeps it (hex).
+pub fn nonce_id_hex(key_id: &str, nonce: &str) -> String {
+    hex::encode(nonce_id(key_id, nonce))
+}
+
 impl NonceCache {
     /// Holds at most `capacity` nonces at once; 0 refuses every request.
     pub fn new(capacity: usize) -> Self {

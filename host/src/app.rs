@@ -22,7 +22,7 @@ use crate::control_plane::allowed_commands::CommandPolicy;
 use crate::control_plane::connection_limits::ConnectionLimits;
 use crate::control_plane::entitlement::EntitlementService;
 use crate::control_plane::guards::Guards;
-use crate::control_plane::store::{SqliteStore, Store};
+use crate::control_plane::store::Store;
 use crate::media::planner::{AudioChoice, CaptureMode, MediaPlanner};
 use crate::platform::sandbox::{Grants, Sandbox, SandboxChoice};
 use crate::stream::context::HostContext;
@@ -34,6 +34,9 @@ use common::control::EndReason;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// The control plane's store: this host's SQLite file or a fleet's
+    /// PostgreSQL.
+    pub database: crate::control_plane::store::Database,
     pub listen: SocketAddr,
     /// UDP port for media; 0 picks one per session.
     pub media_port: u16,
@@ -83,10 +86,13 @@ pub async fn serve(
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
     crate::platform::private_dir::prepare(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open_in(&config.data_dir).context("opening the control plane database")?,
-    );
-    let ended = store.end_sessions_of_previous_run(clock.now_unix_s())?;
+    let store = config.database.open()?;
+    // In a shared database the live sessions may be other hosts'.
+    let ended = if config.database.is_shared() {
+        0
+    } else {
+        store.end_sessions_of_previous_run(clock.now_unix_s())?
+    };
     if ended > 0 {
         tracing::info!(
             sessions = ended,
@@ -123,7 +129,10 @@ pub async fn serve(
             fingerprint: identity.fingerprint,
         },
         config.data_dir.clone(),
-        config.guards.clone(),
+        Guards {
+            shared: config.database.is_shared(),
+            ..config.guards.clone()
+        },
         config.commands.clone(),
     );
     let sandbox = Sandbox::resolve(config.sandbox, &config.app_user)?;
@@ -201,7 +210,12 @@ pub async fn serve(
         .join(crate::control_plane::bootstrap::ENTITLEMENT_KEY_FILE);
     let key = read_key_file(&key_path)?;
     let api = ApiClient::new(HttpsClient::new(&base_url, identity.fingerprint)?, key);
-    let entitlement = EntitlementService::new(store.clone(), api, clock.clone())?;
+    let entitlement = EntitlementService::new(
+        store.clone(),
+        api,
+        clock.clone(),
+        config.database.is_shared(),
+    )?;
     // The console signs in with the entitlement service's checks (one
     // throttle for both) and calls the API as its user.
     let console =

@@ -41,7 +41,7 @@ pub async fn serve(
     api.applications()
         .await
         .with_context(|| format!("calling the host's API at {}", config.api))?;
-    let service = EntitlementService::new(store, api, clock)?;
+    let service = EntitlementService::new(store, api, clock, false)?;
 
     let identity = Identity::load_or_create(&config.data_dir)?;
     let acceptor = TlsAcceptor::from(identity.server_config()?);

@@ -71,7 +71,7 @@ async fn fixture(label: &str) -> Fixture {
         key,
     );
     let clock = Arc::new(ManualClock::new(now));
-    let service = EntitlementService::new(store.clone(), api, clock.clone()).unwrap();
+    let service = EntitlementService::new(store.clone(), api, clock.clone(), false).unwrap();
     let entitlement = host::control_plane::entitlement::router(service);
     let router = host::control_plane::api::router(plane).merge(entitlement.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

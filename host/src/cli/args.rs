@@ -20,6 +20,16 @@ pub struct Cli {
     /// default DATA_DIR/host.toml when it exists. Flags override it.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// The control plane's database: `sqlite:PATH`, or `postgres://...` for
+    /// a fleet of hosts sharing one (default: SQLite in the data directory).
+    /// From the environment, a password in the URL stays out of `ps`.
+    #[arg(
+        long,
+        global = true,
+        env = "APPSTREAM_DATABASE",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,6 +139,8 @@ impl GuardOptions {
             replay_cache_capacity: self
                 .replay_cache_capacity
                 .unwrap_or(defaults.replay_cache_capacity),
+            // Set from --database when the host serves.
+            shared: false,
         })
     }
 }
@@ -143,6 +155,7 @@ impl ServeOptions {
     pub fn into_config(
         self,
         data_dir: PathBuf,
+        database: crate::control_plane::store::Database,
         run: Option<crate::app::RunSpec>,
         allowed_in_file: &[String],
     ) -> anyhow::Result<crate::app::ServeConfig> {
@@ -211,6 +224,7 @@ impl ServeOptions {
             app_user: guards.app_user.clone(),
             app_writable: guards.app_writable.clone(),
             data_dir,
+            database,
             listen,
             media_port,
             input_log,

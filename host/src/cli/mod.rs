@@ -38,6 +38,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 .map(|(command, _)| command.clone())
         })
         .collect();
+    // Checked by the commands that use a database.
+    let database =
+        crate::control_plane::store::Database::parse(cli.database.as_deref(), &cli.data_dir);
     match cli.command {
         Command::Config(ConfigCommand::Show { .. }) => {
             let text = config::render(file.as_ref(), &effective, &cli.data_dir);
@@ -45,7 +48,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { options } => {
-            let config = options.into_config(cli.data_dir, None, &allowed)?;
+            let config = options.into_config(cli.data_dir, database?, None, &allowed)?;
             until_signalled(|shutdown| crate::app::serve(config, shutdown))
         }
         Command::Run {
@@ -71,7 +74,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
                 args: args.to_vec(),
                 icon,
             };
-            let config = options.into_config(cli.data_dir, Some(run), &allowed)?;
+            let config = options.into_config(cli.data_dir, database?, Some(run), &allowed)?;
             until_signalled(|shutdown| crate::app::serve(config, shutdown))
         }
         Command::Entitlement {
@@ -99,10 +102,15 @@ pub fn main() -> anyhow::Result<ExitCode> {
             let config = cli.config.clone();
             let url = url.unwrap_or_else(|| console_url(&cli.data_dir, config.as_deref()));
             crate::platform::private_dir::prepare(&cli.data_dir)?;
-            let store = crate::control_plane::store::SqliteStore::open_in(&cli.data_dir)?;
+            let store = database?.open()?;
             let now = crate::clock::Clock::now_unix_s(&crate::clock::SystemClock);
-            let link =
-                crate::control_plane::console::enrol_link(&store, &user, administrator, &url, now)?;
+            let link = crate::control_plane::console::enrol_link(
+                store.as_ref(),
+                &user,
+                administrator,
+                &url,
+                now,
+            )?;
             println!("{user} enrols at this link (it works once, for 10 minutes):\n{link}");
             Ok(ExitCode::SUCCESS)
         }
@@ -116,7 +124,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         }
         Command::SandboxExec { args } => match crate::platform::sandbox::exec(args)? {},
         Command::Admin(command) => {
-            crate::control_plane::admin::run(&cli.data_dir, command)?;
+            crate::control_plane::admin::run(&cli.data_dir, &database?, command)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -15,7 +15,7 @@ use common::policy::{Decision, Policy};
 use crate::clock::{Clock, SystemClock};
 use crate::control_plane::bootstrap::create_access_key;
 use crate::control_plane::entitlement::passwords;
-use crate::control_plane::store::{AuditStore, PrincipalKind, SqliteStore, Store};
+use crate::control_plane::store::{Database, PrincipalKind, Store};
 use crate::control_plane::{CallContext, authorize};
 use crate::platform::write_private;
 
@@ -188,16 +188,17 @@ pub enum AdminCommand {
     },
 }
 
-pub fn run(data_dir: &Path, command: AdminCommand) -> anyhow::Result<()> {
+pub fn run(data_dir: &Path, database: &Database, command: AdminCommand) -> anyhow::Result<()> {
     crate::platform::private_dir::prepare(data_dir)?;
-    let store = SqliteStore::open_in(data_dir).context("opening the control plane database")?;
+    let store = database.open()?;
+    let store = store.as_ref();
     let now = SystemClock.now_unix_s();
     match command {
-        AdminCommand::Apps(c) => apps(&store, data_dir, c, now),
-        AdminCommand::Users(c) => users(&store, c, now),
-        AdminCommand::Roles(c) => roles(&store, c, now),
-        AdminCommand::Keys(c) => keys(&store, c, now),
-        AdminCommand::Policies(c) => policies(&store, c, now),
+        AdminCommand::Apps(c) => apps(store, data_dir, c, now),
+        AdminCommand::Users(c) => users(store, c, now),
+        AdminCommand::Roles(c) => roles(store, c, now),
+        AdminCommand::Keys(c) => keys(store, c, now),
+        AdminCommand::Policies(c) => policies(store, c, now),
         AdminCommand::Audit { limit } => {
             for e in store.audit_log(limit)? {
                 println!(

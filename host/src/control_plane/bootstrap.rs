@@ -53,7 +53,11 @@ fn machine_role_reads_applications_only(store: &dyn Store, now: i64) -> anyhow::
     let (name, document) = MACHINE_ROLE_POLICY;
     let attached = store.attached_policies(MACHINE_ROLE)?;
     if attached.iter().any(|(n, _)| n == "read-only") {
-        store.detach_policy(MACHINE_ROLE, "read-only")?;
+        // Another host of the fleet may have just done it.
+        match store.detach_policy(MACHINE_ROLE, "read-only") {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     if !attached.iter().any(|(n, _)| n == name) {
         store.put_policy(name, document, now)?;
@@ -96,6 +100,20 @@ fn exists(store: &dyn Store, principal: &str) -> anyhow::Result<bool> {
     }
 }
 
+/// Creates the principal unless it exists. Another host sharing the
+/// database may create it at the same moment: that is no error.
+fn create_if_missing(
+    store: &dyn Store,
+    name: &str,
+    kind: crate::control_plane::store::PrincipalKind,
+    now: i64,
+) -> anyhow::Result<()> {
+    match store.create_principal(name, kind, now) {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A principal with one policy and a key written to `key_file`.
 fn principal_with_key(
     store: &dyn Store,
@@ -110,9 +128,7 @@ fn principal_with_key(
     if exists(store, name)? && path.exists() {
         return Ok(());
     }
-    if !exists(store, name)? {
-        store.create_principal(name, kind, now)?;
-    }
+    create_if_missing(store, name, kind, now)?;
     store.put_policy(policy.0, policy.1, now)?;
     store.attach_policy(name, policy.0)?;
     let key = create_access_key(store, name, now)?;
@@ -150,7 +166,7 @@ pub fn ensure(
         now,
     )?;
     if !exists(store, MACHINE_ROLE)? {
-        store.create_principal(MACHINE_ROLE, Role, now)?;
+        create_if_missing(store, MACHINE_ROLE, Role, now)?;
         store.put_policy("read-only", READ_ONLY_POLICY, now)?;
     }
     machine_role_reads_applications_only(store, now)?;
@@ -172,7 +188,7 @@ pub fn ensure(
             store.update_application(DEMO_APPLICATION, &patch, now)?;
         }
         Err(StoreError::NotFound(_)) => {
-            store.create_application(
+            let created = store.create_application(
                 &NewApplication {
                     name: DEMO_APPLICATION.into(),
                     description: "Synthetic test pattern and tone".into(),
@@ -188,16 +204,18 @@ pub fn ensure(
                     state: common::api::ApplicationState::Enabled,
                 },
                 now,
-            )?;
+            );
+            match created {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Err(e) => return Err(e.into()),
     }
 
     let password_path = data_dir.join(DEMO_PASSWORD_FILE);
     if !exists(store, DEMO_USER)? || !password_path.exists() {
-        if !exists(store, DEMO_USER)? {
-            store.create_principal(DEMO_USER, User, now)?;
-        }
+        create_if_missing(store, DEMO_USER, User, now)?;
         let password = passwords::random_password();
         store.set_password_hash(DEMO_USER, &passwords::hash_password(&password)?)?;
         write_private(&password_path, format!("{password}\n").as_bytes())

@@ -37,6 +37,9 @@ pub struct Guards {
     /// Nonces the replay cache holds; when full of live ones, signed
     /// requests are refused (503) until the oldest age out.
     pub replay_cache_capacity: usize,
+    /// Hosts share the database (a fleet): nonces are recorded in it, so a
+    /// request replayed to another host is refused as on this one.
+    pub shared: bool,
 }
 
 impl Default for Guards {
@@ -48,6 +51,7 @@ impl Default for Guards {
             replay_cache_capacity: common::signing::NonceCache::capacity_for(
                 REPLAY_CACHE_REQUESTS_PER_S,
             ),
+            shared: false,
         }
     }
 }

@@ -308,11 +308,21 @@ fn verify_signature(
         Err(e) => return Err(e.into()),
     }
     // Only a correctly signed request may use up a nonce.
-    plane
-        .nonces
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check_and_insert(&key.key_id, nonce, now)
-        .map_err(signing_error)?;
+    if plane.guards.shared {
+        let id = signing::nonce_id_hex(&key.key_id, nonce);
+        if !plane
+            .store
+            .claim_nonce(&id, now, now - signing::REPLAY_WINDOW_S)?
+        {
+            return Err(signing_error(SigningError::Replay));
+        }
+    } else {
+        plane
+            .nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check_and_insert(&key.key_id, nonce, now)
+            .map_err(signing_error)?;
+    }
     Ok(key)
 }

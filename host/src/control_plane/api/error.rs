@@ -101,7 +101,10 @@ impl From<StoreError> for ApiError {
             e @ StoreError::TooManyPending { .. } => {
                 Self::new(StatusCode::CONFLICT, "too_many_pending", e.to_string())
             }
-            e @ (StoreError::Database(_) | StoreError::Migration(_)) => {
+            e @ (StoreError::Database(_)
+            | StoreError::Migration(_)
+            | StoreError::Postgres(_)
+            | StoreError::Backend(_)) => {
                 tracing::error!(error = %e, "control plane storage failed");
                 Self::internal("storage failed; see the host's log")
             }

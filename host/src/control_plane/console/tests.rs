@@ -44,7 +44,7 @@ fn harness() -> Harness {
         secret: "unused".into(),
     };
     let api = common::client::ApiClient::new(https, key);
-    let entitlement = EntitlementService::new(store.clone(), api, clock.clone()).unwrap();
+    let entitlement = EntitlementService::new(store.clone(), api, clock.clone(), false).unwrap();
     let router = router(Console::new(plane.clone(), entitlement));
     let new: common::api::NewApplication =
         serde_json::from_value(serde_json::json!({ "name": "demo" })).unwrap();

@@ -44,6 +44,9 @@ pub struct EntitlementService {
     pub api: ApiClient,
     pub clock: Arc<dyn Clock>,
     throttle: Mutex<Throttle>,
+    /// Hosts share the directory (a fleet): sign-in failures are counted
+    /// in it, so a guess spread over hosts is throttled as on one.
+    shared_guards: bool,
     /// Told whenever a reserved attempt resolves.
     resolved: tokio::sync::Notify,
     passwords: password_pool::PasswordChecker,
@@ -62,12 +65,14 @@ impl EntitlementService {
         directory: Arc<dyn Store>,
         api: ApiClient,
         clock: Arc<dyn Clock>,
+        shared_guards: bool,
     ) -> std::io::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             directory,
             api,
             clock,
             throttle: Mutex::new(Throttle::default()),
+            shared_guards,
             resolved: tokio::sync::Notify::new(),
             passwords: password_pool::PasswordChecker::new(
                 password_pool::DEFAULT_WORKERS,
@@ -91,6 +96,7 @@ impl EntitlementService {
         loop {
             let resolved = self.resolved.notified();
             let now = self.clock.now_unix_s();
+            self.adopt_shared_failures(Some(user), address, now);
             match self.throttle().reserve(user, address, now) {
                 Err(Refusal::Saturated) => {}
                 Err(refusal) => return Err(refusal),
@@ -103,6 +109,48 @@ impl EntitlementService {
             }
             if tokio::time::timeout_at(deadline, resolved).await.is_err() {
                 return Err(Refusal::Saturated);
+            }
+        }
+    }
+
+    /// In a fleet: the failures every host saw of these subjects, in place
+    /// of this host's own count.
+    fn adopt_shared_failures(&self, user: Option<&str>, address: Option<IpAddr>, now: i64) {
+        if !self.shared_guards {
+            return;
+        }
+        let keys = Throttle::shared_keys(user, address);
+        match self
+            .directory
+            .signin_failures(&keys, now - throttle::WINDOW_S)
+        {
+            Ok(failures) => self.throttle().adopt_shared(user, address, &failures),
+            Err(e) => tracing::warn!(error = %e, "reading the fleet's sign-in failures"),
+        }
+    }
+
+    /// In a fleet: a failure every host will count.
+    fn share_failure(&self, user: Option<&str>, address: Option<IpAddr>, now: i64) {
+        if !self.shared_guards {
+            return;
+        }
+        let keys = Throttle::shared_keys(user, address);
+        if let Err(e) = self
+            .directory
+            .record_signin_failure(&keys, now, now - throttle::WINDOW_S)
+        {
+            tracing::warn!(error = %e, "recording a sign-in failure for the fleet");
+        }
+    }
+
+    /// In a fleet: a good sign-in clears the user's record on every host.
+    fn share_success(&self, user: &str) {
+        if !self.shared_guards {
+            return;
+        }
+        for key in Throttle::shared_keys(Some(user), None) {
+            if let Err(e) = self.directory.clear_signin_failures(&key) {
+                tracing::warn!(error = %e, "clearing the fleet's sign-in failures");
             }
         }
     }
@@ -321,6 +369,7 @@ impl EntitlementService {
         };
         let Some(credentials) = credentials.filter(|_| password_ok) else {
             attempt.resolve(|t, r| t.failed(r, now));
+            self.share_failure(Some(user), address, now);
             self.audit(Some(user), address, path, "signin_failed", 401);
             return Err(SignInRefused::WrongPassword);
         };
@@ -343,6 +392,7 @@ impl EntitlementService {
                 };
                 if !claimed {
                     attempt.resolve(|t, r| t.failed(r, now));
+                    self.share_failure(Some(user), address, now);
                     self.audit(Some(user), address, path, "signin_failed_totp", 401);
                     return Err(SignInRefused::WrongTotp);
                 }
@@ -350,6 +400,7 @@ impl EntitlementService {
             }
         };
         attempt.resolve(Throttle::succeeded);
+        self.share_success(user);
         Ok(mfa)
     }
 }

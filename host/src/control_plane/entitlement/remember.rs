@@ -105,6 +105,7 @@ pub(super) async fn refresh(
     let request: Refresh = parse_body(&body)?;
     let address = source(connect);
     let now = service.clock.now_unix_s();
+    service.adopt_shared_failures(None, address, now);
     if let Err(retry_after_s) = service.throttle().check_address(address, now) {
         service.audit(None, address, REFRESH_PATH, "refresh_throttled", 429);
         return Err(ApiError::new(
@@ -121,11 +122,13 @@ pub(super) async fn refresh(
         RefreshUse::Live { user, mfa, family } => (user, mfa, family),
         RefreshUse::Invalid => {
             service.throttle().record_address_failure(address, now);
+            service.share_failure(None, address, now);
             service.audit(None, address, REFRESH_PATH, "refresh_failed", 401);
             return Err(refresh_expired());
         }
         RefreshUse::Reused { user } => {
             service.throttle().record_address_failure(address, now);
+            service.share_failure(None, address, now);
             service.audit(Some(&user), address, REFRESH_PATH, "refresh_reused", 401);
             tracing::warn!(%user, "a refresh token was used twice: its whole chain is revoked");
             return Err(refresh_expired());

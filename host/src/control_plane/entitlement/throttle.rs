@@ -29,6 +29,16 @@ enum Subject {
     Address(IpAddr),
 }
 
+impl Subject {
+    /// Its key in a fleet's shared store.
+    fn key(&self) -> String {
+        match self {
+            Subject::User(user) => format!("user:{user}"),
+            Subject::Address(address) => format!("address:{address}"),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Throttle {
     failures: HashMap<Subject, VecDeque<i64>>,
@@ -117,6 +127,35 @@ impl Throttle {
         self.failures.get(subject).map_or(0, |times| {
             times.iter().filter(|t| now - **t < WINDOW_S).count()
         })
+    }
+
+    /// The keys a fleet's shared store knows these subjects by.
+    pub fn shared_keys(user: Option<&str>, address: Option<IpAddr>) -> Vec<String> {
+        subjects(user, address).iter().map(Subject::key).collect()
+    }
+
+    /// Takes the fleet's failures of these subjects (from the shared store,
+    /// this host's own included) in place of what this host saw alone.
+    pub fn adopt_shared(
+        &mut self,
+        user: Option<&str>,
+        address: Option<IpAddr>,
+        failures: &[(String, i64)],
+    ) {
+        for subject in subjects(user, address) {
+            let key = subject.key();
+            let mut times: Vec<i64> = failures
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, at)| *at)
+                .collect();
+            times.sort_unstable();
+            if times.is_empty() {
+                self.failures.remove(&subject);
+            } else {
+                self.failures.insert(subject, times.into());
+            }
+        }
     }
 
     /// For attempts that name no user (a refresh token): the address alone.
@@ -333,5 +372,36 @@ mod tests {
             })
             .sum();
         assert!(key_bytes <= 100, "{key_bytes}");
+    }
+
+    #[test]
+    fn failures_seen_on_other_hosts_count_here() {
+        // Two hosts, each with its own throttle: three failures on each.
+        let mut hosts = [Throttle::default(), Throttle::default()];
+        let mut shared = Vec::new();
+        for i in 0..5 {
+            let t = &mut hosts[i % 2];
+            t.adopt_shared(Some("alice"), IP, &shared);
+            fail(t, "alice", IP, i as i64);
+            for key in Throttle::shared_keys(Some("alice"), IP) {
+                shared.push((key, i as i64));
+            }
+        }
+        let [_, b] = &mut hosts;
+        // Host b saw two of the five itself: with the fleet's, it throttles.
+        assert!(may_try(b, "alice", IP, 5).is_ok(), "alone, b lets it try");
+        b.adopt_shared(Some("alice"), IP, &shared);
+        assert!(
+            may_try(b, "alice", IP, 5).is_err(),
+            "with the fleet's, it waits"
+        );
+        assert_eq!(
+            Throttle::shared_keys(Some("alice"), IP),
+            ["user:alice", "address:10.0.0.1"]
+        );
+        // Nothing shared for a subject: what this host had goes too (the
+        // store is the record; a success elsewhere cleared it).
+        b.adopt_shared(Some("alice"), None, &[]);
+        assert!(may_try(b, "alice", None, 6).is_ok());
     }
 }

@@ -1,10 +1,13 @@
 //! The control plane's state: applications, sessions, principals, access
-//! keys, policies, entitlements and the audit log. Traits here, one SQLite
-//! backend in `sqlite/`; a PostgreSQL backend (a fleet sharing one control
-//! plane) would implement the same traits.
+//! keys, policies, entitlements and the audit log. Traits here; a SQLite
+//! backend in `sqlite/` (one host, the default) and a PostgreSQL one in
+//! `postgres/` (a fleet sharing one control plane); `tests/store_suite.rs`
+//! runs the same cases on both.
 //!
 //! Times are Unix seconds passed in by the caller, so tests drive the clock.
 
+mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use common::api::{
@@ -13,6 +16,8 @@ use common::api::{
 };
 use thiserror::Error;
 
+pub use open::Database;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// How long a sign-in to the entitlement service lasts.
@@ -44,6 +49,10 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
     #[error("database migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("database: {0}")]
+    Backend(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -327,12 +336,36 @@ pub trait AuditStore {
     fn audit_rows(&self) -> StoreResult<u64>;
 }
 
+/// What keeps a fleet of hosts as safe as one: the guards a single host
+/// keeps in memory (the replay cache, the sign-in throttle's failures),
+/// shared through the database when it is shared.
+pub trait GuardStore {
+    /// Records a signed request's nonce (`nonce_id_hex`) at `at`; false when
+    /// it was recorded already and not before `forget_before`.
+    fn claim_nonce(&self, id: &str, at: i64, forget_before: i64) -> StoreResult<bool>;
+    /// A failed sign-in of each subject (`user:NAME`, `address:IP`) at `at`;
+    /// failures before `forget_before` go.
+    fn record_signin_failure(
+        &self,
+        subjects: &[String],
+        at: i64,
+        forget_before: i64,
+    ) -> StoreResult<()>;
+    /// (subject, time) of the subjects' failures since `since`, oldest first.
+    fn signin_failures(&self, subjects: &[String], since: i64) -> StoreResult<Vec<(String, i64)>>;
+    /// A good sign-in clears the user's record.
+    fn clear_signin_failures(&self, subject: &str) -> StoreResult<()>;
+}
+
 pub trait Store:
-    ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync
+    ApplicationStore + SessionStore + IdentityStore + AuditStore + GuardStore + Send + Sync
 {
 }
 
-impl<T: ApplicationStore + SessionStore + IdentityStore + AuditStore + Send + Sync> Store for T {}
+impl<T> Store for T where
+    T: ApplicationStore + SessionStore + IdentityStore + AuditStore + GuardStore + Send + Sync
+{
+}
 
 /// Text from outside kept at most `max_bytes` long: a longer one is cut (at
 /// a character boundary) and followed by `…#` and 16 hex digits of its
@@ -352,6 +385,70 @@ pub fn bounded_text(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
         &text[..cut],
         hex::encode(&digest.as_ref()[..8])
     ))
+}
+
+/// The token tables: same columns, different lifetimes.
+#[derive(Clone, Copy)]
+enum TokenTable {
+    SignIn,
+    Refresh,
+    Enrolment,
+}
+
+impl TokenTable {
+    fn name(self) -> &'static str {
+        match self {
+            TokenTable::SignIn => "signin_tokens",
+            TokenTable::Refresh => "refresh_tokens",
+            TokenTable::Enrolment => "console_enrolments",
+        }
+    }
+
+    fn ttl_s(self) -> i64 {
+        match self {
+            TokenTable::SignIn => SIGNIN_TOKEN_TTL_S,
+            TokenTable::Refresh => REFRESH_TOKEN_TTL_S,
+            TokenTable::Enrolment => ENROLMENT_TTL_S,
+        }
+    }
+}
+
+/// A session's id: `s-` and 16 random hex digits.
+fn new_session_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("s-{}", hex::encode(bytes))
+}
+
+/// RFC 3339 for the API from the stored Unix seconds.
+fn rfc3339(unix_s: i64) -> String {
+    common::signing::format_date(unix_s)
+}
+
+/// Audit names, ids, addresses: a client chooses some of them (a user name
+/// at sign-in), so each is kept short, long ones cut and hashed.
+const MAX_AUDIT_FIELD_BYTES: usize = 64;
+/// Audit paths and reasons (which may quote a name).
+const MAX_AUDIT_LONG_FIELD_BYTES: usize = 512;
+
+/// The entry as either backend keeps it: every field bounded.
+fn bounded_audit_entry(entry: &AuditEntry) -> AuditEntry {
+    let short = |text: &str| bounded_text(text, MAX_AUDIT_FIELD_BYTES).into_owned();
+    let long = |text: &str| bounded_text(text, MAX_AUDIT_LONG_FIELD_BYTES).into_owned();
+    AuditEntry {
+        at: entry.at,
+        principal: entry.principal.as_deref().map(short),
+        key_id: entry.key_id.as_deref().map(short),
+        source_ip: entry.source_ip.as_deref().map(short),
+        method: short(&entry.method),
+        path: long(&entry.path),
+        action: entry.action.as_deref().map(short),
+        resource: entry.resource.as_deref().map(long),
+        decision: short(&entry.decision),
+        status: entry.status,
+        reason: entry.reason.as_deref().map(long),
+    }
 }
 
 /// SHA-256 hex of a bearer secret (entitlement and sign-in tokens): the

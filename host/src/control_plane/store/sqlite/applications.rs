@@ -147,27 +147,7 @@ impl ApplicationStore for SqliteStore {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let mut app = load_application(&transaction, name)?;
-        if let Some(v) = &patch.description {
-            app.description.clone_from(v);
-        }
-        if let Some(v) = &patch.command {
-            app.command.clone_from(v);
-        }
-        if let Some(v) = &patch.args {
-            app.args.clone_from(v);
-        }
-        if let Some(v) = &patch.working_dir {
-            app.working_dir = Some(v.clone());
-        }
-        if let Some(v) = &patch.icon {
-            app.icon = Some(v.clone());
-        }
-        if let Some(v) = &patch.stream {
-            app.stream = v.clone();
-        }
-        if let Some(v) = patch.max_sessions {
-            app.max_sessions = v;
-        }
+        patch.apply_to(&mut app);
         transaction.execute(
             "UPDATE applications SET description = ?2, command = ?3, args = ?4, working_dir = ?5, \
              icon = ?6, width = ?7, height = ?8, fps = ?9, bitrate_kbps = ?10, max_sessions = ?11, \

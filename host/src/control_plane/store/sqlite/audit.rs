@@ -4,24 +4,13 @@
 use rusqlite::params;
 
 use super::SqliteStore;
-use crate::control_plane::store::{AuditEntry, AuditQuery, AuditStore, StoreResult, bounded_text};
-
-/// Names, ids, addresses: a client chooses some of them (a user name at
-/// sign-in), so each is kept short, long ones cut and hashed.
-const MAX_FIELD_BYTES: usize = 64;
-/// Paths and reasons (which may quote a name).
-const MAX_LONG_FIELD_BYTES: usize = 512;
-
-fn bounded(text: &str) -> String {
-    bounded_text(text, MAX_FIELD_BYTES).into_owned()
-}
-
-fn bounded_long(text: &str) -> String {
-    bounded_text(text, MAX_LONG_FIELD_BYTES).into_owned()
-}
+use crate::control_plane::store::{
+    AuditEntry, AuditQuery, AuditStore, StoreResult, bounded_audit_entry,
+};
 
 impl AuditStore for SqliteStore {
     fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let e = bounded_audit_entry(entry);
         self.lock()
             .prepare_cached(
                 "INSERT INTO audit_log (at, principal, key_id, source_ip, method, path, action, \
@@ -29,17 +18,17 @@ impl AuditStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
-                entry.at,
-                entry.principal.as_deref().map(bounded),
-                entry.key_id.as_deref().map(bounded),
-                entry.source_ip.as_deref().map(bounded),
-                bounded(&entry.method),
-                bounded_long(&entry.path),
-                entry.action.as_deref().map(bounded),
-                entry.resource.as_deref().map(bounded_long),
-                bounded(&entry.decision),
-                entry.status,
-                entry.reason.as_deref().map(bounded_long)
+                e.at,
+                e.principal,
+                e.key_id,
+                e.source_ip,
+                e.method,
+                e.path,
+                e.action,
+                e.resource,
+                e.decision,
+                e.status,
+                e.reason
             ])?;
         Ok(())
     }

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::SqliteStore;
 use crate::control_plane::store::{
     AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, StoreError,
-    StoreResult,
+    StoreResult, TokenTable,
 };
 
 fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<Principal> {
@@ -412,32 +412,6 @@ impl IdentityStore for SqliteStore {
     }
 }
 
-/// The two token tables: same columns, different lifetimes.
-#[derive(Clone, Copy)]
-enum TokenTable {
-    SignIn,
-    Refresh,
-    Enrolment,
-}
-
-impl TokenTable {
-    fn name(self) -> &'static str {
-        match self {
-            TokenTable::SignIn => "signin_tokens",
-            TokenTable::Refresh => "refresh_tokens",
-            TokenTable::Enrolment => "console_enrolments",
-        }
-    }
-
-    fn ttl_s(self) -> i64 {
-        match self {
-            TokenTable::SignIn => crate::control_plane::store::SIGNIN_TOKEN_TTL_S,
-            TokenTable::Refresh => crate::control_plane::store::REFRESH_TOKEN_TTL_S,
-            TokenTable::Enrolment => crate::control_plane::store::ENROLMENT_TTL_S,
-        }
-    }
-}
-
 impl SqliteStore {
     fn insert_token(
         &self,
@@ -470,38 +444,5 @@ impl SqliteStore {
             [token_hash],
         )?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_disabled_principal_keeps_its_data_and_its_sign_ins_stop() {
-        let store = SqliteStore::in_memory().unwrap();
-        store
-            .create_principal("ann", PrincipalKind::User, 100)
-            .unwrap();
-        store.set_password_hash("ann", "hash").unwrap();
-        store.store_signin_token("t", "ann", true, 1_000).unwrap();
-        assert!(store.principal("ann").unwrap().enabled);
-
-        store.set_principal_enabled("ann", false).unwrap();
-        let ann = store.principal("ann").unwrap();
-        assert!(!ann.enabled && ann.has_password);
-        assert!(!store.credentials("ann").unwrap().enabled);
-        assert_eq!(store.signin_token("t", 200).unwrap(), None);
-
-        store.set_principal_enabled("ann", true).unwrap();
-        assert!(store.principal("ann").unwrap().enabled);
-        assert_eq!(
-            store.signin_token("t", 200).unwrap(),
-            Some(("ann".to_string(), true))
-        );
-        assert!(matches!(
-            store.set_principal_enabled("nobody", false),
-            Err(StoreError::NotFound(_))
-        ));
     }
 }

@@ -6,6 +6,7 @@
 
 mod applications;
 mod audit;
+mod guards;
 mod identity;
 mod sessions;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
-use super::StoreResult;
+use super::{StoreResult, rfc3339};
 
 pub const DATABASE_FILE: &str = "control-plane.sqlite3";
 
@@ -153,12 +154,29 @@ CREATE TABLE console_enrolments (
 );
 "#;
 
+/// A fleet's shared guards (used when hosts share a database; kept in
+/// both backends so the store suite runs them on both).
+const SCHEMA_V5_GUARDS: &str = r#"
+CREATE TABLE request_nonces (
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL
+);
+CREATE INDEX request_nonces_by_at ON request_nonces (at);
+CREATE TABLE signin_failures (
+    subject TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX signin_failures_by_subject ON signin_failures (subject, at);
+CREATE INDEX signin_failures_by_at ON signin_failures (at);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
         M::up(SCHEMA_V2_REFRESH_TOKENS),
         M::up(SCHEMA_V3_HARDENING),
         M::up(SCHEMA_V4_CONSOLE),
+        M::up(SCHEMA_V5_GUARDS),
     ])
 }
 
@@ -176,9 +194,14 @@ impl SqliteStore {
     /// Opens (creating and migrating) the database in `data_dir`. The file
     /// holds access key secrets, so it is private to the owner.
     pub fn open_in(data_dir: &Path) -> StoreResult<Self> {
-        let path = data_dir.join(DATABASE_FILE);
-        let store = Self::open(Connection::open(&path)?)?;
-        if let Err(e) = crate::platform::make_private(&path) {
+        Self::open_file(&data_dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating and migrating) the database file at `path`, private
+    /// to the owner.
+    pub fn open_file(path: &Path) -> StoreResult<Self> {
+        let store = Self::open(Connection::open(path)?)?;
+        if let Err(e) = crate::platform::make_private(path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot make the database private");
         }
         Ok(store)
@@ -205,11 +228,6 @@ impl SqliteStore {
         // (transactions roll back on drop), so the guard is still usable.
         self.connection.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// RFC 3339 for the API from the stored Unix seconds.
-fn rfc3339(unix_s: i64) -> String {
-    common::signing::format_date(unix_s)
 }
 
 #[cfg(test)]

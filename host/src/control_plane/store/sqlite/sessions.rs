@@ -2,12 +2,13 @@
 //! → TERMINATED (with a reason).
 
 use common::api::{Application, ApplicationState, Session, SessionState};
-use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::applications::{live_counts, load_application};
 use super::{SqliteStore, rfc3339};
-use crate::control_plane::store::{RedeemError, SessionStore, StoreError, StoreResult};
+use crate::control_plane::store::{
+    RedeemError, SessionStore, StoreError, StoreResult, new_session_id,
+};
 
 const COLUMNS: &str =
     "id, application, user, state, reason, created_at, expires_at, activated_at, terminated_at";
@@ -40,12 +41,6 @@ fn load(connection: &Connection, id: &str) -> StoreResult<Session> {
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("session {id}")))
-}
-
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("s-{}", hex::encode(bytes))
 }
 
 impl SessionStore for SqliteStore {

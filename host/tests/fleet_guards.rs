@@ -1,0 +1,164 @@
+//! The guards of a fleet: two hosts on one PostgreSQL database (a private
+//! cluster), each with its own control plane and entitlement service, as
+//! `host serve --database postgres://...` builds them. A signed request
+//! replayed to the other host is refused, and a password guess spread over
+//! both hosts is throttled as it is on one.
+
+#![allow(clippy::unwrap_used)] // test helpers, not only #[test] functions
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use common::client::{AccessKeyFile, ApiClient, HttpsClient};
+use common::stream_url::StreamUrl;
+use host::clock::ManualClock;
+use host::control_plane::ControlPlane;
+use host::control_plane::bootstrap::{FULL_ACCESS_POLICY, create_access_key};
+use host::control_plane::entitlement::EntitlementService;
+use host::control_plane::entitlement::throttle::FREE_FAILURES;
+use host::control_plane::guards::Guards;
+use host::control_plane::passwords;
+use host::control_plane::store::postgres::cluster::PrivateCluster;
+use host::control_plane::store::{PostgresStore, PrincipalKind, Store};
+use serde_json::json;
+use support::{Signature, T0, call, nonce, request, send};
+use tower::ServiceExt;
+
+fn database() -> String {
+    static CLUSTER: OnceLock<PrivateCluster> = OnceLock::new();
+    let cluster = CLUSTER.get_or_init(|| PrivateCluster::start(&[]).expect("a private cluster"));
+    cluster.new_database().expect("a database")
+}
+
+/// One host of the fleet: its API and entitlement routes.
+fn host_on(url: &str, clock: &Arc<ManualClock>) -> (Arc<dyn Store>, Router) {
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url, 2).unwrap());
+    let plane = ControlPlane::serving(
+        store.clone(),
+        clock.clone(),
+        StreamUrl {
+            host: "127.0.0.1".into(),
+            port: 47990,
+            token: String::new(),
+            fingerprint: [7; 32],
+        },
+        std::env::temp_dir(),
+        Guards {
+            shared: true,
+            ..Guards::default()
+        },
+        host::control_plane::allowed_commands::CommandPolicy::Any,
+    );
+    // Sign-in never calls the API: an address nothing listens on.
+    let api = ApiClient::new(
+        HttpsClient::new("https://127.0.0.1:9", [0; 32]).unwrap(),
+        AccessKeyFile {
+            key_id: "AKUNUSED".into(),
+            secret: "unused".into(),
+        },
+    );
+    let service = EntitlementService::new(store.clone(), api, clock.clone(), true).unwrap();
+    let router = host::control_plane::api::router(plane)
+        .merge(host::control_plane::entitlement::router(service));
+    (store, router)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_request_replayed_to_another_host_is_refused() {
+    let url = database();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, first) = host_on(&url, &clock);
+    let (_, second) = host_on(&url, &clock);
+    store
+        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
+        .unwrap();
+    store
+        .create_principal("admin", PrincipalKind::User, T0)
+        .unwrap();
+    store.attach_policy("admin", "full-access").unwrap();
+    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+
+    let list = call("GET", "/api/applications", json!(null));
+    let nonce = nonce();
+    let (status, _) = send(&first, request(&admin, Signature::Good, &list, T0, &nonce)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(&second, request(&admin, Signature::Good, &list, T0, &nonce)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "replayed_request", "{body}");
+    let (status, _) = send(&first, request(&admin, Signature::Good, &list, T0, &nonce)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "and to the first host again");
+    // A fresh nonce goes through either host.
+    let (status, _) = send(
+        &second,
+        request(&admin, Signature::Good, &list, T0, &support::nonce()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn sign_in(router: &Router, user: &str, password: &str) -> (StatusCode, serde_json::Value) {
+    let body = json!({ "user": user, "password": password }).to_string();
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/entitlement/signin")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 168, 1, 66], 50000))));
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_guess_spread_over_two_hosts_is_throttled_as_on_one() {
+    let url = database();
+    let clock = Arc::new(ManualClock::new(T0));
+    let hosts = [host_on(&url, &clock), host_on(&url, &clock)];
+    let store = &hosts[0].0;
+    store
+        .create_principal("ann", PrincipalKind::User, T0)
+        .unwrap();
+    store
+        .set_password_hash(
+            "ann",
+            &passwords::hash_password("correct horse battery").unwrap(),
+        )
+        .unwrap();
+    // The free failures, alternating between the hosts: neither saw them all.
+    for attempt in 0..FREE_FAILURES {
+        let (status, body) = sign_in(&hosts[attempt % 2].1, "ann", "wrong guess").await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {body}"
+        );
+    }
+    // Then both refuse even the right password: each counts the other's.
+    for (name, (_, router)) in ["first", "second"].iter().zip(&hosts) {
+        let (status, body) = sign_in(router, "ann", "correct horse battery").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{name} host: {body}");
+    }
+    // Once the wait is over, the right password works on either host and
+    // clears the user's record for both.
+    clock.advance(3600);
+    let (status, body) = sign_in(&hosts[0].1, "ann", "correct horse battery").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = sign_in(&hosts[1].1, "ann", "wrong again").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a fresh allowance, not a wait"
+    );
+}
