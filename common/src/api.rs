@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod fleet;
 mod identity;
+pub use fleet::*;
 pub use identity::*;
 
 /// Names of applications and users: 1 to 64 of `[A-Za-z0-9._-]`, starting

@@ -37,6 +37,9 @@ pub struct ServeConfig {
     /// The control plane's store: this host's SQLite file or a fleet's
     /// PostgreSQL.
     pub database: crate::control_plane::store::Database,
+    /// Where viewers reach this host, as the fleet is told (default: the
+    /// listen address).
+    pub advertise: Option<String>,
     pub listen: SocketAddr,
     /// UDP port for media; 0 picks one per session.
     pub media_port: u16,
@@ -87,9 +90,11 @@ pub async fn serve(
     crate::platform::private_dir::prepare(&config.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = config.database.open()?;
-    // In a shared database the live sessions may be other hosts'.
+    let host_id = crate::control_plane::fleet::host_id(&config.data_dir)?;
+    // In a shared database the live sessions may be other hosts': only
+    // this host's end.
     let ended = if config.database.is_shared() {
-        0
+        store.end_sessions_on_host(&host_id, "host_restart", clock.now_unix_s())?
     } else {
         store.end_sessions_of_previous_run(clock.now_unix_s())?
     };
@@ -266,6 +271,18 @@ pub async fn serve(
     }
 
     let sweeper = tokio::spawn(expire_pending_sessions(plane.clone()));
+    let _ = plane.host_id.set(host_id.clone());
+    let heartbeat = tokio::spawn(crate::control_plane::fleet::heartbeat(
+        plane.clone(),
+        crate::control_plane::fleet::Advertised {
+            id: host_id,
+            address: config
+                .advertise
+                .clone()
+                .unwrap_or_else(|| format!("{host}:{}", listen.port())),
+            fingerprint: identity.fingerprint,
+        },
+    ));
     // `host run` ends with its application.
     let app_ended = async {
         match app_exit.as_mut() {
@@ -285,6 +302,7 @@ pub async fn serve(
     })
     .await;
     sweeper.abort();
+    heartbeat.abort();
     rotation.abort();
     tracing::info!("shutting down");
     if let Some(advertiser) = advertiser {

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use common::api::{ApplicationState, NewApplication};
+use common::api::{ApplicationState, NewApplication, SessionState};
 use host::control_plane::store::postgres::cluster::PrivateCluster;
 use host::control_plane::store::*;
 
@@ -83,6 +83,7 @@ on_both_backends!(
     the_audit_search_filters_and_pages,
     a_nonce_is_claimed_once_across_hosts_until_it_ages_out,
     sign_in_failures_are_seen_by_every_host_and_cleared_by_a_success,
+    a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat,
 );
 
 fn app(name: &str, max_sessions: u32) -> NewApplication {
@@ -640,6 +641,86 @@ fn sign_in_failures_are_seen_by_every_host_and_cleared_by_a_success(db: &Databas
         hosts[1].signin_failures(&subjects("bob"), 0).unwrap(),
         [("address:10.0.0.9".to_string(), 1_000)],
         "failures older than the window went"
+    );
+}
+
+fn beat(id: &str, live_sessions: u32) -> Heartbeat {
+    Heartbeat {
+        id: id.into(),
+        address: format!("{id}.lan:47990"),
+        fingerprint: "ab".repeat(32),
+        live_sessions,
+        cpu_pct: 12.5,
+        applications: vec!["game".into()],
+    }
+}
+
+fn a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat(db: &Database) {
+    let hosts = [db.open(), db.open()];
+    hosts[0].create_application(&app("game", 8), 0).unwrap();
+    hosts[0].heartbeat(&beat("h-a", 0), 100).unwrap();
+    hosts[1].heartbeat(&beat("h-b", 0), 100).unwrap();
+    // One session streams from each host; one more is only minted.
+    let mut sessions = Vec::new();
+    for (token, host) in [("ta", Some("h-a")), ("tb", Some("h-b")), ("tc", None)] {
+        let session = hosts[0]
+            .create_session("game", "u", token, 100, 160, NO_CAP)
+            .unwrap();
+        if let Some(host) = host {
+            hosts[0].redeem(token, 101).unwrap().unwrap();
+            hosts[0].set_session_host(&session.id, host).unwrap();
+        }
+        sessions.push(session.id);
+    }
+    hosts[1].heartbeat(&beat("h-b", 1), 104).unwrap();
+    assert!(
+        hosts[1].mark_lost_hosts(100, 104).unwrap().is_empty(),
+        "heard at 100"
+    );
+    // h-a last beat at 100: silent since before 103, it is lost.
+    assert_eq!(hosts[1].mark_lost_hosts(103, 106).unwrap(), ["h-a"]);
+    assert!(
+        hosts[0].mark_lost_hosts(103, 106).unwrap().is_empty(),
+        "once"
+    );
+    let listed = hosts[0].hosts().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].state),
+        ("h-a", common::api::HostState::Unavailable)
+    );
+    assert_eq!(listed[1].live_sessions, 1);
+    assert_eq!(listed[1].applications, ["game"]);
+    assert_eq!(listed[1].address, "h-b.lan:47990");
+    let state = |id: &str| {
+        let s = hosts[0].session("game", id).unwrap();
+        (s.state, s.reason)
+    };
+    assert_eq!(
+        state(&sessions[0]),
+        (SessionState::Terminated, Some("host_lost".into()))
+    );
+    assert_eq!(state(&sessions[1]).0, SessionState::Active);
+    assert_eq!(
+        state(&sessions[2]).0,
+        SessionState::Pending,
+        "not placed yet"
+    );
+    // It beats again: available; a restart ends what it streamed before.
+    hosts[0].heartbeat(&beat("h-a", 0), 110).unwrap();
+    assert_eq!(
+        hosts[1].hosts().unwrap()[0].state,
+        common::api::HostState::Available
+    );
+    assert_eq!(
+        hosts[1]
+            .end_sessions_on_host("h-b", "host_restart", 111)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        state(&sessions[1]),
+        (SessionState::Terminated, Some("host_restart".into()))
     );
 }
 

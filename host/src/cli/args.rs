@@ -74,6 +74,10 @@ pub struct ServeOptions {
     /// `off`, or one interface by name (e.g. `eth0`).
     #[arg(long, default_value = "all")]
     mdns: crate::discovery::MdnsMode,
+    /// Where viewers reach this host (HOST:PORT), as it tells the other
+    /// hosts on a shared `--database`; default: the listen address.
+    #[arg(long)]
+    advertise: Option<String>,
     #[command(flatten)]
     guards: GuardOptions,
 }
@@ -171,6 +175,7 @@ impl ServeOptions {
             display,
             audio,
             mdns,
+            advertise,
             guards,
         } = self;
         let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
@@ -225,6 +230,7 @@ impl ServeOptions {
             app_writable: guards.app_writable.clone(),
             data_dir,
             database,
+            advertise,
             listen,
             media_port,
             input_log,
@@ -284,6 +290,9 @@ pub enum Command {
     /// The web console's users.
     #[command(subcommand)]
     Console(ConsoleCommand),
+    /// The hosts sharing this host's `--database`.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Check whether streaming can work here, and what to do where it cannot.
     Doctor {
         #[command(flatten)]
@@ -321,6 +330,12 @@ fn even_size(text: &str) -> Result<u32, String> {
         return Err(format!("{size} is not an even number of at least 64"));
     }
     Ok(size)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Every host, its state, address, load and applications.
+    List,
 }
 
 #[derive(Subcommand, Debug)]

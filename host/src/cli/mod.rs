@@ -4,7 +4,8 @@ mod args;
 pub mod config;
 
 pub use args::{
-    Cli, Command, ConfigCommand, ConsoleCommand, DisplayArg, GuardOptions, ServeOptions,
+    Cli, Command, ConfigCommand, ConsoleCommand, DisplayArg, FleetCommand, GuardOptions,
+    ServeOptions,
 };
 
 use std::process::ExitCode;
@@ -114,6 +115,12 @@ pub fn main() -> anyhow::Result<ExitCode> {
             println!("{user} enrols at this link (it works once, for 10 minutes):\n{link}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fleet(FleetCommand::List) => {
+            crate::platform::private_dir::prepare(&cli.data_dir)?;
+            let store = database?.open()?;
+            print!("{}", fleet_table(&store.hosts()?));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor { args } => crate::doctor::run(&cli.data_dir, &args),
         Command::Service(command) => {
             let config = cli
@@ -128,6 +135,27 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `host fleet list`: a line per host.
+fn fleet_table(hosts: &[common::api::HostInfo]) -> String {
+    let mut text = String::new();
+    for host in hosts {
+        text.push_str(&format!(
+            "{}\t{}\t{}\tsessions {}\tcpu {:.0} %\tlast heartbeat {}\tapplications: {}\n",
+            host.id,
+            host.state.as_str(),
+            host.address,
+            host.live_sessions,
+            host.cpu_pct,
+            host.last_heartbeat,
+            host.applications.join(", ")
+        ));
+    }
+    if hosts.is_empty() {
+        text.push_str("no host has started on this database yet\n");
+    }
+    text
 }
 
 /// Where browsers reach this host: `listen` of the config file (the

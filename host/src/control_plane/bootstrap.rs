@@ -282,6 +282,7 @@ mod tests {
             ("appstream:GetAccessKeys", "key/*"),
             ("appstream:GetAuditLog", "audit"),
             ("appstream:GetPolicies", "policy/*"),
+            ("appstream:GetHosts", "host/*"),
             (
                 "appstream:UpdateSessionState",
                 "application/demo/session/s-1",

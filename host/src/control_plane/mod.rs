@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod connection_limits;
 pub mod console;
 pub mod entitlement;
+pub mod fleet;
 pub mod guards;
 pub mod icons;
 pub mod live;
@@ -51,6 +52,9 @@ pub struct ControlPlane {
     pub guards: Guards,
     /// Which commands applications may be given through the API.
     pub commands: CommandPolicy,
+    /// This host's id in the fleet (`host serve` sets it): sessions
+    /// redeemed here are recorded as streaming from it.
+    pub host_id: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -123,6 +127,7 @@ impl ControlPlane {
             live: LiveSessions::default(),
             stream_base,
             data_dir,
+            host_id: std::sync::OnceLock::new(),
         })
     }
 
@@ -152,7 +157,12 @@ impl ControlPlane {
 
     /// Redeems an entitlement token: PENDING → ACTIVE.
     pub fn redeem(&self, token: &str) -> StoreResult<Result<(Session, Application), RedeemError>> {
-        self.store.redeem(&token_hash(token), self.now())
+        let redeemed = self.store.redeem(&token_hash(token), self.now())?;
+        if let (Ok((session, _)), Some(host)) = (&redeemed, self.host_id.get()) {
+            // Where it streams: if this host goes silent, the fleet ends it.
+            self.store.set_session_host(&session.id, host)?;
+        }
+        Ok(redeemed)
     }
 
     /// Records the end of a session (idempotent).

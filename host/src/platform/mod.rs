@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod cpal_audio;
+pub mod cpu;
 pub mod ffmpeg_audio;
 pub mod ffmpeg_video;
 pub mod gamepad;

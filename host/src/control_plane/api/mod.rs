@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod hosts;
 pub mod keys;
 pub mod policies;
 pub mod routes;
@@ -71,6 +72,7 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             axum::routing::put(h::update_session_state),
         )
         .route("/api/audit", get(audit::get_audit_log))
+        .route("/api/hosts", get(hosts::get_hosts))
         .route("/api/policies", get(policies::get_policies))
         .route(
             "/api/policies/{name}",

@@ -66,7 +66,7 @@ impl RouteParams {
 /// Resources: `*` (the root), `application/*` (the collection),
 /// `application/NAME`, `application/NAME/session/ID`,
 /// `application/NAME/error/ID`, `user/*`, `user/NAME`, `principal/NAME`,
-/// `key/*`, `key/ID`.
+/// `key/*`, `key/ID`, `host/*`.
 pub fn action_and_resource(
     method: &Method,
     matched_route: &str,
@@ -84,6 +84,7 @@ pub fn action_and_resource(
     let action = match (method, matched_route) {
         ("GET", "/api") => return ("appstream:GetApiRoot", "*".into()),
         ("GET", "/api/audit") => return ("appstream:GetAuditLog", "audit".into()),
+        ("GET", "/api/hosts") => return ("appstream:GetHosts", "host/*".into()),
         ("GET", "/api/policies") => return ("appstream:GetPolicies", "policy/*".into()),
         ("GET" | "PUT", "/api/policies/{name}") => {
             let name = params.name.as_deref().unwrap_or("");

@@ -1,4 +1,4 @@
-//! The Now page: this host (the fleet will list more) and the sessions
+//! The Now page: the hosts sharing the control plane (GetHosts) and the sessions
 //! pending or streaming, each with what it sends, what its viewer reports
 //! (bitrate, loss, latency p50) and a chart of the last two minutes, with
 //! Terminate where the policy allows. It reloads itself every few seconds.
@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use common::api::{
-    ApplicationList, Session, SessionList, SessionState, SessionStatus, StreamStats,
+    ApplicationList, HostInfo, HostList, Session, SessionList, SessionState, SessionStatus,
+    StreamStats,
 };
 use maud::{Markup, html};
 
@@ -25,14 +26,6 @@ struct SessionRow {
     stream: Option<StreamStats>,
     /// The signed-in user may terminate it (the policy says so).
     can_terminate: bool,
-}
-
-/// This host, as the Hosts card shows it.
-struct HostRow {
-    name: String,
-    address: String,
-    streams: usize,
-    load: Option<String>,
 }
 
 pub async fn page(State(console): State<Arc<Console>>, peer: Peer, headers: HeaderMap) -> Response {
@@ -89,11 +82,17 @@ pub async fn page(State(console): State<Arc<Console>>, peer: Peer, headers: Head
         }
     }
     let notice = read_notice(&headers);
-    let host = this_host(&console);
+    // Every host sharing the control plane, as the signed-in user may see.
+    let fleet: Result<HostList, _> =
+        call::call(api, user, address, Method::GET, "/api/hosts", None).await;
+    let fleet = fleet.map(|l| l.hosts).unwrap_or_else(|refused| {
+        refusals.push(format!("Hosts: {}", refused.reason));
+        Vec::new()
+    });
     let body = html! {
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         @for refusal in &refusals { p.error { (refusal) } }
-        (hosts(&host))
+        (hosts(&fleet))
         (sessions(&rows, &signed_in.csrf))
     };
     let page =
@@ -101,32 +100,30 @@ pub async fn page(State(console): State<Arc<Console>>, peer: Peer, headers: Head
     notice_shown(Html(page.into_string()).into_response(), notice)
 }
 
-fn this_host(console: &Console) -> HostRow {
-    let base = &console.plane.stream_base;
-    HostRow {
-        name: crate::discovery::default_name(),
-        address: format!("{}:{}", base.host, base.port),
-        streams: console.plane.live.count(),
-        // The first field of /proc/loadavg: runnable tasks over a minute.
-        load: std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string)),
-    }
-}
-
-fn hosts(host: &HostRow) -> Markup {
+fn hosts(fleet: &[HostInfo]) -> Markup {
     html! {
         section.card {
             h2 { "Hosts" }
-            div.scroll {
-                table #hosts {
-                    thead { tr { th { "Host" } th { "Address" } th { "Streams" } th { "Load (1 min)" } } }
-                    tbody {
-                        tr {
-                            td { (host.name) }
-                            td { (host.address) }
-                            td { (host.streams) }
-                            td { (host.load.as_deref().unwrap_or("unknown")) }
+            @if fleet.is_empty() {
+                p #no-hosts { "No host has reported yet (each reports every few seconds)." }
+            } @else {
+                div.scroll {
+                    table #hosts {
+                        thead { tr {
+                            th { "Host" } th { "State" } th { "Address" } th { "Streams" }
+                            th { "CPU" } th { "Last heard" }
+                        } }
+                        tbody {
+                            @for host in fleet {
+                                tr {
+                                    td { (host.id) }
+                                    td { (host.state.as_str()) }
+                                    td { (host.address) }
+                                    td { (host.live_sessions) }
+                                    td { (format!("{:.0} %", host.cpu_pct)) }
+                                    td { (host.last_heartbeat) }
+                                }
+                            }
                         }
                     }
                 }

@@ -357,13 +357,48 @@ pub trait GuardStore {
     fn clear_signin_failures(&self, subject: &str) -> StoreResult<()>;
 }
 
+/// What a host tells the fleet every heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    pub id: String,
+    pub address: String,
+    /// SHA-256 of its certificate, hex.
+    pub fingerprint: String,
+    pub live_sessions: u32,
+    pub cpu_pct: f64,
+    pub applications: Vec<String>,
+}
+
+/// The hosts sharing the store (one, on SQLite) and where sessions stream.
+pub trait FleetStore {
+    /// Records the heartbeat at `now`: the host is AVAILABLE.
+    fn heartbeat(&self, beat: &Heartbeat, now: i64) -> StoreResult<()>;
+    /// Every host that ever beat, by id.
+    fn hosts(&self) -> StoreResult<Vec<common::api::HostInfo>>;
+    /// Hosts AVAILABLE but silent since before `silent_since` become
+    /// UNAVAILABLE and their live sessions end (`host_lost`); the ids of the
+    /// hosts lost now.
+    fn mark_lost_hosts(&self, silent_since: i64, now: i64) -> StoreResult<Vec<String>>;
+    /// The session streams from `host` (recorded when it is redeemed there).
+    fn set_session_host(&self, session_id: &str, host: &str) -> StoreResult<()>;
+    /// At a host's start: the sessions it was streaming end with `reason`.
+    fn end_sessions_on_host(&self, host: &str, reason: &str, now: i64) -> StoreResult<usize>;
+}
+
 pub trait Store:
-    ApplicationStore + SessionStore + IdentityStore + AuditStore + GuardStore + Send + Sync
+    ApplicationStore + SessionStore + IdentityStore + AuditStore + GuardStore + FleetStore + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: ApplicationStore + SessionStore + IdentityStore + AuditStore + GuardStore + Send + Sync
+    T: ApplicationStore
+        + SessionStore
+        + IdentityStore
+        + AuditStore
+        + GuardStore
+        + FleetStore
+        + Send
+        + Sync
 {
 }
 
@@ -419,6 +454,35 @@ fn new_session_id() -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
     format!("s-{}", hex::encode(bytes))
+}
+
+/// A `hosts` row as the API shows it (both backends store the same columns).
+#[allow(clippy::too_many_arguments)]
+fn host_info(
+    id: String,
+    address: String,
+    fingerprint: String,
+    live_sessions: i64,
+    cpu_pct: f64,
+    applications: &str,
+    heartbeat_at: i64,
+    state: &str,
+) -> common::api::HostInfo {
+    let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    common::api::HostInfo {
+        id,
+        address,
+        fingerprint,
+        state: if state == "AVAILABLE" {
+            common::api::HostState::Available
+        } else {
+            common::api::HostState::Unavailable
+        },
+        live_sessions: count(live_sessions),
+        cpu_pct,
+        applications: serde_json::from_str(applications).unwrap_or_default(),
+        last_heartbeat: rfc3339(heartbeat_at),
+    }
 }
 
 /// RFC 3339 for the API from the stored Unix seconds.

@@ -14,6 +14,7 @@
 mod applications;
 mod audit;
 pub mod cluster;
+mod fleet;
 mod guards;
 mod identity;
 mod schema;

@@ -135,7 +135,23 @@ CREATE INDEX signin_failures_by_subject ON signin_failures (subject, at);
 CREATE INDEX signin_failures_by_at ON signin_failures (at);
 "#;
 
-const VERSIONS: [&str; 1] = [V1];
+/// The hosts of a fleet and where sessions stream.
+const V2: &str = r#"
+CREATE TABLE hosts (
+    id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    live_sessions BIGINT NOT NULL,
+    cpu_pct DOUBLE PRECISION NOT NULL,
+    applications TEXT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('AVAILABLE', 'UNAVAILABLE'))
+);
+ALTER TABLE sessions ADD COLUMN host TEXT;
+CREATE INDEX sessions_by_host ON sessions (host, state);
+"#;
+
+const VERSIONS: [&str; 2] = [V1, V2];
 
 /// Brings the database to the latest version, once however many hosts
 /// call it together.

@@ -6,6 +6,7 @@
 
 mod applications;
 mod audit;
+mod fleet;
 mod guards;
 mod identity;
 mod sessions;
@@ -170,6 +171,22 @@ CREATE INDEX signin_failures_by_subject ON signin_failures (subject, at);
 CREATE INDEX signin_failures_by_at ON signin_failures (at);
 "#;
 
+/// The hosts of a fleet (on SQLite, this one) and where sessions stream.
+const SCHEMA_V6_FLEET: &str = r#"
+CREATE TABLE hosts (
+    id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    live_sessions INTEGER NOT NULL,
+    cpu_pct REAL NOT NULL,
+    applications TEXT NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('AVAILABLE', 'UNAVAILABLE'))
+);
+ALTER TABLE sessions ADD COLUMN host TEXT;
+CREATE INDEX sessions_by_host ON sessions (host, state);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -177,6 +194,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V3_HARDENING),
         M::up(SCHEMA_V4_CONSOLE),
         M::up(SCHEMA_V5_GUARDS),
+        M::up(SCHEMA_V6_FLEET),
     ])
 }
 

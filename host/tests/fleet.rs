@@ -1,8 +1,9 @@
-//! The guards of a fleet: two hosts on one PostgreSQL database (a private
+//! A fleet at the API: hosts on one PostgreSQL database (a private
 //! cluster), each with its own control plane and entitlement service, as
-//! `host serve --database postgres://...` builds them. A signed request
-//! replayed to the other host is refused, and a password guess spread over
-//! both hosts is throttled as it is on one.
+//! `host serve --database postgres://...` builds them. GetHosts lists them
+//! to administrators; a signed request replayed to the other host is
+//! refused, and a password guess spread over both hosts is throttled as it
+//! is on one.
 
 #![allow(clippy::unwrap_used)] // test helpers, not only #[test] functions
 
@@ -92,7 +93,11 @@ async fn a_signed_request_replayed_to_another_host_is_refused() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "replayed_request", "{body}");
     let (status, _) = send(&first, request(&admin, Signature::Good, &list, T0, &nonce)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "and to the first host again");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "and to the first host again"
+    );
     // A fresh nonce goes through either host.
     let (status, _) = send(
         &second,
@@ -161,4 +166,49 @@ async fn a_password_guess_spread_over_two_hosts_is_throttled_as_on_one() {
         StatusCode::UNAUTHORIZED,
         "a fresh allowance, not a wait"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_hosts_lists_the_fleet_to_administrators_only() {
+    let url = database();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, router) = host_on(&url, &clock);
+    store
+        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
+        .unwrap();
+    store
+        .create_principal("admin", PrincipalKind::User, T0)
+        .unwrap();
+    store.attach_policy("admin", "full-access").unwrap();
+    store
+        .create_principal("nobody", PrincipalKind::Role, T0)
+        .unwrap();
+    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    let nobody = create_access_key(store.as_ref(), "nobody", T0).unwrap();
+    for id in ["h-one", "h-two"] {
+        let beat = host::control_plane::store::Heartbeat {
+            id: id.into(),
+            address: format!("{id}:47990"),
+            fingerprint: "00".repeat(32),
+            live_sessions: 0,
+            cpu_pct: 3.0,
+            applications: vec![],
+        };
+        store.heartbeat(&beat, T0).unwrap();
+    }
+    let hosts = call("GET", "/api/hosts", json!(null));
+    let (status, body) = send(
+        &router,
+        request(&admin, Signature::Good, &hosts, T0, &nonce()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["hosts"][1]["id"], "h-two");
+    assert_eq!(body["hosts"][0]["state"], "AVAILABLE");
+    let (status, body) = send(
+        &router,
+        request(&nobody, Signature::Good, &hosts, T0, &nonce()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }

@@ -1,0 +1,98 @@
+//! A host among others on one database: its id, its heartbeat, and the
+//! sweep that declares a silent host lost. On SQLite the fleet is this host
+//! alone, and it beats all the same (GetHosts shows it).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::control_plane::ControlPlane;
+use crate::control_plane::store::Heartbeat;
+use crate::platform::cpu::CpuMeter;
+
+/// Between two heartbeats.
+pub const HEARTBEAT_INTERVAL_S: i64 = 2;
+/// A host silent this many intervals is UNAVAILABLE.
+pub const LOST_AFTER_INTERVALS: i64 = 3;
+/// Between two sweeps for lost hosts: half an interval, so a lost host is
+/// found at most a second after it counts as lost (times are whole seconds).
+const SWEEPS_PER_INTERVAL: u32 = 2;
+/// The host's id, in its data directory.
+pub const HOST_ID_FILE: &str = "host.id";
+
+/// This host's id: made once, kept in the data directory.
+pub fn host_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(HOST_ID_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("h-{}", hex::encode(rand::random::<[u8; 6]>()));
+    crate::platform::write_private(&path, format!("{id}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+/// What this host says of itself besides its load.
+#[derive(Debug, Clone)]
+pub struct Advertised {
+    pub id: String,
+    pub address: String,
+    pub fingerprint: [u8; 32],
+}
+
+/// Beats every interval until aborted, and sweeps for lost hosts.
+pub async fn heartbeat(plane: Arc<ControlPlane>, me: Advertised) {
+    let interval = std::time::Duration::from_secs(HEARTBEAT_INTERVAL_S.unsigned_abs());
+    let mut tick = tokio::time::interval(interval / SWEEPS_PER_INTERVAL);
+    let mut cpu = CpuMeter::default();
+    for round in 0u64.. {
+        tick.tick().await;
+        let now = plane.now();
+        if round % u64::from(SWEEPS_PER_INTERVAL) == 0 {
+            beat(&plane, &me, &mut cpu, now);
+        }
+        let silent_since = now - HEARTBEAT_INTERVAL_S * LOST_AFTER_INTERVALS;
+        match plane.store.mark_lost_hosts(silent_since, now) {
+            Ok(lost) => {
+                for host in lost {
+                    tracing::warn!(%host, "a host of the fleet went silent: UNAVAILABLE, its sessions ended (host_lost)");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeping for lost hosts"),
+        }
+    }
+}
+
+fn beat(plane: &ControlPlane, me: &Advertised, cpu: &mut CpuMeter, now: i64) {
+    let beat = Heartbeat {
+        id: me.id.clone(),
+        address: me.address.clone(),
+        fingerprint: hex::encode(me.fingerprint),
+        live_sessions: u32::try_from(plane.live.count()).unwrap_or(u32::MAX),
+        cpu_pct: cpu.sample(),
+        applications: runnable_applications(plane),
+    };
+    if let Err(e) = plane.store.heartbeat(&beat, now) {
+        tracing::warn!(error = %e, "heartbeat not recorded");
+    }
+}
+
+/// The catalog's applications this host's allowed commands cover (those
+/// without a command stream the synthetic pattern anywhere).
+fn runnable_applications(plane: &ControlPlane) -> Vec<String> {
+    match plane.store.applications() {
+        Ok(apps) => apps
+            .into_iter()
+            .filter(|app| app.command.is_empty() || plane.commands.check(&app.command).is_ok())
+            .map(|app| app.name)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the catalog for the heartbeat");
+            Vec::new()
+        }
+    }
+}
