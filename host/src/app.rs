@@ -40,6 +40,8 @@ pub struct ServeConfig {
     /// Where viewers reach this host, as the fleet is told (default: the
     /// listen address).
     pub advertise: Option<String>,
+    /// Sessions the fleet places on this host at most.
+    pub max_sessions: u32,
     pub listen: SocketAddr,
     /// UDP port for media; 0 picks one per session.
     pub media_port: u16,
@@ -281,6 +283,7 @@ pub async fn serve(
                 .clone()
                 .unwrap_or_else(|| format!("{host}:{}", listen.port())),
             fingerprint: identity.fingerprint,
+            max_sessions: config.max_sessions,
         },
     ));
     // `host run` ends with its application.

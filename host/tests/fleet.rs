@@ -190,6 +190,7 @@ async fn get_hosts_lists_the_fleet_to_administrators_only() {
             id: id.into(),
             address: format!("{id}:47990"),
             fingerprint: "00".repeat(32),
+            max_sessions: 4,
             live_sessions: 0,
             cpu_pct: 3.0,
             applications: vec![],

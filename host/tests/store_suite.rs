@@ -84,6 +84,8 @@ on_both_backends!(
     a_nonce_is_claimed_once_across_hosts_until_it_ages_out,
     sign_in_failures_are_seen_by_every_host_and_cleared_by_a_success,
     a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat,
+    placement_fills_the_least_loaded_host_and_says_why_none_has_room,
+    hosts_racing_to_place_never_pass_a_hosts_max_sessions,
 );
 
 fn app(name: &str, max_sessions: u32) -> NewApplication {
@@ -649,6 +651,7 @@ fn beat(id: &str, live_sessions: u32) -> Heartbeat {
         id: id.into(),
         address: format!("{id}.lan:47990"),
         fingerprint: "ab".repeat(32),
+        max_sessions: 2,
         live_sessions,
         cpu_pct: 12.5,
         applications: vec!["game".into()],
@@ -706,6 +709,11 @@ fn a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat(db: &Datab
         SessionState::Pending,
         "not placed yet"
     );
+    assert_eq!(
+        hosts[1].ended_among(&sessions).unwrap(),
+        [(sessions[0].clone(), Some("host_lost".to_string()))],
+        "what a host still streaming learns at its resync"
+    );
     // It beats again: available; a restart ends what it streamed before.
     hosts[0].heartbeat(&beat("h-a", 0), 110).unwrap();
     assert_eq!(
@@ -722,6 +730,107 @@ fn a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat(db: &Datab
         state(&sessions[1]),
         (SessionState::Terminated, Some("host_restart".into()))
     );
+}
+
+/// Mints a session for `game` and places it, as CreateSession does: the
+/// host placed on.
+fn mint_and_place(store: &dyn Store, token: &str, now: i64) -> Result<String, Unplaced> {
+    mint_and_place_session(store, token, now).1
+}
+
+/// The same, with the session's id.
+fn mint_and_place_session(
+    store: &dyn Store,
+    token: &str,
+    now: i64,
+) -> (String, Result<String, Unplaced>) {
+    let session = store
+        .create_session("game", "u", token, now, now + 60, NO_CAP)
+        .unwrap();
+    let placed = store
+        .place_session(&session.id, "game", now - 6, now)
+        .unwrap()
+        .map(|host| host.id);
+    (session.id, placed)
+}
+
+fn placement_fills_the_least_loaded_host_and_says_why_none_has_room(db: &Database) {
+    let store = db.open();
+    store.create_application(&app("game", 100), 0).unwrap();
+    assert_eq!(
+        mint_and_place(store.as_ref(), "t0", 100),
+        Err(Unplaced { running_it: 0 }),
+        "no host yet"
+    );
+    for id in ["h-a", "h-b", "h-c"] {
+        store.heartbeat(&beat(id, 0), 100).unwrap();
+    }
+    // h-d runs something else; h-e has not been heard for long.
+    store
+        .heartbeat(
+            &Heartbeat {
+                applications: vec!["chess".into()],
+                ..beat("h-d", 0)
+            },
+            100,
+        )
+        .unwrap();
+    store.heartbeat(&beat("h-e", 0), 50).unwrap();
+    let (first, _) = mint_and_place_session(store.as_ref(), "t1", 100);
+    let placed: Vec<_> = (2..=6)
+        .map(|i| mint_and_place(store.as_ref(), &format!("t{i}"), 100).unwrap())
+        .collect();
+    assert_eq!(store.placed_host("t1").unwrap().as_deref(), Some("h-a"));
+    assert_eq!(
+        placed,
+        ["h-b", "h-c", "h-a", "h-b", "h-c"],
+        "least loaded first"
+    );
+    assert_eq!(
+        mint_and_place(store.as_ref(), "t7", 100),
+        Err(Unplaced { running_it: 3 })
+    );
+    assert_eq!(
+        Unplaced { running_it: 3 }.to_string(),
+        "the 3 available host(s) that run the application are at their --max-sessions"
+    );
+    let refused = store
+        .sessions("game")
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.reason.as_deref() == Some("no_capacity"))
+        .count();
+    assert_eq!(refused, 2, "a refused session ends and does not count");
+    assert_eq!(store.placed_host("t4").unwrap().as_deref(), Some("h-a"));
+    assert_eq!(store.placed_host("t0").unwrap(), None);
+    // An ended session frees its host's seat.
+    store.terminate_session(&first, "user_quit", 101).unwrap();
+    assert_eq!(
+        mint_and_place(store.as_ref(), "t8", 101).as_deref(),
+        Ok("h-a")
+    );
+}
+
+/// Two hosts (connections), 32 clients each, placing at once on three
+/// hosts of two seats: six placed, never a third on one host.
+fn hosts_racing_to_place_never_pass_a_hosts_max_sessions(db: &Database) {
+    let hosts = [db.open(), db.open()];
+    hosts[0].create_application(&app("game", 1_000), 0).unwrap();
+    for id in ["h-a", "h-b", "h-c"] {
+        hosts[0].heartbeat(&beat(id, 0), 100).unwrap();
+    }
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            let store = hosts[i % 2].clone();
+            std::thread::spawn(move || mint_and_place(store.as_ref(), &format!("r{i}"), 100).ok())
+        })
+        .collect();
+    let mut placed: Vec<String> = clients
+        .into_iter()
+        .filter_map(|t| t.join().unwrap())
+        .collect();
+    placed.sort();
+    assert_eq!(placed, ["h-a", "h-a", "h-b", "h-b", "h-c", "h-c"]);
 }
 
 /// Three hosts starting at once on an empty database: each connects,

@@ -327,6 +327,13 @@ fn tee_stderr(child: &mut Child, path: &Path) -> anyhow::Result<()> {
 }
 
 impl HostProcess {
+    /// Kills the host without a word (SIGKILL), as a crash or a pulled
+    /// plug would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The host's process id (for /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,8 +1,11 @@
 //! Hosts on one PostgreSQL database (a private cluster), as real
-//! processes: both beat and are listed; a session streams from one; that
-//! host is killed, and within ten seconds the other has declared it
-//! UNAVAILABLE and ended its session `host_lost`; restarted, it is
-//! AVAILABLE again.
+//! processes. Two hosts: a stream from one, terminated through the other's
+//! API, ends with `admin_terminated`; the host streaming a session is
+//! killed, and within ten seconds the other has declared it UNAVAILABLE and
+//! ended the session `host_lost`; new sessions go to the survivor; restarted,
+//! the lost host takes sessions again. Three hosts of four seats: 30
+//! entitlements land 4/4/4, the rest are refused `no_capacity`, each URL
+//! streams from the host it names and no other.
 
 use std::time::{Duration, Instant};
 
@@ -36,96 +39,294 @@ fn state_of(hosts: &HostList, id: &str) -> Option<HostState> {
     hosts.hosts.iter().find(|h| h.id == id).map(|h| h.state)
 }
 
+/// Waits until the session is ACTIVE, as `api` sees it.
+fn wait_active(api: &common::client::ApiClient, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let session: Session =
+            block_on(api.call(Method::GET, path, None::<&()>)).expect("GetSession");
+        if session.state == SessionState::Active {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the session never became ACTIVE");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Which of `hosts` streams the session of `url`.
+fn streaming_host(hosts: &[HostProcess], url: &str) -> usize {
+    hosts
+        .iter()
+        .position(|h| port_of_host(h) == port_of(url))
+        .expect("the URL names one of the hosts")
+}
+
 #[test]
 fn a_killed_host_is_lost_within_ten_seconds_with_its_session_and_comes_back() {
     let cluster = PrivateCluster::start(&[]).expect("a private PostgreSQL cluster");
     let database = cluster.new_database().expect("a database");
     let dir = scratch_dir("fleet");
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    let a = start(&dir_a, &database);
-    let b = start(&dir_b, &database);
-    let api_a = a.admin_api().expect("a's admin key");
-    let id_b = std::fs::read_to_string(dir_b.join("host.id")).expect("b's id");
-    let id_b = id_b.trim().to_string();
+    let dirs = [dir.join("a"), dir.join("b")];
+    let mut hosts = [start(&dirs[0], &database), start(&dirs[1], &database)];
+    let apis: Vec<_> = hosts
+        .iter()
+        .map(|h| h.admin_api().expect("admin key"))
+        .collect();
+    wait_for_fleet(&apis[0], 2, "demo");
 
-    // Both beat: each host's API lists both.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let hosts = loop {
-        let hosts: HostList =
-            block_on(api_a.call(Method::GET, "/api/hosts", None::<&()>)).expect("GetHosts");
-        if hosts.hosts.len() == 2 || Instant::now() > deadline {
-            break hosts;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(hosts.hosts.len(), 2, "{hosts:?}");
-    assert!(hosts.hosts.iter().all(|h| h.state == HostState::Available));
+    // A stream from one host, ended through the other's API: the streaming
+    // host's resync ends it and the viewer is told why.
+    let created = block_on(apis[0].create_session("demo", "demo", None)).expect("CreateSession");
+    let streaming = streaming_host(&hosts, &created.entitlement_url);
+    let other = 1 - streaming;
+    let url = created.entitlement_url.clone();
+    let viewer = std::thread::spawn(move || run_headless_viewer(&url, 20.0));
+    let path = format!("/api/applications/demo/sessions/{}", created.session.id);
+    wait_active(&apis[other], &path);
+    let asked = Instant::now();
+    let _: Session = block_on(apis[other].call(
+        Method::PUT,
+        &format!("{path}/state"),
+        Some(&serde_json::json!({ "state": "TERMINATED" })),
+    ))
+    .expect("UpdateSessionState at the other host");
+    let run = viewer.join().expect("viewer thread").expect("viewer runs");
+    eprintln!(
+        "the viewer ended {:.1} s after the other host's API terminated its stream",
+        asked.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        run.summary()["end"],
+        "admin_terminated",
+        "{}",
+        run.summary()
+    );
     assert!(
-        hosts
-            .hosts
-            .iter()
-            .all(|h| h.applications.contains(&"demo".to_string()))
+        asked.elapsed() < Duration::from_secs(5),
+        "the stream went on"
     );
 
-    // A session minted at b's API streams from b; a sees it ACTIVE.
-    let api_b = b.admin_api().expect("b's admin key");
-    let created = block_on(api_b.create_session("demo", "demo", None)).expect("CreateSession");
+    // A session streams from one host; that host dies without a word.
+    let created = block_on(apis[0].create_session("demo", "demo", None)).expect("CreateSession");
+    let doomed = streaming_host(&hosts, &created.entitlement_url);
+    let survivor = 1 - doomed;
+    let doomed_id = std::fs::read_to_string(dirs[doomed].join("host.id")).expect("its id");
+    let doomed_id = doomed_id.trim().to_string();
     let url = created.entitlement_url.clone();
     let viewer = std::thread::spawn(move || run_headless_viewer(&url, 8.0));
-    let session_path = format!("/api/applications/demo/sessions/{}", created.session.id);
-    let session = |api: &common::client::ApiClient| -> Session {
-        block_on(api.call(Method::GET, &session_path, None::<&()>)).expect("GetSession")
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while session(&api_a).state != SessionState::Active {
-        assert!(Instant::now() < deadline, "the session never became ACTIVE");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
-    // b dies without a word (SIGKILL).
-    drop(b);
+    let path = format!("/api/applications/demo/sessions/{}", created.session.id);
+    wait_active(&apis[survivor], &path);
+    hosts[doomed].kill();
     let killed = Instant::now();
+    let api = &apis[survivor];
     let lost_after = loop {
-        let hosts: HostList =
-            block_on(api_a.call(Method::GET, "/api/hosts", None::<&()>)).expect("GetHosts");
-        if state_of(&hosts, &id_b) == Some(HostState::Unavailable) {
+        let listed: HostList =
+            block_on(api.call(Method::GET, "/api/hosts", None::<&()>)).expect("GetHosts");
+        if state_of(&listed, &doomed_id) == Some(HostState::Unavailable) {
             break killed.elapsed();
         }
         assert!(
             killed.elapsed() < Duration::from_secs(10),
-            "b still AVAILABLE after 10 s"
+            "still AVAILABLE after 10 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
     eprintln!(
-        "b UNAVAILABLE {:.1} s after it was killed",
+        "UNAVAILABLE {:.1} s after it was killed",
         lost_after.as_secs_f64()
     );
-    let ended = session(&api_a);
+    let ended: Session = block_on(api.call(Method::GET, &path, None::<&()>)).expect("GetSession");
     assert_eq!(ended.state, SessionState::Terminated);
     assert_eq!(ended.reason.as_deref(), Some("host_lost"));
-    let listed = admin_command(&dir_a, &["--database", &database, "fleet", "list"], "")
-        .expect("host fleet list");
+    let listed = admin_command(
+        &dirs[survivor],
+        &["--database", &database, "fleet", "list"],
+        "",
+    )
+    .expect("host fleet list");
     assert!(
         listed
             .lines()
-            .any(|l| l.starts_with(&id_b) && l.contains("UNAVAILABLE")),
+            .any(|l| l.starts_with(&doomed_id) && l.contains("UNAVAILABLE")),
         "{listed}"
     );
+    // New sessions go to the survivor.
+    let next = block_on(api.create_session("demo", "demo", None)).expect("CreateSession");
+    assert_eq!(
+        port_of(&next.entitlement_url),
+        port_of_host(&hosts[survivor])
+    );
 
-    // b comes back with the same id: AVAILABLE again.
-    let b = start(&dir_b, &database);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The lost host comes back with the same id and takes sessions again
+    // (the least loaded: the survivor holds one).
+    hosts[doomed] = start(&dirs[doomed], &database);
+    wait_for_fleet(api, 2, "demo");
+    let back = block_on(api.create_session("demo", "demo", None)).expect("CreateSession");
+    assert_eq!(port_of(&back.entitlement_url), port_of_host(&hosts[doomed]));
+    let run = run_headless_viewer(&back.entitlement_url, 2.0).expect("viewer runs");
+    assert!(
+        run.summary()["frames_decoded"].as_u64().unwrap_or(0) > 10,
+        "{}",
+        run.summary()
+    );
+    let run = viewer.join().expect("viewer thread").expect("viewer runs");
+    eprintln!("the lost host's viewer ended: {}", run.summary()["end"]);
+}
+
+/// The port a URL's session streams from (every host is on 127.0.0.1).
+fn port_of(entitlement_url: &str) -> u16 {
+    common::stream_url::StreamUrl::parse(entitlement_url)
+        .expect("an entitlement URL")
+        .port
+}
+
+fn port_of_host(host: &HostProcess) -> u16 {
+    host.base_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the host's port")
+}
+
+/// Waits until `count` hosts are AVAILABLE and run `application`.
+fn wait_for_fleet(api: &common::client::ApiClient, count: usize, application: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let hosts: HostList =
-            block_on(api_a.call(Method::GET, "/api/hosts", None::<&()>)).expect("GetHosts");
-        if state_of(&hosts, &id_b) == Some(HostState::Available) {
-            break;
+            block_on(api.call(Method::GET, "/api/hosts", None::<&()>)).expect("GetHosts");
+        let ready = hosts
+            .hosts
+            .iter()
+            .filter(|h| h.state == HostState::Available)
+            .filter(|h| h.applications.iter().any(|a| a == application))
+            .count();
+        if ready == count {
+            return;
         }
-        assert!(Instant::now() < deadline, "b did not come back: {hosts:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the fleet never had {count} hosts: {hosts:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let run = viewer.join().expect("viewer thread").expect("viewer runs");
-    eprintln!("viewer ended: {}", run.summary());
-    drop((a, b));
+}
+
+#[test]
+fn three_hosts_of_four_seats_place_twelve_sessions_and_refuse_the_rest() {
+    let cluster = PrivateCluster::start(&[]).expect("a private PostgreSQL cluster");
+    let database = cluster.new_database().expect("a database");
+    let dir = scratch_dir("fleet-placement");
+    let start_seated = |name: &str| {
+        HostProcess::start_with_env(
+            &dir.join(name),
+            320,
+            180,
+            30,
+            &["--capture", "synthetic", "--max-sessions", "4"],
+            &[("APPSTREAM_DATABASE", database.as_str())],
+        )
+        .expect("host starts")
+    };
+    let hosts = [start_seated("a"), start_seated("b"), start_seated("c")];
+    let api = hosts[0].admin_api().expect("a's admin key");
+    admin_command(
+        &dir.join("a"),
+        &[
+            "--database",
+            &database,
+            "apps",
+            "add",
+            "fleet-demo",
+            "--max-sessions",
+            "30",
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--fps",
+            "30",
+        ],
+        "",
+    )
+    .expect("apps add");
+    wait_for_fleet(&api, 3, "fleet-demo");
+
+    // 30 entitlements through one host's API: four land on each host.
+    let mut placed = Vec::new();
+    let mut refused = Vec::new();
+    // One user each: a user may hold only a few unused entitlements.
+    for player in 0..30 {
+        let user = format!("player{player}");
+        match block_on(api.create_session("fleet-demo", &user, None)) {
+            Ok(created) => placed.push(created.entitlement_url),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    let per_host: Vec<usize> = hosts
+        .iter()
+        .map(|h| {
+            placed
+                .iter()
+                .filter(|u| port_of(u) == port_of_host(h))
+                .count()
+        })
+        .collect();
+    eprintln!(
+        "placed per host {per_host:?}; refused {}: {}",
+        refused.len(),
+        refused[0]
+    );
+    assert_eq!(per_host, [4, 4, 4]);
+    assert_eq!(refused.len(), 18);
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.contains("no_capacity") && e.contains("--max-sessions")),
+        "{refused:?}"
+    );
+
+    // Each URL streams from the host it names; at another host it is refused.
+    let (wrong_host, right_url) = (&hosts[1], placed[0].clone());
+    assert_ne!(port_of(&right_url), port_of_host(wrong_host));
+    let mut elsewhere = common::stream_url::StreamUrl::parse(&right_url).expect("URL");
+    elsewhere.port = port_of_host(wrong_host);
+    elsewhere.fingerprint = wrong_host.fingerprint;
+    let refused_there = run_headless_viewer(&elsewhere.to_string(), 2.0).expect("viewer runs");
+    assert_ne!(refused_there.exit_code, Some(0));
+    assert!(
+        refused_there.stderr.contains("another host"),
+        "{}",
+        refused_there.stderr
+    );
+    let viewers: Vec<_> = placed
+        .iter()
+        .cloned()
+        .map(|url| std::thread::spawn(move || run_headless_viewer(&url, 4.0)))
+        .collect();
+    let frames: Vec<u64> = viewers
+        .into_iter()
+        .map(|v| {
+            let run = v.join().expect("viewer thread").expect("viewer runs");
+            run.summary()["frames_decoded"].as_u64().unwrap_or(0)
+        })
+        .collect();
+    eprintln!("frames decoded by the 12 viewers in 4 s: {frames:?}");
+    assert!(frames.iter().all(|f| *f > 30), "{frames:?}");
+
+    // The seats are free again once the viewers have left: new sessions
+    // spread over the hosts again.
+    let again: Vec<u16> = (0..3)
+        .map(|player| {
+            port_of(
+                &block_on(api.create_session("fleet-demo", &format!("player{player}"), None))
+                    .expect("CreateSession")
+                    .entitlement_url,
+            )
+        })
+        .collect();
+    let mut expected: Vec<u16> = hosts.iter().map(port_of_host).collect();
+    let mut again_sorted = again.clone();
+    again_sorted.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(again_sorted, expected, "one on each host");
 }

@@ -29,6 +29,8 @@ pub struct HostInfo {
     /// SHA-256 of its certificate, hex.
     pub fingerprint: String,
     pub state: HostState,
+    /// `--max-sessions`: placement gives it no more.
+    pub max_sessions: u32,
     pub live_sessions: u32,
     /// The machine's CPU use over the last interval, 0 to 100.
     pub cpu_pct: f64,

@@ -78,6 +78,10 @@ pub struct ServeOptions {
     /// hosts on a shared `--database`; default: the listen address.
     #[arg(long)]
     advertise: Option<String>,
+    /// On a shared `--database`: the most sessions (pending or streaming)
+    /// the fleet places on this host.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_sessions: u32,
     #[command(flatten)]
     guards: GuardOptions,
 }
@@ -176,6 +180,7 @@ impl ServeOptions {
             audio,
             mdns,
             advertise,
+            max_sessions,
             guards,
         } = self;
         let x_display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
@@ -231,6 +236,7 @@ impl ServeOptions {
             data_dir,
             database,
             advertise,
+            max_sessions,
             listen,
             media_port,
             input_log,

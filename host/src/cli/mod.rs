@@ -142,11 +142,12 @@ fn fleet_table(hosts: &[common::api::HostInfo]) -> String {
     let mut text = String::new();
     for host in hosts {
         text.push_str(&format!(
-            "{}\t{}\t{}\tsessions {}\tcpu {:.0} %\tlast heartbeat {}\tapplications: {}\n",
+            "{}\t{}\t{}\tstreaming {} of {}\tcpu {:.0} %\tlast heartbeat {}\tapplications: {}\n",
             host.id,
             host.state.as_str(),
             host.address,
             host.live_sessions,
+            host.max_sessions,
             host.cpu_pct,
             host.last_heartbeat,
             host.applications.join(", ")

@@ -6,6 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use common::api::HostInfo;
+use common::control::EndReason;
+use common::stream_url::StreamUrl;
 
 use crate::control_plane::ControlPlane;
 use crate::control_plane::store::Heartbeat;
@@ -41,6 +44,8 @@ pub fn host_id(data_dir: &Path) -> anyhow::Result<String> {
 pub struct Advertised {
     pub id: String,
     pub address: String,
+    /// `--max-sessions`.
+    pub max_sessions: u32,
     pub fingerprint: [u8; 32],
 }
 
@@ -64,6 +69,30 @@ pub async fn heartbeat(plane: Arc<ControlPlane>, me: Advertised) {
             }
             Err(e) => tracing::warn!(error = %e, "sweeping for lost hosts"),
         }
+        end_streams_ended_elsewhere(&plane);
+    }
+}
+
+/// The slow resync: a stream this host runs whose session the database
+/// has ended (another host's API terminated it, or the fleet took this host
+/// for lost) ends here too.
+fn end_streams_ended_elsewhere(plane: &ControlPlane) {
+    let running = plane.live.ids();
+    if running.is_empty() {
+        return;
+    }
+    match plane.store.ended_among(&running) {
+        Ok(ended) => {
+            for (id, reason) in ended {
+                let why = match reason.as_deref() {
+                    Some("admin_terminated") => EndReason::AdminTerminated,
+                    _ => EndReason::HostShutdown,
+                };
+                tracing::info!(session = %id, ?reason, "the session was ended elsewhere in the fleet");
+                plane.live.end(&id, why);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "checking the streams against the database"),
     }
 }
 
@@ -72,6 +101,7 @@ fn beat(plane: &ControlPlane, me: &Advertised, cpu: &mut CpuMeter, now: i64) {
         id: me.id.clone(),
         address: me.address.clone(),
         fingerprint: hex::encode(me.fingerprint),
+        max_sessions: me.max_sessions,
         live_sessions: u32::try_from(plane.live.count()).unwrap_or(u32::MAX),
         cpu_pct: cpu.sample(),
         applications: runnable_applications(plane),
@@ -79,6 +109,30 @@ fn beat(plane: &ControlPlane, me: &Advertised, cpu: &mut CpuMeter, now: i64) {
     if let Err(e) = plane.store.heartbeat(&beat, now) {
         tracing::warn!(error = %e, "heartbeat not recorded");
     }
+}
+
+/// The entitlement URL of a session placed on `host`.
+pub fn stream_url(host: &HostInfo, token: String) -> Result<StreamUrl, String> {
+    let (name, port) = host.address.rsplit_once(':').ok_or_else(|| {
+        format!(
+            "host {} advertises {:?}, not HOST:PORT",
+            host.id, host.address
+        )
+    })?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("host {} advertises a bad port: {:?}", host.id, host.address))?;
+    let fingerprint = common::stream_url::parse_fingerprint(&host.fingerprint)
+        .map_err(|e| format!("host {}'s fingerprint: {e}", host.id))?;
+    Ok(StreamUrl {
+        host: name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+        token,
+        fingerprint,
+    })
 }
 
 /// The catalog's applications this host's allowed commands cover (those

@@ -57,6 +57,11 @@ impl LiveSessions {
         }
     }
 
+    /// The ids of the running streams.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     pub fn count(&self) -> usize {
         self.lock().len()
     }

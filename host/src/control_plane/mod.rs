@@ -157,7 +157,15 @@ impl ControlPlane {
 
     /// Redeems an entitlement token: PENDING → ACTIVE.
     pub fn redeem(&self, token: &str) -> StoreResult<Result<(Session, Application), RedeemError>> {
-        let redeemed = self.store.redeem(&token_hash(token), self.now())?;
+        let hash = token_hash(token);
+        if let Some(me) = self.host_id.get()
+            && let Some(placed) = self.store.placed_host(&hash)?
+            && placed != *me
+        {
+            // Placed elsewhere in the fleet: that host streams it.
+            return Ok(Err(RedeemError::OtherHost));
+        }
+        let redeemed = self.store.redeem(&hash, self.now())?;
         if let (Ok((session, _)), Some(host)) = (&redeemed, self.host_id.get()) {
             // Where it streams: if this host goes silent, the fleet ends it.
             self.store.set_session_host(&session.id, host)?;

@@ -78,7 +78,9 @@ pub async fn run(
         Ok(Ok(redeemed)) => redeemed,
         Ok(Err(e)) => {
             let code = match e {
-                RedeemError::Unknown | RedeemError::AlreadyUsed => ErrorCode::BadToken,
+                RedeemError::Unknown | RedeemError::AlreadyUsed | RedeemError::OtherHost => {
+                    ErrorCode::BadToken
+                }
                 RedeemError::Expired => ErrorCode::EntitlementExpired,
                 RedeemError::ApplicationDisabled => ErrorCode::ApplicationDisabled,
             };

@@ -22,6 +22,7 @@ use rand::RngCore;
 use super::error::{ApiError, parse_body};
 use crate::control_plane::ControlPlane;
 use crate::control_plane::allowed_commands::CommandRefused;
+use crate::control_plane::fleet;
 use crate::control_plane::store::token_hash;
 
 type Plane = State<Arc<ControlPlane>>;
@@ -254,11 +255,29 @@ pub async fn create_session(
         now + i64::from(ttl_s),
         plane.guards.max_pending_per_user,
     )?;
-    let url = StreamUrl {
-        token,
-        ..plane.stream_base.clone()
+    // On a shared database the fleet places the session; alone, it is ours.
+    let url = if plane.guards.shared {
+        let fresh_since = now - fleet::HEARTBEAT_INTERVAL_S * fleet::LOST_AFTER_INTERVALS;
+        match plane
+            .store
+            .place_session(&session.id, &app, fresh_since, now)?
+        {
+            Ok(host) => fleet::stream_url(&host, token).map_err(ApiError::internal)?,
+            Err(unplaced) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "no_capacity",
+                    format!("no host has room for application {app}: {unplaced}"),
+                ));
+            }
+        }
+    } else {
+        StreamUrl {
+            token,
+            ..plane.stream_base.clone()
+        }
     };
-    tracing::info!(session = %session.id, application = %app, user = %new.user, "session created");
+    tracing::info!(session = %session.id, application = %app, user = %new.user, host = %url.host, "session created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedSession {

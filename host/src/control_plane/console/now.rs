@@ -116,12 +116,12 @@ fn hosts(fleet: &[HostInfo]) -> Markup {
                         tbody {
                             @for host in fleet {
                                 tr {
-                                    td { (host.id) }
-                                    td { (host.state.as_str()) }
-                                    td { (host.address) }
-                                    td { (host.live_sessions) }
-                                    td { (format!("{:.0} %", host.cpu_pct)) }
-                                    td { (host.last_heartbeat) }
+                                    td data-label="Host" { (host.id) }
+                                    td data-label="State" { (host.state.as_str()) }
+                                    td data-label="Address" { (host.address) }
+                                    td data-label="Streams" { (host.live_sessions) " of " (host.max_sessions) }
+                                    td data-label="CPU" { (format!("{:.0} %", host.cpu_pct)) }
+                                    td data-label="Last heard" { (host.last_heartbeat) }
                                 }
                             }
                         }
@@ -161,10 +161,10 @@ fn session_row(row: &SessionRow, csrf: &str) -> Markup {
     let newest = row.stream.as_ref().and_then(|st| st.samples.last());
     html! {
         tr data-session=(s.id) {
-            td { (s.user) }
-            td { (s.application) }
-            td { (s.state.as_str()) }
-            td { (since) }
+            td data-label="User" { (s.user) }
+            td data-label="Application" { (s.application) }
+            td data-label="State" { (s.state.as_str()) }
+            td data-label="Since" { (since) }
             td.stream {
                 @if let Some(st) = &row.stream {
                     (st.width) "×" (st.height) " · " (st.fps) " fps · " (st.codec.label())

@@ -68,6 +68,8 @@ pub enum RedeemError {
     Expired,
     #[error("the application is disabled")]
     ApplicationDisabled,
+    #[error("the entitlement is for another host of the fleet")]
+    OtherHost,
 }
 
 pub trait ApplicationStore {
@@ -364,6 +366,7 @@ pub struct Heartbeat {
     pub address: String,
     /// SHA-256 of its certificate, hex.
     pub fingerprint: String,
+    pub max_sessions: u32,
     pub live_sessions: u32,
     pub cpu_pct: f64,
     pub applications: Vec<String>,
@@ -383,6 +386,69 @@ pub trait FleetStore {
     fn set_session_host(&self, session_id: &str, host: &str) -> StoreResult<()>;
     /// At a host's start: the sessions it was streaming end with `reason`.
     fn end_sessions_on_host(&self, host: &str, reason: &str, now: i64) -> StoreResult<usize>;
+    /// Those of `ids` that are TERMINATED, with their reason: a host's
+    /// streams another host's API ended.
+    fn ended_among(&self, ids: &[String]) -> StoreResult<Vec<(String, Option<String>)>>;
+    /// Puts a new session on the least loaded host that beat since
+    /// `fresh_since`, runs its application and is below its
+    /// `--max-sessions` (counting its pending and active sessions). When
+    /// none has room the session ends (`no_capacity`) and says why.
+    fn place_session(
+        &self,
+        session_id: &str,
+        application: &str,
+        fresh_since: i64,
+        now: i64,
+    ) -> StoreResult<Result<common::api::HostInfo, Unplaced>>;
+    /// The host a session was placed on, by its entitlement token's hash.
+    fn placed_host(&self, token_hash: &str) -> StoreResult<Option<String>>;
+}
+
+/// Why no host took a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unplaced {
+    /// Available hosts that run the application (all of them full).
+    pub running_it: usize,
+}
+
+impl std::fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.running_it {
+            0 => write!(f, "no available host runs the application"),
+            n => write!(
+                f,
+                "the {n} available host(s) that run the application are at their --max-sessions"
+            ),
+        }
+    }
+}
+
+/// The host placement picks: the least loaded of those with room (then the
+/// least busy CPU, then by id, so the choice is the same on every host).
+/// `load` is each host's pending and active sessions.
+fn choose_host<'a>(
+    hosts: &'a [common::api::HostInfo],
+    application: &str,
+    load: impl Fn(&str) -> u32,
+) -> Result<&'a common::api::HostInfo, Unplaced> {
+    let running: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.state == common::api::HostState::Available)
+        .filter(|h| h.applications.iter().any(|a| a == application))
+        .collect();
+    running
+        .iter()
+        .filter(|h| load(&h.id) < h.max_sessions)
+        .min_by(|a, b| {
+            load(&a.id)
+                .cmp(&load(&b.id))
+                .then(a.cpu_pct.total_cmp(&b.cpu_pct))
+                .then(a.id.cmp(&b.id))
+        })
+        .copied()
+        .ok_or(Unplaced {
+            running_it: running.len(),
+        })
 }
 
 pub trait Store:
@@ -462,6 +528,7 @@ fn host_info(
     id: String,
     address: String,
     fingerprint: String,
+    max_sessions: i64,
     live_sessions: i64,
     cpu_pct: f64,
     applications: &str,
@@ -478,6 +545,7 @@ fn host_info(
         } else {
             common::api::HostState::Unavailable
         },
+        max_sessions: count(max_sessions),
         live_sessions: count(live_sessions),
         cpu_pct,
         applications: serde_json::from_str(applications).unwrap_or_default(),

@@ -151,7 +151,10 @@ ALTER TABLE sessions ADD COLUMN host TEXT;
 CREATE INDEX sessions_by_host ON sessions (host, state);
 "#;
 
-const VERSIONS: [&str; 2] = [V1, V2];
+/// Each host's `--max-sessions`, for placement.
+const V3: &str = "ALTER TABLE hosts ADD COLUMN max_sessions BIGINT NOT NULL DEFAULT 0;";
+
+const VERSIONS: [&str; 3] = [V1, V2, V3];
 
 /// Brings the database to the latest version, once however many hosts
 /// call it together.

@@ -187,6 +187,10 @@ ALTER TABLE sessions ADD COLUMN host TEXT;
 CREATE INDEX sessions_by_host ON sessions (host, state);
 "#;
 
+/// Each host's `--max-sessions`, for placement.
+const SCHEMA_V7_HOST_CAPACITY: &str =
+    "ALTER TABLE hosts ADD COLUMN max_sessions INTEGER NOT NULL DEFAULT 0;";
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -195,6 +199,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V4_CONSOLE),
         M::up(SCHEMA_V5_GUARDS),
         M::up(SCHEMA_V6_FLEET),
+        M::up(SCHEMA_V7_HOST_CAPACITY),
     ])
 }
 
