@@ -503,6 +503,9 @@ pub mod hostile;
 /// A real browser (chromium through chromedriver) for the web console's tests.
 pub mod browser;
 
+/// Calls per second of concurrent clients (the control plane's benches).
+pub mod throughput;
+
 pub mod bench {
     use std::time::Instant;
 

@@ -5,71 +5,14 @@
 //! `cargo build --release --bins && cargo run --release -p e2e --bin control_plane_bench`
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::client::Method;
-use common::stats::Percentiles;
 use common::stream_url::StreamUrl;
+use e2e::throughput::{ROUNDS, header, report, round};
 use e2e::{HostProcess, scratch_dir};
 
 const CLIENTS: usize = 32;
-const ROUNDS: usize = 3;
-const ROUND: Duration = Duration::from_secs(5);
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Runs `CLIENTS` tasks calling `one` until the round ends; returns the
-/// calls per second and every call's latency in ms. Failures abort.
-async fn round<F, Fut>(one: Arc<F>) -> (f64, Vec<f64>)
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let one = one.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while started.elapsed() < ROUND {
-                    let t = Instant::now();
-                    one().await.expect("call failed");
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("task"));
-    }
-    (
-        latencies.len() as f64 / started.elapsed().as_secs_f64(),
-        latencies,
-    )
-}
-
-fn report(name: &str, results: Vec<(f64, Vec<f64>)>) {
-    let rates: Vec<f64> = results.iter().map(|r| r.0).collect();
-    let all: Vec<f64> = results.iter().flat_map(|r| r.1.clone()).collect();
-    let p = Percentiles::of(&all).expect("samples");
-    println!(
-        "| {name} | {CLIENTS} | {:.0} (rounds: {}) | {:.1} | {:.1} | {} |",
-        median(rates.clone()),
-        rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        p.p50,
-        p.p99,
-        p.count
-    );
-}
 
 fn main() -> anyhow::Result<()> {
     let dir = scratch_dir("control-plane-bench");
@@ -101,14 +44,10 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
 
-    println!(
-        "| flow | clients | per second (median of {ROUNDS} rounds of {} s) | p50 ms | p99 ms | calls |",
-        ROUND.as_secs()
-    );
-    println!("|---|---|---|---|---|---|");
+    header();
     let create = {
         let api = api.clone();
-        Arc::new(move || {
+        Arc::new(move |_| {
             let api = api.clone();
             async move {
                 api.create_session("demo", "bench", Some(1)).await?;
@@ -116,14 +55,14 @@ fn main() -> anyhow::Result<()> {
             }
         })
     };
-    let results = (0..ROUNDS)
-        .map(|_| runtime.block_on(round(create.clone())))
+    let results: Vec<_> = (0..ROUNDS)
+        .map(|_| runtime.block_on(round(CLIENTS, create.clone())))
         .collect();
-    report("CreateSession (signed API call)", results);
+    report("CreateSession (signed API call)", CLIENTS, &results);
 
     let password = host.demo_password()?;
     let https = common::client::HttpsClient::new(&host.base_url, host.fingerprint)?;
-    let flow = Arc::new(move || {
+    let flow = Arc::new(move |_| {
         let (https, password) = (https.clone(), password.clone());
         async move {
             let mut client = common::client::EntitlementClient::new(https);
@@ -148,9 +87,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     });
-    let results = (0..ROUNDS)
-        .map(|_| runtime.block_on(round(flow.clone())))
+    let results: Vec<_> = (0..ROUNDS)
+        .map(|_| runtime.block_on(round(CLIENTS, flow.clone())))
         .collect();
-    report("sign-in → entitlement URL → redeem", results);
+    report("sign-in → entitlement URL → redeem", CLIENTS, &results);
     Ok(())
 }

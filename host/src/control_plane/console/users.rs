@@ -59,6 +59,18 @@ pub(super) fn poster(
     Ok((signed_in, super::source(peer)))
 }
 
+/// A posted change, relayed to the API as the signed-in user.
+async fn relay(
+    console: &Console,
+    signed_in: &ConsoleSession,
+    address: Option<IpAddr>,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(Option<axum::http::HeaderValue>, axum::body::Bytes), call::Refused> {
+    call::call_raw(&console.api, &signed_in.user, address, method, path, body).await
+}
+
 /// After a change to `target`'s credentials or state: its console sessions
 /// end; when `target` is the signed-in user, a fresh session goes on.
 fn sessions_end(
@@ -155,9 +167,9 @@ pub async fn create(
     if !form.password.is_empty() {
         body["password"] = form.password.into();
     }
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
+    let done = relay(
+        &console,
+        &signed_in,
         address,
         Method::POST,
         "/api/users",
@@ -186,9 +198,9 @@ pub async fn set_password(
     };
     let path = format!("/api/users/{}/password", segment(&target));
     let body = serde_json::json!({ "password": form.password });
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
+    let done = relay(
+        &console,
+        &signed_in,
         address,
         Method::PUT,
         &path,
@@ -224,9 +236,9 @@ pub async fn change_state(
     let enabled = form.enabled == "true";
     let path = format!("/api/users/{}/state", segment(&target));
     let body = serde_json::json!({ "enabled": enabled });
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
+    let done = relay(
+        &console,
+        &signed_in,
         address,
         Method::PUT,
         &path,
@@ -269,15 +281,7 @@ pub async fn entitle(
         segment(&target),
         segment(&form.application)
     );
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
-        address,
-        Method::PUT,
-        &path,
-        None,
-    )
-    .await;
+    let done = relay(&console, &signed_in, address, Method::PUT, &path, None).await;
     changed_or_refused(done, USERS, "entitled", "Not entitled")
 }
 
@@ -297,15 +301,7 @@ pub async fn revoke(
         segment(&target),
         segment(&app)
     );
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
-        address,
-        Method::DELETE,
-        &path,
-        None,
-    )
-    .await;
+    let done = relay(&console, &signed_in, address, Method::DELETE, &path, None).await;
     changed_or_refused(done, USERS, "entitlement_revoked", "Not revoked")
 }
 
@@ -331,15 +327,7 @@ pub async fn attach(
         segment(&target),
         segment(&form.policy)
     );
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
-        address,
-        Method::PUT,
-        &path,
-        None,
-    )
-    .await;
+    let done = relay(&console, &signed_in, address, Method::PUT, &path, None).await;
     changed_or_refused(done, USERS, "policy_attached", "Not attached")
 }
 
@@ -359,15 +347,7 @@ pub async fn detach(
         segment(&target),
         segment(&policy)
     );
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
-        address,
-        Method::DELETE,
-        &path,
-        None,
-    )
-    .await;
+    let done = relay(&console, &signed_in, address, Method::DELETE, &path, None).await;
     changed_or_refused(done, USERS, "policy_detached", "Not detached")
 }
 
@@ -456,9 +436,9 @@ pub async fn enable_totp(
     };
     let path = format!("/api/users/{}/totp", segment(&target));
     let body = serde_json::json!({ "secret": form.secret, "code": form.code.trim() });
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
+    let done = relay(
+        &console,
+        &signed_in,
         address,
         Method::PUT,
         &path,
@@ -493,15 +473,7 @@ pub async fn disable_totp(
         Err(response) => return *response,
     };
     let path = format!("/api/users/{}/totp", segment(&target));
-    let done = call::call_raw(
-        &console.api,
-        &signed_in.user,
-        address,
-        Method::DELETE,
-        &path,
-        None,
-    )
-    .await;
+    let done = relay(&console, &signed_in, address, Method::DELETE, &path, None).await;
     let changed = done.is_ok();
     let response = changed_or_refused(done, USERS, "totp_disabled", "Not changed");
     if changed {

@@ -522,6 +522,36 @@ fn new_session_id() -> String {
     format!("s-{}", hex::encode(bytes))
 }
 
+/// A refresh token's row: user, mfa, expires_at, family, used.
+type RefreshRow = (String, bool, i64, String, bool);
+
+/// What a backend writes when a refresh token is presented.
+enum RefreshWrite {
+    Nothing,
+    /// Used now: marked, kept until it expires (a second use is theft).
+    MarkUsed,
+    /// Used before: the whole chain goes.
+    RevokeFamily(String),
+}
+
+/// The outcome of presenting a refresh token, from its row (both backends).
+fn refresh_outcome(row: Option<RefreshRow>, now: i64) -> (RefreshUse, RefreshWrite) {
+    match row {
+        None => (RefreshUse::Invalid, RefreshWrite::Nothing),
+        Some((user, _, _, family, true)) => (
+            RefreshUse::Reused { user },
+            RefreshWrite::RevokeFamily(family),
+        ),
+        Some((_, _, expires_at, _, false)) if expires_at <= now => {
+            (RefreshUse::Invalid, RefreshWrite::Nothing)
+        }
+        Some((user, mfa, _, family, false)) => (
+            RefreshUse::Live { user, mfa, family },
+            RefreshWrite::MarkUsed,
+        ),
+    }
+}
+
 /// A `hosts` row as the API shows it (both backends store the same columns).
 #[allow(clippy::too_many_arguments)]
 fn host_info(

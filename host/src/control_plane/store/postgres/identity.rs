@@ -6,8 +6,8 @@ use postgres::Row;
 
 use super::{PostgresStore, missing_reference, not_found};
 use crate::control_plane::store::{
-    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, StoreError,
-    StoreResult, TokenTable,
+    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, RefreshWrite,
+    StoreError, StoreResult, TokenTable, refresh_outcome,
 };
 
 fn principal_from_row(row: &Row) -> Principal {
@@ -429,25 +429,18 @@ impl IdentityStore for PostgresStore {
                  WHERE token_hash = $1 FOR UPDATE",
                 &[&token_hash],
             )?;
-            let row: Option<(String, bool, i64, String, bool)> =
-                row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)));
-            let outcome = match row {
-                None => RefreshUse::Invalid,
-                Some((user, _, _, family, true)) => {
-                    transaction.execute(
-                        "DELETE FROM refresh_tokens WHERE family = $1 OR token_hash = $2",
-                        &[&family, &token_hash],
-                    )?;
-                    RefreshUse::Reused { user }
-                }
-                Some((_, _, expires_at, _, false)) if expires_at <= now => RefreshUse::Invalid,
-                Some((user, mfa, _, family, false)) => {
-                    transaction.execute(
-                        "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1",
-                        &[&token_hash],
-                    )?;
-                    RefreshUse::Live { user, mfa, family }
-                }
+            let row = row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)));
+            let (outcome, write) = refresh_outcome(row, now);
+            match write {
+                RefreshWrite::Nothing => 0,
+                RefreshWrite::MarkUsed => transaction.execute(
+                    "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1",
+                    &[&token_hash],
+                )?,
+                RefreshWrite::RevokeFamily(family) => transaction.execute(
+                    "DELETE FROM refresh_tokens WHERE family = $1 OR token_hash = $2",
+                    &[&family, &token_hash],
+                )?,
             };
             transaction.commit()?;
             Ok(outcome)

@@ -5,8 +5,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use crate::control_plane::store::{
-    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, StoreError,
-    StoreResult, TokenTable,
+    AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, RefreshWrite,
+    StoreError, StoreResult, TokenTable, refresh_outcome,
 };
 
 fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<Principal> {
@@ -369,30 +369,24 @@ impl IdentityStore for SqliteStore {
     fn take_refresh_token(&self, token_hash: &str, now: i64) -> StoreResult<RefreshUse> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let row: Option<(String, bool, i64, String, bool)> = transaction
+        let row = transaction
             .query_row(
                 "SELECT user, mfa, expires_at, family, used FROM refresh_tokens WHERE token_hash = ?1",
                 [token_hash],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
             )
             .optional()?;
-        let outcome = match row {
-            None => RefreshUse::Invalid,
-            Some((user, _, _, family, true)) => {
-                transaction.execute(
-                    "DELETE FROM refresh_tokens WHERE family = ?1 OR token_hash = ?2",
-                    params![family, token_hash],
-                )?;
-                RefreshUse::Reused { user }
-            }
-            Some((_, _, expires_at, _, false)) if expires_at <= now => RefreshUse::Invalid,
-            Some((user, mfa, _, family, false)) => {
-                transaction.execute(
-                    "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1",
-                    [token_hash],
-                )?;
-                RefreshUse::Live { user, mfa, family }
-            }
+        let (outcome, write) = refresh_outcome(row, now);
+        match write {
+            RefreshWrite::Nothing => 0,
+            RefreshWrite::MarkUsed => transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1",
+                [token_hash],
+            )?,
+            RefreshWrite::RevokeFamily(family) => transaction.execute(
+                "DELETE FROM refresh_tokens WHERE family = ?1 OR token_hash = ?2",
+                params![family, token_hash],
+            )?,
         };
         transaction.commit()?;
         Ok(outcome)
