@@ -458,6 +458,12 @@ async fn expire_pending_sessions(plane: Arc<ControlPlane>) {
             Ok(n) => tracing::info!(sessions = n, "unredeemed sessions expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire pending sessions"),
         }
+        if plane.guards.shared {
+            let before = plane.now() - common::signing::REPLAY_WINDOW_S;
+            if let Err(e) = plane.store.forget_nonces(before) {
+                tracing::warn!(error = %e, "cannot forget aged-out request nonces");
+            }
+        }
         if ticks.is_multiple_of(AUDIT_SWEEP_TICKS) {
             let plane = plane.clone();
             // A large prune is a long statement: off the async workers.

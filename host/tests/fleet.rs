@@ -16,6 +16,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
+use common::api::SessionState;
 use common::client::{AccessKeyFile, ApiClient, HttpsClient};
 use common::stream_url::StreamUrl;
 use host::clock::ManualClock;
@@ -26,7 +27,7 @@ use host::control_plane::entitlement::throttle::FREE_FAILURES;
 use host::control_plane::guards::Guards;
 use host::control_plane::passwords;
 use host::control_plane::store::postgres::cluster::PrivateCluster;
-use host::control_plane::store::{PostgresStore, PrincipalKind, Store};
+use host::control_plane::store::{Heartbeat, PostgresStore, PrincipalKind, Store};
 use serde_json::json;
 use support::{Signature, T0, call, nonce, request, send};
 use tower::ServiceExt;
@@ -105,6 +106,136 @@ async fn a_signed_request_replayed_to_another_host_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Sends `list` to `router` with fresh nonces until it answers `want`;
+/// how long that took.
+async fn until_answered(
+    router: &Router,
+    key: &AccessKeyFile,
+    list: &support::Call<'_>,
+    want: StatusCode,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = send(router, request(key, Signature::Good, list, T0, &nonce())).await;
+        if status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "still {status}, not {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Each host keeps keys, principals and policies in memory while it hears
+/// the database's changes: a change made through another host (or the
+/// admin CLI, another connection) reaches it at once, not after the cache's
+/// 30 s safety net.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_detached_or_key_deactivated_elsewhere_stops_at_every_host_at_once() {
+    let url = database();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, _first) = host_on(&url, &clock);
+    let (_, second) = host_on(&url, &clock);
+    store
+        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
+        .unwrap();
+    store
+        .create_principal("admin", PrincipalKind::User, T0)
+        .unwrap();
+    store.attach_policy("admin", "full-access").unwrap();
+    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    let list = call("GET", "/api/applications", json!(null));
+    // The second host reads the key, principal and policies (and keeps them).
+    until_answered(&second, &admin, &list, StatusCode::OK).await;
+    until_answered(&second, &admin, &list, StatusCode::OK).await;
+
+    store.detach_policy("admin", "full-access").unwrap();
+    let denied = until_answered(&second, &admin, &list, StatusCode::FORBIDDEN).await;
+    store.attach_policy("admin", "full-access").unwrap();
+    until_answered(&second, &admin, &list, StatusCode::OK).await;
+    store.set_key_active(&admin.key_id, false).unwrap();
+    let refused = until_answered(&second, &admin, &list, StatusCode::UNAUTHORIZED).await;
+    eprintln!("denied after {denied:?}, key refused after {refused:?}");
+    let prompt = std::time::Duration::from_secs(1);
+    assert!(
+        denied < prompt && refused < prompt,
+        "{denied:?}, {refused:?}"
+    );
+}
+
+/// Two hosts' APIs, 32 clients at each, asking CreateSession at once for
+/// an application of ten seats: ten are created, placed on hosts with room,
+/// and every other client hears `application_full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hosts_racing_create_session_with_32_clients_each_never_pass_max_sessions() {
+    let url = database();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (store, first) = host_on(&url, &clock);
+    let (_, second) = host_on(&url, &clock);
+    store
+        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
+        .unwrap();
+    store
+        .create_principal("admin", PrincipalKind::User, T0)
+        .unwrap();
+    store.attach_policy("admin", "full-access").unwrap();
+    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    let mut game: common::api::NewApplication =
+        serde_json::from_value(json!({"name": "game"})).unwrap();
+    game.max_sessions = 10;
+    store.create_application(&game, T0).unwrap();
+    for id in ["h-a", "h-b", "h-c"] {
+        let beat = Heartbeat {
+            id: id.into(),
+            address: "127.0.0.1:47990".into(),
+            fingerprint: "07".repeat(32),
+            max_sessions: 8,
+            live_sessions: 0,
+            cpu_pct: 0.0,
+            applications: vec!["game".into()],
+        };
+        store.heartbeat(&beat, T0).unwrap();
+    }
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            let router = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let body = json!({ "user": format!("player{i}") });
+                let create = call("POST", "/api/applications/game/sessions", body);
+                send(
+                    &router,
+                    request(&admin, Signature::Good, &create, T0, &nonce()),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for client in clients {
+        let (status, body) = client.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert_eq!(body["code"], "application_full", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(created, 10);
+    let live = store
+        .sessions("game")
+        .unwrap()
+        .iter()
+        .filter(|s| s.state == SessionState::Pending)
+        .count();
+    assert_eq!(live, 10);
 }
 
 async fn sign_in(router: &Router, user: &str, password: &str) -> (StatusCode, serde_json::Value) {

@@ -6,12 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use common::api::HostInfo;
+use common::api::{HostInfo, SessionState};
 use common::control::EndReason;
 use common::stream_url::StreamUrl;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::control_plane::ControlPlane;
-use crate::control_plane::store::Heartbeat;
+use crate::control_plane::store::{Change, Heartbeat};
 use crate::platform::cpu::CpuMeter;
 
 /// Between two heartbeats.
@@ -21,6 +23,8 @@ pub const LOST_AFTER_INTERVALS: i64 = 3;
 /// Between two sweeps for lost hosts: half an interval, so a lost host is
 /// found at most a second after it counts as lost (times are whole seconds).
 const SWEEPS_PER_INTERVAL: u32 = 2;
+/// While changes are heard, the slow resync runs every this many sweeps.
+const RESYNC_EVERY_SWEEPS: u64 = 10;
 /// The host's id, in its data directory.
 pub const HOST_ID_FILE: &str = "host.id";
 
@@ -49,35 +53,82 @@ pub struct Advertised {
     pub fingerprint: [u8; 32],
 }
 
-/// Beats every interval until aborted, and sweeps for lost hosts.
+/// Beats every interval until aborted, sweeps for lost hosts, and acts on
+/// the changes the database tells of.
 pub async fn heartbeat(plane: Arc<ControlPlane>, me: Advertised) {
     let interval = std::time::Duration::from_secs(HEARTBEAT_INTERVAL_S.unsigned_abs());
     let mut tick = tokio::time::interval(interval / SWEEPS_PER_INTERVAL);
     let mut cpu = CpuMeter::default();
-    for round in 0u64.. {
-        tick.tick().await;
-        let now = plane.now();
-        if round % u64::from(SWEEPS_PER_INTERVAL) == 0 {
-            beat(&plane, &me, &mut cpu, now);
-        }
-        let silent_since = now - HEARTBEAT_INTERVAL_S * LOST_AFTER_INTERVALS;
-        match plane.store.mark_lost_hosts(silent_since, now) {
-            Ok(lost) => {
-                for host in lost {
-                    tracing::warn!(%host, "a host of the fleet went silent: UNAVAILABLE, its sessions ended (host_lost)");
-                }
+    let mut changes = plane.store.changes();
+    let mut round = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                sweep(&plane, &me, &mut cpu, round, changes.is_some());
+                round += 1;
             }
-            Err(e) => tracing::warn!(error = %e, "sweeping for lost hosts"),
+            heard = next_change(&mut changes) => match heard {
+                Ok(change) => on_change(&plane, &me, &mut cpu, change),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "missed some of the fleet's changes; resyncing");
+                    end_streams_ended_elsewhere(&plane, plane.live.ids());
+                }
+                Err(RecvError::Closed) => changes = None,
+            },
         }
-        end_streams_ended_elsewhere(&plane);
     }
 }
 
-/// The slow resync: a stream this host runs whose session the database
-/// has ended (another host's API terminated it, or the fleet took this host
-/// for lost) ends here too.
-fn end_streams_ended_elsewhere(plane: &ControlPlane) {
-    let running = plane.live.ids();
+fn sweep(plane: &ControlPlane, me: &Advertised, cpu: &mut CpuMeter, round: u64, hearing: bool) {
+    let now = plane.now();
+    if round.is_multiple_of(u64::from(SWEEPS_PER_INTERVAL)) {
+        beat(plane, me, cpu, now);
+    }
+    let silent_since = now - HEARTBEAT_INTERVAL_S * LOST_AFTER_INTERVALS;
+    match plane.store.mark_lost_hosts(silent_since, now) {
+        Ok(lost) => {
+            for host in lost {
+                tracing::warn!(%host, "a host of the fleet went silent: UNAVAILABLE, its sessions ended (host_lost)");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "sweeping for lost hosts"),
+    }
+    // Heard changes end streams at once; the resync is the safety net.
+    if !hearing || round.is_multiple_of(RESYNC_EVERY_SWEEPS) {
+        end_streams_ended_elsewhere(plane, plane.live.ids());
+    }
+}
+
+async fn next_change(changes: &mut Option<Receiver<Change>>) -> Result<Change, RecvError> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A session this host streams ended elsewhere: end it now. The catalog
+/// changed: beat now, so placement sees what this host runs.
+fn on_change(plane: &ControlPlane, me: &Advertised, cpu: &mut CpuMeter, change: Change) {
+    match change {
+        Change::Session {
+            id,
+            state: SessionState::Terminated,
+            ..
+        } if plane.live.ids().contains(&id) => end_streams_ended_elsewhere(plane, vec![id]),
+        Change::Session {
+            id,
+            state: SessionState::Pending,
+            host: Some(host),
+        } if host == me.id => tracing::debug!(session = %id, "a session was placed on this host"),
+        Change::Table(table) if table == "applications" => beat(plane, me, cpu, plane.now()),
+        _ => {}
+    }
+}
+
+/// A stream this host runs whose session the database has ended (another
+/// host's API terminated it, or the fleet took this host for lost) ends
+/// here too.
+fn end_streams_ended_elsewhere(plane: &ControlPlane, running: Vec<String>) {
     if running.is_empty() {
         return;
     }

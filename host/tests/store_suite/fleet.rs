@@ -101,14 +101,16 @@ fn mint_and_place_session(
     token: &str,
     now: i64,
 ) -> (String, Result<String, Unplaced>) {
-    let session = store
-        .create_session("game", "u", token, now, now + 60, NO_CAP)
-        .unwrap();
-    let placed = store
-        .place_session(&session.id, "game", now - 6, now)
-        .unwrap()
-        .map(|host| host.id);
-    (session.id, placed)
+    let new = NewPending {
+        application: "game",
+        user: "u",
+        token_hash: token,
+        now,
+        expires_at: now + 60,
+        max_pending_per_user: NO_CAP,
+    };
+    let (session, placed) = store.create_placed_session(&new, now - 6).unwrap();
+    (session.id, placed.map(|host| host.id))
 }
 
 pub(super) fn placement_fills_the_least_loaded_host_and_says_why_none_has_room(db: &Database) {
@@ -166,6 +168,51 @@ pub(super) fn placement_fills_the_least_loaded_host_and_says_why_none_has_room(d
         mint_and_place(store.as_ref(), "t8", 101).as_deref(),
         Ok("h-a")
     );
+}
+
+/// CreateSession on a fleet refuses what `create_session` refuses, each
+/// in its own words, before it looks for a host.
+pub(super) fn a_placed_session_is_refused_for_the_reasons_of_any_session(db: &Database) {
+    let store = db.open();
+    store.heartbeat(&beat("h-a", 0), 100).unwrap();
+    for name in ["game", "solo", "off"] {
+        store.create_application(&app(name, 1), 0).unwrap();
+    }
+    store
+        .set_application_state("off", ApplicationState::Disabled, 0)
+        .unwrap();
+    let new = |application, user, token_hash| NewPending {
+        application,
+        user,
+        token_hash,
+        now: 100,
+        expires_at: 160,
+        max_pending_per_user: 1,
+    };
+    let place = |n: NewPending<'_>| store.create_placed_session(&n, 94);
+    let (session, host) = place(new("game", "u", "k1")).unwrap();
+    assert_eq!(host.unwrap().id, "h-a");
+    assert_eq!(session.state, SessionState::Pending);
+    assert!(matches!(
+        place(new("game", "v", "k2")),
+        Err(StoreError::ApplicationFull {
+            max_sessions: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        place(new("solo", "u", "k3")),
+        Err(StoreError::TooManyPending { max_pending: 1, .. })
+    ));
+    assert!(matches!(
+        place(new("off", "v", "k4")),
+        Err(StoreError::ApplicationDisabled(_))
+    ));
+    assert!(matches!(
+        place(new("nothing", "v", "k5")),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.sessions("solo").unwrap().len(), 0, "nothing was kept");
 }
 
 /// Two hosts (connections), 32 clients each, placing at once on three

@@ -238,6 +238,9 @@ pub(super) fn a_nonce_is_claimed_once_across_hosts_until_it_ages_out(db: &Databa
         "still in the window"
     );
     assert!(hosts[0].claim_nonce("abc", 400, 301).unwrap(), "aged out");
+    assert_eq!(hosts[1].forget_nonces(350).unwrap(), 1, "def, from 100");
+    assert!(hosts[0].claim_nonce("def", 360, 0).unwrap(), "forgotten");
+    assert!(!hosts[1].claim_nonce("abc", 360, 0).unwrap(), "kept");
 }
 
 pub(super) fn sign_in_failures_are_seen_by_every_host_and_cleared_by_a_success(db: &Database) {

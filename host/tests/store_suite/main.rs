@@ -90,6 +90,7 @@ on_both_backends!(
     identity::sign_in_failures_are_seen_by_every_host_and_cleared_by_a_success,
     fleet::a_silent_host_is_lost_with_its_sessions_and_comes_back_with_a_beat,
     fleet::placement_fills_the_least_loaded_host_and_says_why_none_has_room,
+    fleet::a_placed_session_is_refused_for_the_reasons_of_any_session,
     fleet::hosts_racing_to_place_never_pass_a_hosts_max_sessions,
 );
 

@@ -18,6 +18,8 @@ pub const CONFIG_FILE_NAME: &str = "host.toml";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     CommandLine,
+    /// `APPSTREAM_DATABASE`.
+    Environment,
     File {
         line: usize,
     },
@@ -84,7 +86,13 @@ pub fn parse(argv: Vec<OsString>) -> Result<Settings, SettingsError> {
             // Checked in any case; taken where the subcommand has the flag.
             let flags = as_flags(file, key, entry, &arg)?;
             let taken = !doctor || ["listen", "media-port"].contains(&key.as_str());
-            if !taken || given.value_source(id) == Some(ValueSource::CommandLine) {
+            // (`doctor` lacks serve's other flags: not asked about them.)
+            if !taken
+                || matches!(
+                    given.value_source(id),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            {
                 continue;
             }
             extra.extend(flags);
@@ -136,8 +144,8 @@ fn read_file(given: &ArgMatches) -> Result<Option<ConfigFile>, ConfigError> {
     }
 }
 
-/// `serve`'s options, the keys the file may set (not the global
-/// `--data-dir`/`--config`, which say where the file is).
+/// `serve`'s options, the keys the file may set (and the global
+/// `--database`; not `--data-dir`/`--config`, which say where the file is).
 pub fn option_args() -> Vec<clap::Arg> {
     let mut command = Cli::command();
     command.build();
@@ -146,7 +154,7 @@ pub fn option_args() -> Vec<clap::Arg> {
         .expect("host has a serve subcommand");
     serve
         .get_arguments()
-        .filter(|arg| !arg.is_global_set() && arg.get_long().is_some())
+        .filter(|arg| arg.get_long().is_some())
         .filter(|arg| !matches!(arg.get_action(), ArgAction::Help | ArgAction::Version))
         .filter(|arg| !["data-dir", "config"].contains(&arg.get_long().unwrap_or_default()))
         .cloned()
@@ -321,6 +329,7 @@ fn effective(
             let file_line = from_file.iter().find(|(i, _)| i == id).map(|(_, l)| *l);
             let origin = match (given.value_source(id), file_line) {
                 (Some(ValueSource::CommandLine), _) => Origin::CommandLine,
+                (Some(ValueSource::EnvVariable), _) => Origin::Environment,
                 (_, Some(line)) => Origin::File { line },
                 _ if values.is_empty() => Origin::Unset,
                 _ => Origin::Default,

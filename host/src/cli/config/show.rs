@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::file::ConfigFile;
 use super::merge::{Effective, Origin};
+use crate::control_plane::store::postgres::redacted;
 
 /// The text `host config show` prints (valid TOML: it can be saved as
 /// host.toml).
@@ -72,6 +73,11 @@ fn assignment(e: &Effective) -> String {
         Ok(number) => toml::Value::Integer(number),
         Err(_) => toml::Value::String(v.clone()),
     };
+    if e.key == "database" {
+        // A password in the URL is not shown.
+        let shown = e.values.first().map(|v| redacted(v)).unwrap_or_default();
+        return format!("{} = {}", e.key, toml::Value::String(shown));
+    }
     if e.repeated {
         let items = e.values.iter().map(value).collect();
         return format!("{} = {}", e.key, toml::Value::Array(items));
@@ -87,6 +93,7 @@ fn assignment(e: &Effective) -> String {
 fn origin(origin: Origin, file: Option<&str>) -> String {
     match origin {
         Origin::CommandLine => "command line".into(),
+        Origin::Environment => "environment".into(),
         Origin::File { line } => format!("{} line {line}", file.unwrap_or("config file")),
         Origin::Default => "default".into(),
         Origin::Unset => "unset".into(),

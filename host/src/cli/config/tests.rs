@@ -289,6 +289,35 @@ fn other_commands_do_not_read_the_file() {
     assert!(parse(argv(&["host", "--data-dir", &data, "serve"])).is_err());
 }
 
+/// `database` in the file is the fleet's database for `serve` and `run`
+/// (the admin commands take `--database`); a flag or APPSTREAM_DATABASE
+/// overrides it, and `config show` hides a password.
+#[test]
+fn the_file_names_the_database_and_config_show_hides_its_password() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = write(
+        temp.path(),
+        "listen = \"127.0.0.1:47000\"\ndatabase = \"postgres://host:s3cret@db.lan/appstream\"\n",
+    );
+    let settings = parse_with(&file, &["serve"]).unwrap();
+    assert_eq!(
+        settings.cli.database.as_deref(),
+        Some("postgres://host:s3cret@db.lan/appstream")
+    );
+    assert_eq!(
+        setting(&settings, "database").origin,
+        Origin::File { line: 2 }
+    );
+    let shown = render(settings.file.as_ref(), &settings.effective, temp.path());
+    assert!(
+        shown.contains("postgres://host:***@db.lan/appstream"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let flagged = parse_with(&file, &["serve", "--database", "sqlite:/tmp/x.db"]).unwrap();
+    assert_eq!(flagged.cli.database.as_deref(), Some("sqlite:/tmp/x.db"));
+}
+
 /// `host doctor` checks the file and the ports `serve` would use.
 #[test]
 fn doctor_takes_the_files_ports_and_refuses_a_bad_file() {

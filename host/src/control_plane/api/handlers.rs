@@ -23,7 +23,7 @@ use super::error::{ApiError, parse_body};
 use crate::control_plane::ControlPlane;
 use crate::control_plane::allowed_commands::CommandRefused;
 use crate::control_plane::fleet;
-use crate::control_plane::store::token_hash;
+use crate::control_plane::store::{NewPending, token_hash};
 
 type Plane = State<Arc<ControlPlane>>;
 type ApiResult = Result<Response, ApiError>;
@@ -247,23 +247,23 @@ pub async fn create_session(
     rand::rng().fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
     let now = plane.now();
-    let session = plane.store.create_session(
-        &app,
-        &new.user,
-        &token_hash(&token),
+    let pending = NewPending {
+        application: &app,
+        user: &new.user,
+        token_hash: &token_hash(&token),
         now,
-        now + i64::from(ttl_s),
-        plane.guards.max_pending_per_user,
-    )?;
+        expires_at: now + i64::from(ttl_s),
+        max_pending_per_user: plane.guards.max_pending_per_user,
+    };
     // On a shared database the fleet places the session; alone, it is ours.
-    let url = if plane.guards.shared {
+    let (session, url) = if plane.guards.shared {
         let fresh_since = now - fleet::HEARTBEAT_INTERVAL_S * fleet::LOST_AFTER_INTERVALS;
-        match plane
-            .store
-            .place_session(&session.id, &app, fresh_since, now)?
-        {
-            Ok(host) => fleet::stream_url(&host, token).map_err(ApiError::internal)?,
-            Err(unplaced) => {
+        match plane.store.create_placed_session(&pending, fresh_since)? {
+            (session, Ok(host)) => (
+                session,
+                fleet::stream_url(&host, token).map_err(ApiError::internal)?,
+            ),
+            (_, Err(unplaced)) => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "no_capacity",
@@ -272,10 +272,19 @@ pub async fn create_session(
             }
         }
     } else {
-        StreamUrl {
+        let session = plane.store.create_session(
+            pending.application,
+            pending.user,
+            pending.token_hash,
+            pending.now,
+            pending.expires_at,
+            pending.max_pending_per_user,
+        )?;
+        let url = StreamUrl {
             token,
             ..plane.stream_base.clone()
-        }
+        };
+        (session, url)
     };
     tracing::info!(session = %session.id, application = %app, user = %new.user, host = %url.host, "session created");
     Ok((

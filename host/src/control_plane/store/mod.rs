@@ -345,6 +345,9 @@ pub trait GuardStore {
     /// Records a signed request's nonce (`nonce_id_hex`) at `at`; false when
     /// it was recorded already and not before `forget_before`.
     fn claim_nonce(&self, id: &str, at: i64, forget_before: i64) -> StoreResult<bool>;
+    /// Nonces recorded before `before` go (a sweep's work, off the
+    /// requests' path); the number gone.
+    fn forget_nonces(&self, before: i64) -> StoreResult<usize>;
     /// A failed sign-in of each subject (`user:NAME`, `address:IP`) at `at`;
     /// failures before `forget_before` go.
     fn record_signin_failure(
@@ -372,8 +375,49 @@ pub struct Heartbeat {
     pub applications: Vec<String>,
 }
 
+/// A change another host (or this one) made, heard from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A session was created, placed, redeemed or ended; `host` is where it
+    /// is placed or streams.
+    Session {
+        id: String,
+        state: common::api::SessionState,
+        host: Option<String>,
+    },
+    /// Rows of this table changed (`applications`, `access_keys`, ...).
+    Table(String),
+}
+
+/// A session to create: `SessionStore::create_session`'s arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPending<'a> {
+    pub application: &'a str,
+    pub user: &'a str,
+    pub token_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub max_pending_per_user: u32,
+}
+
 /// The hosts sharing the store (one, on SQLite) and where sessions stream.
 pub trait FleetStore {
+    /// CreateSession on a fleet: a new session (checked as
+    /// `create_session` checks it), put on the least loaded host that beat
+    /// since `fresh_since`, runs its application and is below its
+    /// `--max-sessions` (counting its pending and active sessions). When
+    /// none has room the session ends (`no_capacity`) and says why.
+    fn create_placed_session(
+        &self,
+        new: &NewPending<'_>,
+        fresh_since: i64,
+    ) -> StoreResult<(Session, Result<common::api::HostInfo, Unplaced>)>;
+
+    /// The changes hosts hear from a shared database, as they happen; None
+    /// when the backend tells nothing (SQLite: one host, no one to tell).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
     /// Records the heartbeat at `now`: the host is AVAILABLE.
     fn heartbeat(&self, beat: &Heartbeat, now: i64) -> StoreResult<()>;
     /// Every host that ever beat, by id.
@@ -389,17 +433,6 @@ pub trait FleetStore {
     /// Those of `ids` that are TERMINATED, with their reason: a host's
     /// streams another host's API ended.
     fn ended_among(&self, ids: &[String]) -> StoreResult<Vec<(String, Option<String>)>>;
-    /// Puts a new session on the least loaded host that beat since
-    /// `fresh_since`, runs its application and is below its
-    /// `--max-sessions` (counting its pending and active sessions). When
-    /// none has room the session ends (`no_capacity`) and says why.
-    fn place_session(
-        &self,
-        session_id: &str,
-        application: &str,
-        fresh_since: i64,
-        now: i64,
-    ) -> StoreResult<Result<common::api::HostInfo, Unplaced>>;
     /// The host a session was placed on, by its entitlement token's hash.
     fn placed_host(&self, token_hash: &str) -> StoreResult<Option<String>>;
 }
@@ -421,34 +454,6 @@ impl std::fmt::Display for Unplaced {
             ),
         }
     }
-}
-
-/// The host placement picks: the least loaded of those with room (then the
-/// least busy CPU, then by id, so the choice is the same on every host).
-/// `load` is each host's pending and active sessions.
-fn choose_host<'a>(
-    hosts: &'a [common::api::HostInfo],
-    application: &str,
-    load: impl Fn(&str) -> u32,
-) -> Result<&'a common::api::HostInfo, Unplaced> {
-    let running: Vec<_> = hosts
-        .iter()
-        .filter(|h| h.state == common::api::HostState::Available)
-        .filter(|h| h.applications.iter().any(|a| a == application))
-        .collect();
-    running
-        .iter()
-        .filter(|h| load(&h.id) < h.max_sessions)
-        .min_by(|a, b| {
-            load(&a.id)
-                .cmp(&load(&b.id))
-                .then(a.cpu_pct.total_cmp(&b.cpu_pct))
-                .then(a.id.cmp(&b.id))
-        })
-        .copied()
-        .ok_or(Unplaced {
-            running_it: running.len(),
-        })
 }
 
 pub trait Store:

@@ -1,35 +1,16 @@
 //! The audit log: every API decision and every sign-in attempt, never a
 //! secret; one log for the whole fleet.
 
-use super::PostgresStore;
+use postgres::Client;
+
+use super::{PostgresStore, prepared};
 use crate::control_plane::store::{
     AuditEntry, AuditQuery, AuditStore, StoreResult, bounded_audit_entry,
 };
 
 impl AuditStore for PostgresStore {
     fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let e = bounded_audit_entry(entry);
-        self.with(move |client| {
-            client.execute(
-                "INSERT INTO audit_log (at, principal, key_id, source_ip, method, path, action, \
-                 resource, decision, status, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    &e.at,
-                    &e.principal,
-                    &e.key_id,
-                    &e.source_ip,
-                    &e.method,
-                    &e.path,
-                    &e.action,
-                    &e.resource,
-                    &e.decision,
-                    &i32::from(e.status),
-                    &e.reason,
-                ],
-            )?;
-            Ok(())
-        })
+        self.audits.call(bounded_audit_entry(entry))
     }
 
     fn prune_audit(&self, max_rows: u64, older_than: i64) -> StoreResult<usize> {
@@ -97,4 +78,36 @@ impl AuditStore for PostgresStore {
                 .collect())
         })
     }
+}
+
+/// A batch of audit rows in one statement (see `batch`).
+pub(super) fn write_batch(client: &mut Client, entries: &[AuditEntry]) -> StoreResult<Vec<()>> {
+    let column = |f: fn(&AuditEntry) -> Option<String>| entries.iter().map(f).collect::<Vec<_>>();
+    let statement = prepared(
+        client,
+        "INSERT INTO audit_log (at, principal, key_id, source_ip, method, path, action, \
+         resource, decision, status, reason) \
+         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::INTEGER[], $11::TEXT[])",
+    )?;
+    client.execute(
+        &statement,
+        &[
+            &entries.iter().map(|e| e.at).collect::<Vec<_>>(),
+            &column(|e| e.principal.clone()),
+            &column(|e| e.key_id.clone()),
+            &column(|e| e.source_ip.clone()),
+            &column(|e| Some(e.method.clone())),
+            &column(|e| Some(e.path.clone())),
+            &column(|e| e.action.clone()),
+            &column(|e| e.resource.clone()),
+            &column(|e| Some(e.decision.clone())),
+            &entries
+                .iter()
+                .map(|e| i32::from(e.status))
+                .collect::<Vec<_>>(),
+            &column(|e| e.reason.clone()),
+        ],
+    )?;
+    Ok(vec![(); entries.len()])
 }

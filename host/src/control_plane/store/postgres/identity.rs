@@ -4,7 +4,7 @@
 
 use postgres::Row;
 
-use super::{PostgresStore, missing_reference, not_found};
+use super::{PostgresStore, missing_reference, not_found, prepared};
 use crate::control_plane::store::{
     AccessKey, Credentials, IdentityStore, Principal, PrincipalKind, RefreshUse, RefreshWrite,
     StoreError, StoreResult, TokenTable, refresh_outcome,
@@ -66,15 +66,18 @@ impl IdentityStore for PostgresStore {
     }
 
     fn principal(&self, name: &str) -> StoreResult<Principal> {
-        let name = owned(name);
-        self.with(move |client| {
-            client
-                .query_opt(
+        self.cache.principal(name, || {
+            let name = owned(name);
+            self.with(move |client| {
+                let statement = prepared(
+                    client,
                     &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE name = $1"),
-                    &[&name],
-                )?
-                .map(|row| principal_from_row(&row))
-                .ok_or_else(|| StoreError::NotFound(format!("principal {name}")))
+                )?;
+                client
+                    .query_opt(&statement, &[&name])?
+                    .map(|row| principal_from_row(&row))
+                    .ok_or_else(|| StoreError::NotFound(format!("principal {name}")))
+            })
         })
     }
 
@@ -90,7 +93,7 @@ impl IdentityStore for PostgresStore {
 
     fn delete_principal(&self, name: &str) -> StoreResult<()> {
         let name = owned(name);
-        self.with(move |client| {
+        self.changing(move |client| {
             let changed = client.execute("DELETE FROM principals WHERE name = $1", &[&name])?;
             not_found(changed, format!("principal {name}"))
         })
@@ -98,7 +101,7 @@ impl IdentityStore for PostgresStore {
 
     fn set_principal_enabled(&self, name: &str, enabled: bool) -> StoreResult<()> {
         let name = owned(name);
-        self.with(move |client| {
+        self.changing(move |client| {
             let changed = client.execute(
                 "UPDATE principals SET enabled = $2 WHERE name = $1",
                 &[&name, &enabled],
@@ -109,7 +112,7 @@ impl IdentityStore for PostgresStore {
 
     fn set_password_hash(&self, user: &str, hash: &str) -> StoreResult<()> {
         let (user, hash) = (owned(user), owned(hash));
-        self.with(move |client| {
+        self.changing(move |client| {
             let mut transaction = client.transaction()?;
             let changed = transaction.execute(
                 "UPDATE principals SET password_hash = $2 WHERE name = $1 AND kind = 'user'",
@@ -124,7 +127,7 @@ impl IdentityStore for PostgresStore {
 
     fn set_totp_secret(&self, user: &str, secret_base32: Option<&str>) -> StoreResult<()> {
         let (user, secret) = (owned(user), secret_base32.map(owned));
-        self.with(move |client| {
+        self.changing(move |client| {
             let mut transaction = client.transaction()?;
             let changed = transaction.execute(
                 "UPDATE principals SET totp_secret = $2 WHERE name = $1 AND kind = 'user'",
@@ -177,15 +180,18 @@ impl IdentityStore for PostgresStore {
     }
 
     fn key(&self, key_id: &str) -> StoreResult<AccessKey> {
-        let key_id = owned(key_id);
-        self.with(move |client| {
-            client
-                .query_opt(
+        self.cache.key(key_id, || {
+            let key_id = owned(key_id);
+            self.with(move |client| {
+                let statement = prepared(
+                    client,
                     &format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE key_id = $1"),
-                    &[&key_id],
-                )?
-                .map(|row| key_from_row(&row))
-                .ok_or_else(|| StoreError::NotFound(format!("access key {key_id}")))
+                )?;
+                client
+                    .query_opt(&statement, &[&key_id])?
+                    .map(|row| key_from_row(&row))
+                    .ok_or_else(|| StoreError::NotFound(format!("access key {key_id}")))
+            })
         })
     }
 
@@ -206,7 +212,7 @@ impl IdentityStore for PostgresStore {
 
     fn set_key_active(&self, key_id: &str, active: bool) -> StoreResult<()> {
         let key_id = owned(key_id);
-        self.with(move |client| {
+        self.changing(move |client| {
             let changed = client.execute(
                 "UPDATE access_keys SET active = $2 WHERE key_id = $1",
                 &[&key_id, &active],
@@ -217,7 +223,7 @@ impl IdentityStore for PostgresStore {
 
     fn delete_key(&self, key_id: &str) -> StoreResult<()> {
         let key_id = owned(key_id);
-        self.with(move |client| {
+        self.changing(move |client| {
             let changed =
                 client.execute("DELETE FROM access_keys WHERE key_id = $1", &[&key_id])?;
             not_found(changed, format!("access key {key_id}"))
@@ -225,7 +231,7 @@ impl IdentityStore for PostgresStore {
     }
 
     fn purge_expired_keys(&self, now: i64) -> StoreResult<usize> {
-        self.with(move |client| {
+        self.changing(move |client| {
             let gone = client.execute(
                 "DELETE FROM access_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
                 &[&now],
@@ -236,7 +242,7 @@ impl IdentityStore for PostgresStore {
 
     fn put_policy(&self, name: &str, document: &str, now: i64) -> StoreResult<()> {
         let (name, document) = (owned(name), owned(document));
-        self.with(move |client| {
+        self.changing(move |client| {
             client.execute(
                 "INSERT INTO policies (name, document, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET document = excluded.document, \
@@ -266,7 +272,7 @@ impl IdentityStore for PostgresStore {
 
     fn attach_policy(&self, principal: &str, policy: &str) -> StoreResult<()> {
         let (principal, policy) = (owned(principal), owned(policy));
-        self.with(move |client| {
+        self.changing(move |client| {
             client
                 .execute(
                     "INSERT INTO policy_attachments (principal, policy) VALUES ($1, $2) \
@@ -282,7 +288,7 @@ impl IdentityStore for PostgresStore {
 
     fn detach_policy(&self, principal: &str, policy: &str) -> StoreResult<()> {
         let (principal, policy) = (owned(principal), owned(policy));
-        self.with(move |client| {
+        self.changing(move |client| {
             let changed = client.execute(
                 "DELETE FROM policy_attachments WHERE principal = $1 AND policy = $2",
                 &[&principal, &policy],
@@ -292,14 +298,18 @@ impl IdentityStore for PostgresStore {
     }
 
     fn attached_policies(&self, principal: &str) -> StoreResult<Vec<(String, String)>> {
-        let principal = owned(principal);
-        self.with(move |client| {
-            let rows = client.query(
-                "SELECT p.name, p.document FROM policy_attachments a \
-                 JOIN policies p ON p.name = a.policy WHERE a.principal = $1 ORDER BY p.name",
-                &[&principal],
-            )?;
-            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        self.cache.attached_policies(principal, || {
+            let principal = owned(principal);
+            self.with(move |client| {
+                let statement = prepared(
+                    client,
+                    "SELECT p.name, p.document FROM policy_attachments a \
+                     JOIN policies p ON p.name = a.policy WHERE a.principal = $1 \
+                     ORDER BY p.name",
+                )?;
+                let rows = client.query(&statement, &[&principal])?;
+                Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+            })
         })
     }
 

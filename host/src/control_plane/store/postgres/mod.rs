@@ -13,28 +13,47 @@
 
 mod applications;
 mod audit;
+mod batch;
+mod cache;
 pub mod cluster;
 mod fleet;
 mod guards;
 mod identity;
+mod listener;
 mod schema;
 mod sessions;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::{Client, GenericClient, NoTls, Statement};
 
-use super::{StoreError, StoreResult};
+use super::{Change, StoreError, StoreResult};
+use cache::IdentityCache;
 
-/// Connections each host keeps open.
+/// Connections each host keeps open (besides one that listens and one per
+/// batch of writes).
 pub const DEFAULT_CONNECTIONS: usize = 4;
+/// Changes held for a host that is slow to read them; past it the host
+/// misses some, and its resync finds what they said.
+const CHANGES_BACKLOG: usize = 1024;
 
 type Job = Box<dyn FnOnce(&mut Client) + Send>;
 
 pub struct PostgresStore {
     jobs: mpsc::Sender<Job>,
+    /// Keys, principals and policies, while the listener hears changes.
+    cache: Arc<IdentityCache>,
+    /// What the listener hears, for the host (`FleetStore::changes`).
+    changes: tokio::sync::broadcast::Sender<Change>,
+    _listening: listener::Listening,
+    /// Group commit for what every request writes (see `batch`).
+    creates: batch::Batcher<fleet::PlaceRequest, fleet::Placed>,
+    nonces: batch::Batcher<guards::NonceClaim, bool>,
+    audits: batch::Batcher<super::AuditEntry, ()>,
     /// The URL without its password, for logs and `host config show`.
     shown_url: String,
 }
@@ -72,12 +91,26 @@ impl PostgresStore {
                 .recv()
                 .map_err(|_| StoreError::Backend("a connection thread died".into()))??;
         }
-        let store = Self {
+        // The listener needs the triggers, so the schema comes first.
+        let migrated = Self::with_jobs(&jobs, schema::migrate);
+        migrated?;
+        let cache = Arc::new(IdentityCache::default());
+        let (changes, _) = tokio::sync::broadcast::channel(CHANGES_BACKLOG);
+        let creates = batch::Batcher::start("creates", config.clone(), fleet::create_batch)?;
+        let nonces = batch::Batcher::start("nonces", config.clone(), guards::claim_batch)?;
+        let audits = batch::Batcher::start("audits", config.clone(), audit::write_batch)?;
+        let listening = listener::start(config, cache.clone(), changes.clone())
+            .map_err(|e| StoreError::Backend(format!("the listener thread: {e}")))?;
+        Ok(Self {
             jobs,
+            cache,
+            changes,
+            _listening: listening,
+            creates,
+            nonces,
+            audits,
             shown_url: redacted(url),
-        };
-        store.with(schema::migrate)?;
-        Ok(store)
+        })
     }
 
     /// Runs `job` on a free connection and waits for its answer.
@@ -85,12 +118,29 @@ impl PostgresStore {
         &self,
         job: impl FnOnce(&mut Client) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        Self::with_jobs(&self.jobs, job)
+    }
+
+    /// `with`, for a change to keys, principals or policies: this host's
+    /// cache forgets at once, not when the notification comes back.
+    fn changing<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Client) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let done = self.with(job);
+        self.cache.forget();
+        done
+    }
+
+    fn with_jobs<T: Send + 'static>(
+        jobs: &mpsc::Sender<Job>,
+        job: impl FnOnce(&mut Client) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (answer, answered) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Box::new(move |client: &mut Client| {
-                let _ = answer.send(job(client));
-            }))
-            .map_err(|_| StoreError::Backend("every connection thread is gone".into()))?;
+        jobs.send(Box::new(move |client: &mut Client| {
+            let _ = answer.send(job(client));
+        }))
+        .map_err(|_| StoreError::Backend("every connection thread is gone".into()))?;
         answered
             .recv()
             .map_err(|_| StoreError::Backend("the connection thread died mid-call".into()))?
@@ -121,7 +171,10 @@ fn connection_thread(
         };
         if client.is_closed() {
             match config.connect(NoTls) {
-                Ok(fresh) => client = fresh,
+                Ok(fresh) => {
+                    client = fresh;
+                    forget_statements();
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot reconnect to the database"),
             }
         }
@@ -129,8 +182,29 @@ fn connection_thread(
     }
 }
 
+thread_local! {
+    /// This connection thread's prepared statements: its one connection's.
+    static STATEMENTS: RefCell<HashMap<String, Statement>> = RefCell::new(HashMap::new());
+}
+
+/// A new connection: the old one's statements are gone with it.
+fn forget_statements() {
+    STATEMENTS.with_borrow_mut(HashMap::clear);
+}
+
+/// `sql`, prepared once per connection: a statement passed as text costs a
+/// round trip to prepare it every time. For the calls every request makes.
+fn prepared(client: &mut impl GenericClient, sql: &str) -> StoreResult<Statement> {
+    if let Some(statement) = STATEMENTS.with_borrow(|cache| cache.get(sql).cloned()) {
+        return Ok(statement);
+    }
+    let statement = client.prepare(sql)?;
+    STATEMENTS.with_borrow_mut(|cache| cache.insert(sql.to_string(), statement.clone()));
+    Ok(statement)
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
             let user_end = scheme + 3 + url[scheme + 3..at].find(':').unwrap_or(0);

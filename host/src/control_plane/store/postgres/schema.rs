@@ -154,7 +154,11 @@ CREATE INDEX sessions_by_host ON sessions (host, state);
 /// Each host's `--max-sessions`, for placement.
 const V3: &str = "ALTER TABLE hosts ADD COLUMN max_sessions BIGINT NOT NULL DEFAULT 0;";
 
-const VERSIONS: [&str; 3] = [V1, V2, V3];
+/// CreateSession on a fleet in one round trip (see `create_placed_session`),
+/// and the change notifications hosts listen for (see `listener`).
+const V4: &str = include_str!("v4.sql");
+
+const VERSIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Brings the database to the latest version, once however many hosts
 /// call it together.

@@ -44,7 +44,7 @@ fn load(client: &mut impl GenericClient, id: &str) -> StoreResult<Session> {
 
 /// Any number unique to the per-user pending cap (the second key is the
 /// user's hash): two hosts minting for one user take turns.
-const PENDING_CAP_LOCK: i32 = 0x7573_6572;
+pub(super) const PENDING_CAP_LOCK: i32 = 0x7573_6572;
 
 impl SessionStore for PostgresStore {
     fn create_session(

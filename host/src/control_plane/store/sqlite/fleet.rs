@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use common::api::HostInfo;
+use common::api::{HostInfo, Session};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::SqliteStore;
 use crate::control_plane::store::{
-    FleetStore, Heartbeat, StoreResult, Unplaced, choose_host, host_info,
+    FleetStore, Heartbeat, NewPending, SessionStore, StoreResult, Unplaced, host_info,
 };
 
 const HOST_COLUMNS: &str = "id, address, fingerprint, max_sessions, live_sessions, cpu_pct, \
@@ -124,6 +124,38 @@ impl FleetStore for SqliteStore {
         Ok(ended)
     }
 
+    fn create_placed_session(
+        &self,
+        new: &NewPending<'_>,
+        fresh_since: i64,
+    ) -> StoreResult<(Session, Result<HostInfo, Unplaced>)> {
+        let session = self.create_session(
+            new.application,
+            new.user,
+            new.token_hash,
+            new.now,
+            new.expires_at,
+            new.max_pending_per_user,
+        )?;
+        let placed = self.place_session(&session.id, new.application, fresh_since, new.now)?;
+        Ok((session, placed))
+    }
+
+    fn placed_host(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT host FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+}
+
+impl SqliteStore {
+    /// Puts a new session on a host (see `create_placed_session`).
     fn place_session(
         &self,
         session_id: &str,
@@ -164,16 +196,33 @@ impl FleetStore for SqliteStore {
         transaction.commit()?;
         Ok(placed)
     }
+}
 
-    fn placed_host(&self, token_hash: &str) -> StoreResult<Option<String>> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT host FROM sessions WHERE token_hash = ?1",
-                [token_hash],
-                |row| row.get::<_, Option<String>>(0),
-            )
-            .optional()?
-            .flatten())
-    }
+/// The host placement picks (PostgreSQL orders them the same, in
+/// `appstream_create_placed_session`): the least loaded of those with room (then the
+/// least busy CPU, then by id, so the choice is the same on every host).
+/// `load` is each host's pending and active sessions.
+fn choose_host<'a>(
+    hosts: &'a [common::api::HostInfo],
+    application: &str,
+    load: impl Fn(&str) -> u32,
+) -> Result<&'a common::api::HostInfo, Unplaced> {
+    let running: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.state == common::api::HostState::Available)
+        .filter(|h| h.applications.iter().any(|a| a == application))
+        .collect();
+    running
+        .iter()
+        .filter(|h| load(&h.id) < h.max_sessions)
+        .min_by(|a, b| {
+            load(&a.id)
+                .cmp(&load(&b.id))
+                .then(a.cpu_pct.total_cmp(&b.cpu_pct))
+                .then(a.id.cmp(&b.id))
+        })
+        .copied()
+        .ok_or(Unplaced {
+            running_it: running.len(),
+        })
 }
