@@ -45,9 +45,9 @@ fn main() -> anyhow::Result<()> {
                 320,
                 180,
                 30,
-                // One user and one address for every client: lift the
-                // per-user and per-address caps; room for every pending
-                // entitlement (they expire after 1 s).
+                // Thousands of entitlements a second from one address, a
+                // few users: lift the per-user and per-address caps; room
+                // for every pending entitlement (they expire after 1 s).
                 &[
                     "--max-pending-per-user",
                     "1000000",
@@ -86,25 +86,39 @@ fn main() -> anyhow::Result<()> {
     println!("PostgreSQL: {}", settings(&database)?);
     println!("{HOSTS} hosts, each CreateSession at the API of host (client mod {HOSTS})");
     header();
-    let create = {
-        let apis = apis.clone();
-        Arc::new(move |client: usize| {
+    // Each client a player of its own (a café's players), then every client
+    // the same user (whose pending entitlements are counted at each call).
+    for (flow, one_user) in [
+        (
+            "CreateSession, placed (3 hosts, PostgreSQL), a user per client",
+            false,
+        ),
+        (
+            "CreateSession, placed (3 hosts, PostgreSQL), one user",
+            true,
+        ),
+    ] {
+        let create = {
             let apis = apis.clone();
-            async move {
-                apis[client % HOSTS]
-                    .create_session("demo", "bench", Some(1))
-                    .await?;
-                Ok(())
-            }
-        })
-    };
-    let results: Vec<_> = (0..ROUNDS)
-        .map(|_| runtime.block_on(round(CLIENTS, create.clone())))
-        .collect();
-    report(
-        "CreateSession, placed (3 hosts, PostgreSQL)",
-        CLIENTS,
-        &results,
-    );
+            Arc::new(move |client: usize| {
+                let apis = apis.clone();
+                let user = if one_user {
+                    "bench".to_string()
+                } else {
+                    format!("player{client}")
+                };
+                async move {
+                    apis[client % HOSTS]
+                        .create_session("demo", &user, Some(1))
+                        .await?;
+                    Ok(())
+                }
+            })
+        };
+        let results: Vec<_> = (0..ROUNDS)
+            .map(|_| runtime.block_on(round(CLIENTS, create.clone())))
+            .collect();
+        report(flow, CLIENTS, &results);
+    }
     Ok(())
 }
