@@ -71,8 +71,8 @@ fn host_on(url: &str, clock: &Arc<ManualClock>) -> (Arc<dyn Store>, Router) {
     (store, router)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_request_replayed_to_another_host_is_refused() {
+/// Two hosts on a new database, and an administrator's access key.
+fn two_hosts_and_an_administrator() -> (Arc<dyn Store>, [Router; 2], AccessKeyFile) {
     let url = database();
     let clock = Arc::new(ManualClock::new(T0));
     let (store, first) = host_on(&url, &clock);
@@ -85,6 +85,12 @@ async fn a_signed_request_replayed_to_another_host_is_refused() {
         .unwrap();
     store.attach_policy("admin", "full-access").unwrap();
     let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    (store, [first, second], admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_request_replayed_to_another_host_is_refused() {
+    let (store, [first, second], admin) = two_hosts_and_an_administrator();
 
     let list = call("GET", "/api/applications", json!(null));
     let nonce = nonce();
@@ -136,18 +142,8 @@ async fn until_answered(
 /// 30 s safety net.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_detached_or_key_deactivated_elsewhere_stops_at_every_host_at_once() {
-    let url = database();
-    let clock = Arc::new(ManualClock::new(T0));
-    let (store, _first) = host_on(&url, &clock);
-    let (_, second) = host_on(&url, &clock);
-    store
-        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
-        .unwrap();
-    store
-        .create_principal("admin", PrincipalKind::User, T0)
-        .unwrap();
-    store.attach_policy("admin", "full-access").unwrap();
-    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    // The first host's store is the admin CLI, another connection.
+    let (store, [_, second], admin) = two_hosts_and_an_administrator();
     let list = call("GET", "/api/applications", json!(null));
     // The second host reads the key, principal and policies (and keeps them).
     until_answered(&second, &admin, &list, StatusCode::OK).await;
@@ -172,18 +168,7 @@ async fn a_policy_detached_or_key_deactivated_elsewhere_stops_at_every_host_at_o
 /// and every other client hears `application_full`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hosts_racing_create_session_with_32_clients_each_never_pass_max_sessions() {
-    let url = database();
-    let clock = Arc::new(ManualClock::new(T0));
-    let (store, first) = host_on(&url, &clock);
-    let (_, second) = host_on(&url, &clock);
-    store
-        .put_policy("full-access", FULL_ACCESS_POLICY, T0)
-        .unwrap();
-    store
-        .create_principal("admin", PrincipalKind::User, T0)
-        .unwrap();
-    store.attach_policy("admin", "full-access").unwrap();
-    let admin = create_access_key(store.as_ref(), "admin", T0).unwrap();
+    let (store, [first, second], admin) = two_hosts_and_an_administrator();
     let mut game: common::api::NewApplication =
         serde_json::from_value(json!({"name": "game"})).unwrap();
     game.max_sessions = 10;
