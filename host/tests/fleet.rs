@@ -90,7 +90,7 @@ fn two_hosts_and_an_administrator() -> (Arc<dyn Store>, [Router; 2], AccessKeyFi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_request_replayed_to_another_host_is_refused() {
-    let (store, [first, second], admin) = two_hosts_and_an_administrator();
+    let (_, [first, second], admin) = two_hosts_and_an_administrator();
 
     let list = call("GET", "/api/applications", json!(null));
     let nonce = nonce();
