@@ -378,8 +378,8 @@ pub struct Heartbeat {
 /// A change another host (or this one) made, heard from the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A session was created, placed, redeemed or ended; `host` is where it
-    /// is placed or streams.
+    /// A session was placed on `host` (PENDING), or a stream ended
+    /// (TERMINATED; `host` is where it streamed).
     Session {
         id: String,
         state: common::api::SessionState,
