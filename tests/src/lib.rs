@@ -408,7 +408,18 @@ pub fn run_headless_viewer_with(
     seconds: f64,
     extra: &[&str],
 ) -> anyhow::Result<ViewerRun> {
-    let output = Command::new(binary("viewer"))
+    run_headless_viewer_via(Command::new(binary("viewer")), url, seconds, extra)
+}
+
+/// The same through `viewer`, a command that runs a viewer (the Windows
+/// build under Wine, say).
+pub fn run_headless_viewer_via(
+    mut viewer: Command,
+    url: &str,
+    seconds: f64,
+    extra: &[&str],
+) -> anyhow::Result<ViewerRun> {
+    let output = viewer
         .args([
             "stream",
             "--headless",
@@ -486,8 +497,9 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
     dir
 }
 
-/// Helpers of the benchmark binaries.
 pub mod lan;
+/// Helpers of the benchmark binaries.
+pub mod launcher;
 pub mod routed_lan;
 pub mod scenarios;
 

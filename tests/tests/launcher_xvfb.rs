@@ -4,83 +4,13 @@
 //! stream window, and the shortcut that ends it, back to the grid. Each
 //! screen is a screenshot that the test checks (and that you can look at).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use e2e::launcher::{ICON_BLUE, Launcher, count_pixels, near, screen_shows};
 use e2e::{
     HostProcess, Xvfb, binary, focus_window, runtime_dir, scratch_dir, wait_for_window, xdotool,
 };
-
-/// The launcher's stderr, line by line, as it comes.
-struct Launcher {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Launcher {
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(line) = self
-                .lines
-                .lock()
-                .expect("lines")
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the launcher never logged {needle:?}; it said:\n{}",
-                self.lines.lock().expect("lines").join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Takes screenshots into `path` until `check` holds of one (the launcher
-/// draws a moment after it logs); fails after 20 s, saying `what`.
-fn screen_shows(
-    xvfb: &Xvfb,
-    path: &std::path::Path,
-    what: &str,
-    check: impl Fn(&image::RgbaImage) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let shot = xvfb.screenshot(path).expect("screenshot");
-        if check(&shot) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never on screen: {what} (see {})",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn count_pixels(shot: &image::RgbaImage, matches: impl Fn([u8; 3]) -> bool) -> usize {
-    shot.pixels()
-        .filter(|p| matches([p.0[0], p.0[1], p.0[2]]))
-        .count()
-}
-
-fn near(p: [u8; 3], q: [u8; 3], tolerance: i32) -> bool {
-    (0..3).all(|c| (i32::from(p[c]) - i32::from(q[c])).abs() <= tolerance)
-}
 
 /// egui's dark theme draws errors in pure red.
 fn red_text(p: [u8; 3]) -> bool {
@@ -91,9 +21,6 @@ fn red_text(p: [u8; 3]) -> bool {
 fn light_text(p: [u8; 3]) -> bool {
     p.iter().all(|v| *v > 170)
 }
-
-/// The demo application's icon (assets/icons/desktop.png) is this blue.
-const ICON_BLUE: [u8; 3] = [42, 111, 224];
 
 #[test]
 fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
@@ -253,26 +180,15 @@ fn start_launcher(
     config: &std::path::Path,
     args: &[String],
 ) -> Launcher {
-    let mut child = Command::new(binary("viewer"))
-        // Never browse the machine's real network from a test.
+    let mut command = Command::new(binary("viewer"));
+    // Never browse the machine's real network from a test.
+    command
         .args(["launcher", "--no-discovery"])
         .args(args)
         .env("DISPLAY", display)
         .env("XDG_RUNTIME_DIR", runtime_dir(dir))
-        .env("XDG_CONFIG_HOME", config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the launcher starts");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().expect("lines").push(line);
-        }
-    });
-    Launcher { child, lines }
+        .env("XDG_CONFIG_HOME", config);
+    Launcher::spawn(command)
 }
 
 /// A user with an authenticator is asked for the code in words, signs in

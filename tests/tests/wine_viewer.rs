@@ -1,0 +1,87 @@
+//! The Windows viewer (`scripts/build-windows`) under Wine against a Linux
+//! `host serve` on loopback: a headless stream (nearly every frame decoded,
+//! none corrupt, the demo's tone heard), and the launcher on a private Xvfb
+//! signed in to the application grid. They need the cross-built exe and
+//! Wine, so they are ignored in `scripts/test`; `scripts/test-windows` runs
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::launcher::{ICON_BLUE, Launcher, count_pixels, near, screen_shows};
+use e2e::{
+    HostProcess, Xvfb, focus_window, run_headless_viewer_via, scratch_dir, wait_for_window, xdotool,
+};
+
+/// Debian's Wine 8 keeps its 64-bit loader here (no `wine` on PATH).
+const WINE64: &str = "/usr/lib/wine/wine64";
+/// The demo application's tone.
+const TONE_HZ: f64 = 880.0;
+
+/// `viewer.exe` under Wine, in a Wine prefix of its own under `dir`.
+fn windows_viewer(dir: &Path) -> Command {
+    let exe = PathBuf::from(
+        std::env::var("APPSTREAM_WINDOWS_VIEWER").expect("APPSTREAM_WINDOWS_VIEWER: viewer.exe"),
+    );
+    let mut wine = Command::new(WINE64);
+    wine.arg(exe)
+        .env("WINEPREFIX", dir.join("wineprefix"))
+        .env("WINEDEBUG", "-all");
+    wine
+}
+
+#[test]
+#[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
+fn the_windows_viewer_streams_from_a_linux_host_under_wine() {
+    let dir = scratch_dir("wine-viewer");
+    let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
+    let url = host.entitle().expect("an entitlement URL");
+    let run =
+        run_headless_viewer_via(windows_viewer(&dir), &url, 5.0, &[]).expect("viewer.exe runs");
+    let summary = run.summary();
+    eprintln!("viewer.exe under Wine: {summary}");
+    assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
+    let count = |key: &str| summary[key].as_u64().unwrap_or(0);
+    let (sent, decoded) = (count("frames_sent"), count("frames_decoded"));
+    assert!(
+        sent > 100 && decoded * 100 >= sent * 98,
+        "{decoded} of {sent} frames decoded"
+    );
+    assert_eq!(count("decode_errors"), 0);
+    let tone = summary["audio_freq_hz"].as_f64().unwrap_or(0.0);
+    assert!((tone - TONE_HZ).abs() < 5.0, "the tone: {tone} Hz");
+}
+
+#[test]
+#[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
+fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
+    let dir = scratch_dir("wine-launcher");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
+    let mut launcher = windows_viewer(&dir);
+    launcher
+        .args(["launcher", "--no-discovery", "--user", "demo", "--host"])
+        .arg(host.base_url.trim_start_matches("https://"))
+        .arg("--fingerprint")
+        .arg(hex::encode(host.fingerprint))
+        .env("DISPLAY", &xvfb.display)
+        // Wine's Direct3D 12 cannot build wgpu's shaders here (its FXC
+        // compiler is not implemented); Vulkan reaches Mesa's lavapipe
+        // through winevulkan.
+        .env("WGPU_BACKEND", "vulkan");
+    let launcher = Launcher::spawn(launcher);
+    launcher.wait_for("screen=\"signin\"");
+    let window = wait_for_window(&xvfb.display, "AppStream Viewer", Duration::from_secs(60))
+        .expect("the launcher's window");
+    focus_window(&xvfb.display, &window).expect("focus");
+    let password = host.demo_password().expect("demo password");
+    xdotool(&xvfb.display, &["type", "--delay", "30", &password]).expect("typing");
+    xdotool(&xvfb.display, &["key", "Return"]).expect("enter");
+    launcher.wait_for("screen=\"apps\" apps=1");
+    let grid = dir.join("wine-application-grid.png");
+    screen_shows(&xvfb, &grid, "the demo's icon", |shot| {
+        count_pixels(shot, |p| near(p, ICON_BLUE, 12)) > 1000
+    });
+    eprintln!("the grid under Wine: {}", grid.display());
+}
