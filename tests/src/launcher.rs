@@ -37,6 +37,11 @@ impl Launcher {
         Launcher { child, lines }
     }
 
+    /// What it has logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
     /// The first line that contains `needle`, waiting up to a minute.
     pub fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -84,9 +84,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     let said = launcher.wait_for("notice=");
     assert!(said.contains("You ended the session"), "{said}");
     let back = launcher
-        .lines
-        .lock()
-        .expect("lines")
+        .lines()
         .iter()
         .filter(|l| l.contains("screen=\"apps\""))
         .count();
@@ -103,9 +101,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
         .expect("UpdateSessionState TERMINATED");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !launcher
-        .lines
-        .lock()
-        .expect("lines")
+        .lines()
         .iter()
         .any(|l| l.contains("An administrator ended the session"))
     {
@@ -134,9 +130,7 @@ fn sign_in_wrong_password_grid_and_a_stream_from_the_launcher() {
     launcher.wait_for("screen=\"apps\" apps=1");
     assert!(
         !launcher
-            .lines
-            .lock()
-            .expect("lines")
+            .lines()
             .iter()
             .any(|l| l.contains("screen=\"signin\"")),
         "no sign-in screen with a remembered sign-in"
@@ -252,9 +246,7 @@ fn a_code_is_asked_for_and_a_disabled_application_is_greyed() {
     .expect("click");
     std::thread::sleep(Duration::from_secs(2));
     let started = launcher
-        .lines
-        .lock()
-        .expect("lines")
+        .lines()
         .iter()
         .any(|l| l.contains("screen=\"connecting\""));
     assert!(!started, "a disabled application does not start");
