@@ -83,3 +83,54 @@ fn host_sessions_reach_the_platform_only_through_media() {
         }
     }
 }
+
+/// What differs between operating systems stays in the viewer's
+/// `platform/`: no `cfg(unix)`, `cfg(windows)` or `target_os` elsewhere in
+/// the viewer, so a Windows build differs from a Linux one in one folder.
+#[test]
+fn the_viewer_names_an_operating_system_only_in_platform() {
+    let src = crate_src("viewer");
+    let mut found = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a viewer source folder") {
+            let path = entry.expect("a directory entry").path();
+            if path == src.join("platform") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a viewer source");
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                let names_os = [
+                    "cfg(unix",
+                    "cfg(windows",
+                    "cfg(not(unix",
+                    "cfg(not(windows",
+                    "target_os",
+                ]
+                .iter()
+                .any(|word| code.contains(word));
+                if names_os {
+                    found.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the viewer names an operating system outside platform/:\n{}",
+        found.join("\n")
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use super::credentials::Secret;
@@ -141,7 +141,7 @@ impl StreamChild {
                     }
                 }
                 let exit = match child.wait() {
-                    Ok(status) => describe(status),
+                    Ok(status) => crate::platform::files::exit_reason(status),
                     Err(e) => format!("cannot wait for it: {e}"),
                 };
                 if let Ok(thread) = stderr_thread {
@@ -164,20 +164,6 @@ impl StreamChild {
 
     pub fn pid(&self) -> u32 {
         self.pid
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return format!("signal {signal}");
-        }
-    }
-    match status.code() {
-        Some(code) => format!("exit status {code}"),
-        None => "no exit status".into(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::settings::write_atomically;
+use crate::platform::files::{Access, write_atomically};
 
 pub const CREDENTIALS_FILE: &str = "credentials.json";
 
@@ -75,7 +75,7 @@ impl Credentials {
     /// Writes the file with mode 0600.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        write_atomically(path, &json, Some(0o600))
+        write_atomically(path, &json, Access::Private)
     }
 
     pub fn get(&self, fingerprint_hex: &str) -> Option<&Remembered> {
@@ -121,11 +121,8 @@ mod tests {
             },
         );
         credentials.save(&path).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+        if let Some(bits) = crate::platform::files::permission_bits(&path).unwrap() {
+            assert_eq!(bits, 0o600);
         }
         assert_eq!(Credentials::load(&path), credentials);
         std::fs::write(&path, "{not json").unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::settings::write_atomically;
+use crate::platform::files::{Access, write_atomically};
 
 pub const HOSTS_FILE: &str = "hosts.json";
 
@@ -163,7 +163,7 @@ impl SavedHosts {
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        write_atomically(path, &json, None)
+        write_atomically(path, &json, Access::Default)
     }
 
     pub fn find(&self, fingerprint_hex: &str) -> Option<&SavedHost> {

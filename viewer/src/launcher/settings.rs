@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::platform::files::{Access, write_atomically};
+
 pub const SETTINGS_FILE: &str = "settings.toml";
 
 /// The launcher's configuration directory: `--config-dir`, else the
@@ -300,7 +302,7 @@ impl Settings {
     /// Writes the file (through a temporary file, so a crash never leaves
     /// half of one).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_atomically(path, self.to_toml().as_bytes(), None)
+        write_atomically(path, self.to_toml().as_bytes(), Access::Default)
     }
 }
 
@@ -312,37 +314,6 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|b| **b == b'\n')
         .count()
         + 1
-}
-
-/// Writes `bytes` to `path` via a sibling temporary file and a rename,
-/// creating the directory; `mode` (Unix permission bits) is set before any
-/// byte is written.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if let Some(mode) = mode {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&tmp)?;
-    #[cfg(unix)]
-    if let Some(mode) = mode {
-        // The file may have existed with looser bits.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
