@@ -11,21 +11,21 @@ use crate::Xvfb;
 /// The demo application's icon (assets/icons/desktop.png) is this blue.
 pub const ICON_BLUE: [u8; 3] = [42, 111, 224];
 
-/// A running launcher and its stderr, line by line, as it comes; killed on
-/// drop.
-pub struct Launcher {
+/// A running launcher (or stream window) and its stderr, line by line, as
+/// it comes; killed on drop.
+pub struct Watched {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
-impl Launcher {
-    /// Starts `command` (a launcher) with its stderr collected.
+impl Watched {
+    /// Starts `command` with its stderr collected.
     pub fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the launcher starts");
+            .expect("the viewer starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = lines.clone();
@@ -34,7 +34,7 @@ impl Launcher {
                 sink.lock().expect("lines").push(line);
             }
         });
-        Launcher { child, lines }
+        Watched { child, lines }
     }
 
     /// What it has logged so far.
@@ -57,7 +57,7 @@ impl Launcher {
             }
             assert!(
                 Instant::now() < deadline,
-                "the launcher never logged {needle:?}; it said:\n{}",
+                "the viewer never logged {needle:?}; it said:\n{}",
                 self.lines.lock().expect("lines").join("\n")
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -65,7 +65,7 @@ impl Launcher {
     }
 }
 
-impl Drop for Launcher {
+impl Drop for Watched {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

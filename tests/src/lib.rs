@@ -498,8 +498,10 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
 }
 
 pub mod lan;
-/// Helpers of the benchmark binaries.
+/// The launcher driven on a private Xvfb: its log lines and screenshots.
 pub mod launcher;
+/// The host's test pattern on a screen.
+pub mod pattern;
 pub mod routed_lan;
 pub mod scenarios;
 
@@ -518,6 +520,7 @@ pub mod browser;
 /// Calls per second of concurrent clients (the control plane's benches).
 pub mod throughput;
 
+/// Helpers of the benchmark binaries.
 pub mod bench {
     use std::time::Instant;
 

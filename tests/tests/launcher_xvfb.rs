@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::launcher::{ICON_BLUE, Launcher, count_pixels, near, screen_shows};
+use e2e::launcher::{ICON_BLUE, Watched, count_pixels, near, screen_shows};
 use e2e::{
     HostProcess, Xvfb, binary, focus_window, runtime_dir, scratch_dir, wait_for_window, xdotool,
 };
@@ -157,7 +157,7 @@ fn at_sign_in(
     config: &std::path::Path,
     host: &HostProcess,
     user: &str,
-) -> (Launcher, String) {
+) -> (Watched, String) {
     let mut args = host_args(host);
     args.extend(["--user".to_string(), user.to_string()]);
     let launcher = start_launcher(dir, display, config, &args);
@@ -173,7 +173,7 @@ fn start_launcher(
     display: &str,
     config: &std::path::Path,
     args: &[String],
-) -> Launcher {
+) -> Watched {
     let mut command = Command::new(binary("viewer"));
     // Never browse the machine's real network from a test.
     command
@@ -182,7 +182,7 @@ fn start_launcher(
         .env("DISPLAY", display)
         .env("XDG_RUNTIME_DIR", runtime_dir(dir))
         .env("XDG_CONFIG_HOME", config);
-    Launcher::spawn(command)
+    Watched::spawn(command)
 }
 
 /// A user with an authenticator is asked for the code in words, signs in

@@ -2,28 +2,14 @@
 //! The screenshot's colour bars are compared with what the host painted, and
 //! the latency barcode is read back off the screen.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use e2e::pattern::wait_for_pattern;
 use e2e::{HostProcess, Xvfb, scratch_dir};
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-fn bars_match(shot: &image::RgbaImage) -> Result<(), String> {
-    for (i, expected) in BARS_RGB.iter().enumerate() {
-        let (x0, x1, y0, y1) = bar_rect(i, WIDTH, HEIGHT);
-        let (x, y) = ((x0 + x1) / 2, (y0 + y1) / 2);
-        let got = shot.get_pixel(x, y).0;
-        let close = (0..3).all(|c| (i32::from(got[c]) - i32::from(expected[c])).abs() <= 24);
-        if !close {
-            return Err(format!(
-                "bar {i} at ({x},{y}): got {got:?}, host painted {expected:?}"
-            ));
-        }
-    }
-    Ok(())
-}
 
 fn unix_now_us() -> u64 {
     std::time::SystemTime::now()
@@ -52,31 +38,12 @@ fn pattern_on_screen(renderer: &str) -> image::RgbaImage {
     let mut viewer = xvfb.viewer(&dir, &args).expect("viewer starts");
 
     let path = dir.join(format!("stream-window-{renderer}.png"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last_error = String::from("no screenshot taken");
-    let mut matched = None;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        let shot = match xvfb.screenshot(&path) {
-            Ok(shot) => shot,
-            Err(e) => {
-                last_error = e.to_string();
-                continue;
-            }
-        };
-        match bars_match(&shot) {
-            Ok(()) => {
-                matched = Some(shot);
-                break;
-            }
-            Err(e) => last_error = e,
-        }
-    }
+    let shown = wait_for_pattern(&xvfb, &path, (WIDTH, HEIGHT), Duration::from_secs(30));
     let _ = viewer.kill();
     let _ = viewer.wait();
     eprintln!("screenshot ({renderer}): {}", path.display());
-    let shot = matched
-        .unwrap_or_else(|| panic!("the {renderer} window never showed the pattern: {last_error}"));
+    let shot =
+        shown.unwrap_or_else(|e| panic!("the {renderer} window never showed the pattern: {e}"));
 
     // The barcode on screen is a capture time the host painted moments ago.
     let luma = |x: u32, y: u32| {

@@ -1,7 +1,8 @@
 //! The Windows viewer (`scripts/build-windows`) under Wine against a Linux
 //! `host serve` on loopback: a headless stream (nearly every frame decoded,
 //! none corrupt, the demo's tone heard), and the launcher on a private Xvfb
-//! signed in to the application grid. They need the cross-built exe and
+//! signed in to the application grid, and the stream window drawn by the
+//! software presenter (softbuffer's GDI path). They need the cross-built exe and
 //! Wine, so they are ignored in `scripts/test`; `scripts/test-windows` runs
 //! them.
 
@@ -9,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use e2e::launcher::{ICON_BLUE, Launcher, count_pixels, near, screen_shows};
+use e2e::launcher::{ICON_BLUE, Watched, count_pixels, near, screen_shows};
+use e2e::pattern::wait_for_pattern;
 use e2e::{
     HostProcess, Xvfb, focus_window, run_headless_viewer_via, scratch_dir, wait_for_window, xdotool,
 };
@@ -70,7 +72,7 @@ fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
         // compiler is not implemented); Vulkan reaches Mesa's lavapipe
         // through winevulkan.
         .env("WGPU_BACKEND", "vulkan");
-    let launcher = Launcher::spawn(launcher);
+    let launcher = Watched::spawn(launcher);
     launcher.wait_for("screen=\"signin\"");
     let window = wait_for_window(&xvfb.display, "AppStream Viewer", Duration::from_secs(60))
         .expect("the launcher's window");
@@ -84,4 +86,33 @@ fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
         count_pixels(shot, |p| near(p, ICON_BLUE, 12)) > 1000
     });
     eprintln!("the grid under Wine: {}", grid.display());
+}
+
+/// The stream window under Wine shows the host's test pattern with the
+/// stats overlay. The default renderer (auto) finds that wgpu's adapter is
+/// Mesa's llvmpipe (CPU) and presents through softbuffer's GDI path: the
+/// path a Windows machine without a usable GPU takes.
+#[test]
+#[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
+fn the_windows_stream_window_shows_the_pattern_under_wine() {
+    let (width, height) = (640, 360);
+    let dir = scratch_dir("wine-window");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
+    let url = host.entitle().expect("an entitlement URL");
+    let mut viewer = windows_viewer(&dir);
+    viewer
+        .args(["stream", "--mute", "--duration", "60", &url])
+        .env("DISPLAY", &xvfb.display);
+    let viewer = Watched::spawn(viewer);
+    let chosen = viewer.wait_for("viewer: renderer:");
+    assert!(chosen.contains("software (softbuffer"), "{chosen}");
+    let path = dir.join("wine-stream-window.png");
+    let first = wait_for_pattern(&xvfb, &path, (width, height), Duration::from_secs(60));
+    first.unwrap_or_else(|e| panic!("the window never showed the pattern: {e}"));
+    // Still streaming a moment later, with the overlay's first figures.
+    std::thread::sleep(Duration::from_secs(3));
+    let later = wait_for_pattern(&xvfb, &path, (width, height), Duration::from_secs(5));
+    later.unwrap_or_else(|e| panic!("the pattern went away: {e}"));
+    eprintln!("the stream window under Wine: {}", path.display());
 }
