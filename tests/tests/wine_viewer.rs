@@ -2,7 +2,9 @@
 //! `host serve` on loopback: a headless stream (nearly every frame decoded,
 //! none corrupt, the demo's tone heard), and the launcher on a private Xvfb
 //! signed in to the application grid, and the stream window drawn by the
-//! software presenter (softbuffer's GDI path). They need the cross-built exe and
+//! software presenter (softbuffer's GDI path); and the zip as a person
+//! gets it, whose script registers appstream:// links that then open a
+//! stream. They need the cross-built exe and
 //! Wine, so they are ignored in `scripts/test`; `scripts/test-windows` runs
 //! them.
 
@@ -21,16 +23,43 @@ const WINE64: &str = "/usr/lib/wine/wine64";
 /// The demo application's tone.
 const TONE_HZ: f64 = 880.0;
 
-/// `viewer.exe` under Wine, in a Wine prefix of its own under `dir`.
-fn windows_viewer(dir: &Path) -> Command {
-    let exe = PathBuf::from(
+/// The exe `scripts/build-windows` built (the shim DLL lies beside it).
+fn built_exe() -> PathBuf {
+    PathBuf::from(
         std::env::var("APPSTREAM_WINDOWS_VIEWER").expect("APPSTREAM_WINDOWS_VIEWER: viewer.exe"),
-    );
+    )
+}
+
+/// `program` under Wine, in a Wine prefix of its own under `dir`.
+fn wine(dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut wine = Command::new(WINE64);
-    wine.arg(exe)
+    wine.arg(program)
         .env("WINEPREFIX", dir.join("wineprefix"))
         .env("WINEDEBUG", "-all");
     wine
+}
+
+/// `viewer.exe` under Wine, in a Wine prefix of its own under `dir`.
+fn windows_viewer(dir: &Path) -> Command {
+    wine(dir, built_exe())
+}
+
+/// A Linux path as Wine's programs see it (drive Z: is the root).
+fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// Runs `command` to its end and returns its stdout; fails on a bad exit.
+fn output_of(command: &mut Command) -> String {
+    let output = command.output().expect("a Wine program runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 #[test]
@@ -115,4 +144,101 @@ fn the_windows_stream_window_shows_the_pattern_under_wine() {
     let later = wait_for_pattern(&xvfb, &path, (width, height), Duration::from_secs(5));
     later.unwrap_or_else(|e| panic!("the pattern went away: {e}"));
     eprintln!("the stream window under Wine: {}", path.display());
+}
+
+/// The zip as a person gets it: unpacked, its script registers appstream://
+/// for the user, and a link opened through the shell (Wine's `start`, which
+/// calls ShellExecute as a browser does) starts viewer.exe from the zip's
+/// folder, whose window shows the stream.
+#[test]
+#[ignore = "needs viewer.exe, its zip and Wine: run by scripts/test-windows"]
+fn the_zip_registers_appstream_links_that_open_a_stream_under_wine() {
+    let (width, height) = (640, 360);
+    let dir = scratch_dir("wine-zip");
+    let zip = std::env::var("APPSTREAM_WINDOWS_ZIP").expect("APPSTREAM_WINDOWS_ZIP: the zip");
+    let status = Command::new("unzip")
+        .args(["-q", &zip, "-d"])
+        .arg(dir.join("unpacked"))
+        .status()
+        .expect("unzip runs");
+    assert!(status.success(), "unzip {zip}");
+    let folder = dir.join("unpacked").join("appstream-viewer");
+    let shim = built_exe().with_file_name("bcryptprimitives.dll");
+    std::fs::copy(&shim, folder.join("bcryptprimitives.dll")).expect("the Wine shim");
+
+    // viewer.exe is a GUI program; its console twin answers in a terminal.
+    let version = output_of(wine(&dir, folder.join("viewer-console.exe")).arg("--version"));
+    assert!(version.starts_with("viewer "), "{version}");
+
+    let script = windows_path(&folder.join("register-appstream-scheme.cmd"));
+    let mut register = wine(&dir, "cmd");
+    register.args(["/c", &script]);
+    let said = output_of(&mut register);
+    eprintln!("register-appstream-scheme.cmd said: {said}");
+    assert!(said.contains("appstream:// links now open"), "{said}");
+    let mut query = wine(&dir, "reg");
+    query.args([
+        "query",
+        r"HKCU\Software\Classes\appstream\shell\open\command",
+        "/ve",
+    ]);
+    let handler = output_of(&mut query);
+    let exe = windows_path(&folder.join("viewer.exe"));
+    assert!(
+        handler.contains(&format!("\"{exe}\" \"%1\"")),
+        "the handler: {handler}"
+    );
+
+    // Windows shows HKCU\Software\Classes through HKEY_CLASSES_ROOT, where
+    // ShellExecute looks; Wine 8 shows only HKLM's classes there, so the
+    // user's registration is copied across for Wine's sake.
+    let mut copy = wine(&dir, "reg");
+    copy.args([
+        "copy",
+        r"HKCU\Software\Classes\appstream",
+        r"HKLM\Software\Classes\appstream",
+        "/s",
+        "/f",
+    ]);
+    output_of(&mut copy);
+
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
+    let url = host.entitle().expect("an entitlement URL");
+    assert!(url.starts_with("appstream://"), "{url}");
+    // The viewer `start` opens would hold a piped stderr open: no pipes.
+    let opened = wine(&dir, "start")
+        .arg(&url)
+        .env("DISPLAY", &xvfb.display)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("Wine's start runs");
+    assert!(opened.success(), "start {url}: {opened}");
+    let path = dir.join("wine-link-opened.png");
+    let shown = wait_for_pattern(&xvfb, &path, (width, height), Duration::from_secs(60));
+    // The viewer was started by Wine's shell, not by this test: end every
+    // process of the prefix.
+    let _ = Command::new("/usr/lib/wine/wineserver")
+        .arg("-k")
+        .env("WINEPREFIX", dir.join("wineprefix"))
+        .status();
+    eprintln!("the link opened under Wine: {}", path.display());
+    let shot = shown.unwrap_or_else(|e| panic!("the link never showed the stream: {e}"));
+    // Nothing else on the screen: a console-subsystem viewer.exe opened a
+    // console window beside the stream (right of it and below it).
+    let outside = count_pixels_in(&shot, |x, y| x >= width + 10 || y >= height + 30);
+    assert_eq!(
+        outside,
+        0,
+        "another window beside the stream: {}",
+        path.display()
+    );
+}
+
+/// Pixels that are not black at positions where `at(x, y)` holds.
+fn count_pixels_in(shot: &image::RgbaImage, at: impl Fn(u32, u32) -> bool) -> usize {
+    shot.enumerate_pixels()
+        .filter(|(x, y, p)| at(*x, *y) && p.0[..3] != [0, 0, 0])
+        .count()
 }

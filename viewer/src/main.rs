@@ -1,4 +1,11 @@
 //! `viewer`: the command line.
+//!
+//! On Windows viewer.exe is a GUI program, so a double-click, the Start
+//! menu or an appstream:// link opens no console window beside the viewer;
+//! output reaches pipes it is given. scripts/build-windows also ships
+//! viewer-console.exe, the same program marked for the console, for use in
+//! a terminal. Other targets ignore the attribute.
+#![windows_subsystem = "windows"]
 
 use clap::{Parser, Subcommand};
 
