@@ -408,11 +408,15 @@ pub fn run_headless_viewer_with(
     seconds: f64,
     extra: &[&str],
 ) -> anyhow::Result<ViewerRun> {
-    run_headless_viewer_via(Command::new(binary("viewer")), url, seconds, extra)
+    let options: Vec<&str> = std::iter::once("--mute")
+        .chain(extra.iter().copied())
+        .collect();
+    run_headless_viewer_via(Command::new(binary("viewer")), url, seconds, &options)
 }
 
 /// The same through `viewer`, a command that runs a viewer (the Windows
-/// build under Wine, say).
+/// build under Wine, say), with exactly the `options` given (not muted
+/// unless they say so).
 pub fn run_headless_viewer_via(
     mut viewer: Command,
     url: &str,
@@ -420,13 +424,7 @@ pub fn run_headless_viewer_via(
     extra: &[&str],
 ) -> anyhow::Result<ViewerRun> {
     let output = viewer
-        .args([
-            "stream",
-            "--headless",
-            "--mute",
-            "--duration",
-            &seconds.to_string(),
-        ])
+        .args(["stream", "--headless", "--duration", &seconds.to_string()])
         .args(extra)
         .arg(url)
         .output()
