@@ -1,17 +1,18 @@
 //! The Windows viewer (`scripts/build-windows`) under Wine against a Linux
-//! `host serve` on loopback: a headless stream (nearly every frame decoded,
-//! none corrupt, the demo's tone heard), and the launcher on a private Xvfb
-//! signed in to the application grid, and the stream window drawn by the
-//! software presenter (softbuffer's GDI path); and the zip as a person
-//! gets it, whose script registers appstream:// links that then open a
-//! stream. They need the cross-built exe and
-//! Wine, so they are ignored in `scripts/test`; `scripts/test-windows` runs
-//! them.
+//! host: a headless stream (nearly every frame decoded, none corrupt, the
+//! demo's tone heard, sound played through WASAPI), the launcher on a
+//! private Xvfb signed in to the application grid, the stream window drawn
+//! by the software presenter (softbuffer's GDI path), the zip as a person
+//! gets it (its script registers appstream:// links that then open a
+//! stream), and LAN discovery across two network namespaces. They need the
+//! cross-built exe and Wine, so they are ignored in `scripts/test`;
+//! `scripts/test-windows` runs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use e2e::lan::{Lan, LanHost};
 use e2e::launcher::{ICON_BLUE, Watched, count_pixels, near, screen_shows};
 use e2e::pattern::wait_for_pattern;
 use e2e::{
@@ -32,11 +33,17 @@ fn built_exe() -> PathBuf {
 
 /// `program` under Wine, in a Wine prefix of its own under `dir`.
 fn wine(dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut wine = Command::new(WINE64);
-    wine.arg(program)
+    wine_through(Command::new(WINE64), dir, program)
+}
+
+/// The same, through `wine64`, a command that runs Wine (in a network
+/// namespace, say).
+fn wine_through(mut wine64: Command, dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    wine64
+        .arg(program)
         .env("WINEPREFIX", dir.join("wineprefix"))
         .env("WINEDEBUG", "-all");
-    wine
+    wine64
 }
 
 /// `viewer.exe` under Wine, in a Wine prefix of its own under `dir`.
@@ -249,4 +256,31 @@ fn count_pixels_in(shot: &image::RgbaImage, at: impl Fn(u32, u32) -> bool) -> us
     shot.enumerate_pixels()
         .filter(|(x, y, p)| at(*x, *y) && p.0[..3] != [0, 0, 0])
         .count()
+}
+
+/// LAN discovery as on Linux: in two network namespaces joined by a veth
+/// pair, the launcher under Wine in one finds, through Wine's sockets, the
+/// host advertising itself with mDNS in the other.
+#[test]
+#[ignore = "needs viewer.exe, Wine and root: run by scripts/test-windows"]
+fn the_windows_launcher_finds_a_host_on_the_lan_under_wine() {
+    let lan = Lan::create("wm").expect("network namespaces (root and iproute2)");
+    let dir = scratch_dir("wine-mdns");
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let host =
+        LanHost::start(&lan, &dir.join("host"), &["--mdns", &lan.host_dev]).expect("host starts");
+    let mut launcher = wine_through(
+        Lan::command_in(&lan.viewer_ns, Path::new(WINE64)),
+        &dir,
+        built_exe(),
+    );
+    launcher
+        .arg("launcher")
+        .env("DISPLAY", &xvfb.display)
+        .env("WGPU_BACKEND", "vulkan");
+    let launcher = Watched::spawn(launcher);
+    let found = launcher.wait_for("discovered=");
+    eprintln!("found under Wine: {found}");
+    let authority = host.service.trim_start_matches("https://");
+    assert!(found.contains(authority), "{found} is not {authority}");
 }
