@@ -24,6 +24,26 @@ const WINE64: &str = "/usr/lib/wine/wine64";
 /// The demo application's tone.
 const TONE_HZ: f64 = 880.0;
 
+/// A test's scratch directory. Its Wine prefix (a few hundred MB of a
+/// Windows tree) goes when the test ends; screenshots and logs stay.
+struct WineScratch {
+    dir: PathBuf,
+}
+
+impl WineScratch {
+    fn new(label: &str) -> Self {
+        WineScratch {
+            dir: scratch_dir(label),
+        }
+    }
+}
+
+impl Drop for WineScratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir.join("wineprefix"));
+    }
+}
+
 /// The exe `scripts/build-windows` built (the shim DLL lies beside it).
 fn built_exe() -> PathBuf {
     PathBuf::from(
@@ -72,7 +92,8 @@ fn output_of(command: &mut Command) -> String {
 #[test]
 #[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
 fn the_windows_viewer_streams_from_a_linux_host_under_wine() {
-    let dir = scratch_dir("wine-viewer");
+    let scratch = WineScratch::new("wine-viewer");
+    let dir = scratch.dir.clone();
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
     let url = host.entitle().expect("an entitlement URL");
     // Sound goes out through WASAPI: Wine's audio driver plays into an ALSA
@@ -102,7 +123,8 @@ fn the_windows_viewer_streams_from_a_linux_host_under_wine() {
 #[test]
 #[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
 fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
-    let dir = scratch_dir("wine-launcher");
+    let scratch = WineScratch::new("wine-launcher");
+    let dir = scratch.dir.clone();
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let host = HostProcess::start(&dir.join("host"), 320, 180, 30).expect("host starts");
     let mut launcher = windows_viewer(&dir);
@@ -140,7 +162,8 @@ fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
 #[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
 fn the_windows_stream_window_shows_the_pattern_under_wine() {
     let (width, height) = (640, 360);
-    let dir = scratch_dir("wine-window");
+    let scratch = WineScratch::new("wine-window");
+    let dir = scratch.dir.clone();
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
     let url = host.entitle().expect("an entitlement URL");
@@ -169,7 +192,8 @@ fn the_windows_stream_window_shows_the_pattern_under_wine() {
 #[ignore = "needs viewer.exe, its zip and Wine: run by scripts/test-windows"]
 fn the_zip_registers_appstream_links_that_open_a_stream_under_wine() {
     let (width, height) = (640, 360);
-    let dir = scratch_dir("wine-zip");
+    let scratch = WineScratch::new("wine-zip");
+    let dir = scratch.dir.clone();
     let zip = std::env::var("APPSTREAM_WINDOWS_ZIP").expect("APPSTREAM_WINDOWS_ZIP: the zip");
     let status = Command::new("unzip")
         .args(["-q", &zip, "-d"])
@@ -265,7 +289,8 @@ fn count_pixels_in(shot: &image::RgbaImage, at: impl Fn(u32, u32) -> bool) -> us
 #[ignore = "needs viewer.exe, Wine and root: run by scripts/test-windows"]
 fn the_windows_launcher_finds_a_host_on_the_lan_under_wine() {
     let lan = Lan::create("wm").expect("network namespaces (root and iproute2)");
-    let dir = scratch_dir("wine-mdns");
+    let scratch = WineScratch::new("wine-mdns");
+    let dir = scratch.dir.clone();
     let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
     let host =
         LanHost::start(&lan, &dir.join("host"), &["--mdns", &lan.host_dev]).expect("host starts");
