@@ -80,18 +80,15 @@ pub fn screen_shows(
     what: &str,
     check: impl Fn(&image::RgbaImage) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let shot = xvfb.screenshot(path).expect("screenshot");
-        if check(&shot) {
-            return;
+    let shown = xvfb.screenshot_until(path, Duration::from_secs(20), |shot| {
+        if check(shot) {
+            Ok(())
+        } else {
+            Err(format!("never on screen: {what}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "never on screen: {what} (see {})",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(250));
+    });
+    if let Err(e) = shown {
+        panic!("{e} (see {})", path.display());
     }
 }
 

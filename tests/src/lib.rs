@@ -481,6 +481,31 @@ impl Xvfb {
         anyhow::ensure!(status.success(), "import failed");
         Ok(image::open(path)?.to_rgba8())
     }
+
+    /// Screenshots into `path` every quarter second until `check` passes
+    /// one, and returns it; after `timeout`, the last failure (of `check`
+    /// or of the screenshot).
+    pub fn screenshot_until(
+        &self,
+        path: &Path,
+        timeout: Duration,
+        check: impl Fn(&image::RgbaImage) -> Result<(), String>,
+    ) -> Result<image::RgbaImage, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let failure = match self.screenshot(path) {
+                Ok(shot) => match check(&shot) {
+                    Ok(()) => return Ok(shot),
+                    Err(e) => e,
+                },
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(failure);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
 }
 
 /// A private 0700 runtime directory for wgpu/winit under Xvfb.

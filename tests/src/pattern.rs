@@ -2,7 +2,7 @@
 //! what the host painted, waited for in repeated screenshots.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use host::platform::synthetic::{BARS_RGB, bar_rect};
 
@@ -25,25 +25,13 @@ pub fn bars_match(shot: &image::RgbaImage, width: u32, height: u32) -> Result<()
     Ok(())
 }
 
-/// Screenshots `xvfb` into `path` every half second until the pattern's
-/// bars show, and returns that screenshot, or the last mismatch.
+/// Screenshots `xvfb` into `path` until the pattern's bars show, and
+/// returns that screenshot, or the last mismatch.
 pub fn wait_for_pattern(
     xvfb: &Xvfb,
     path: &Path,
     (width, height): (u32, u32),
     timeout: Duration,
 ) -> Result<image::RgbaImage, String> {
-    let deadline = Instant::now() + timeout;
-    let mut last_error = String::from("no screenshot taken");
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        match xvfb.screenshot(path) {
-            Ok(shot) => match bars_match(&shot, width, height) {
-                Ok(()) => return Ok(shot),
-                Err(e) => last_error = e,
-            },
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    Err(last_error)
+    xvfb.screenshot_until(path, timeout, |shot| bars_match(shot, width, height))
 }

@@ -21,11 +21,15 @@ use e2e::{
 
 /// Debian's Wine 8 keeps its 64-bit loader here (no `wine` on PATH).
 const WINE64: &str = "/usr/lib/wine/wine64";
+/// And the server that runs a prefix's processes.
+const WINESERVER: &str = "/usr/lib/wine/wineserver";
 /// The demo application's tone.
 const TONE_HZ: f64 = 880.0;
 
-/// A test's scratch directory. Its Wine prefix (a few hundred MB of a
-/// Windows tree) goes when the test ends; screenshots and logs stay.
+/// A test's scratch directory. When the test ends, every process of its
+/// Wine prefix (some started by Wine's shell, not by the test) is ended and
+/// the prefix (a few hundred MB of a Windows tree) removed; screenshots
+/// and logs stay.
 struct WineScratch {
     dir: PathBuf,
 }
@@ -40,7 +44,12 @@ impl WineScratch {
 
 impl Drop for WineScratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.dir.join("wineprefix"));
+        let prefix = self.dir.join("wineprefix");
+        let _ = Command::new(WINESERVER)
+            .arg("-k")
+            .env("WINEPREFIX", &prefix)
+            .status();
+        let _ = std::fs::remove_dir_all(prefix);
     }
 }
 
@@ -74,6 +83,19 @@ fn windows_viewer(dir: &Path) -> Command {
 /// A Linux path as Wine's programs see it (drive Z: is the root).
 fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// The size of the test pattern the window tests stream.
+const PATTERN: (u32, u32) = (640, 360);
+
+/// A private Xvfb, a host streaming its test pattern at `PATTERN`, and an
+/// entitlement link to it.
+fn pattern_stream(dir: &Path) -> (Xvfb, HostProcess, String) {
+    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
+    let (width, height) = PATTERN;
+    let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
+    let url = host.entitle().expect("an entitlement URL");
+    (xvfb, host, url)
 }
 
 /// Runs `command` to its end and returns its stdout; fails on a bad exit.
@@ -161,12 +183,10 @@ fn the_windows_launcher_signs_in_to_the_application_grid_under_wine() {
 #[test]
 #[ignore = "needs viewer.exe and Wine: run by scripts/test-windows"]
 fn the_windows_stream_window_shows_the_pattern_under_wine() {
-    let (width, height) = (640, 360);
     let scratch = WineScratch::new("wine-window");
     let dir = scratch.dir.clone();
-    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
-    let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
-    let url = host.entitle().expect("an entitlement URL");
+    let (xvfb, _host, url) = pattern_stream(&dir);
+    let (width, height) = PATTERN;
     let mut viewer = windows_viewer(&dir);
     viewer
         .args(["stream", "--mute", "--duration", "60", &url])
@@ -191,7 +211,7 @@ fn the_windows_stream_window_shows_the_pattern_under_wine() {
 #[test]
 #[ignore = "needs viewer.exe, its zip and Wine: run by scripts/test-windows"]
 fn the_zip_registers_appstream_links_that_open_a_stream_under_wine() {
-    let (width, height) = (640, 360);
+    let (width, height) = PATTERN;
     let scratch = WineScratch::new("wine-zip");
     let dir = scratch.dir.clone();
     let zip = std::env::var("APPSTREAM_WINDOWS_ZIP").expect("APPSTREAM_WINDOWS_ZIP: the zip");
@@ -241,9 +261,7 @@ fn the_zip_registers_appstream_links_that_open_a_stream_under_wine() {
     ]);
     output_of(&mut copy);
 
-    let xvfb = Xvfb::start(1280, 800).expect("Xvfb starts");
-    let host = HostProcess::start(&dir.join("host"), width, height, 30).expect("host starts");
-    let url = host.entitle().expect("an entitlement URL");
+    let (xvfb, _host, url) = pattern_stream(&dir);
     assert!(url.starts_with("appstream://"), "{url}");
     // The viewer `start` opens would hold a piped stderr open: no pipes.
     let opened = wine(&dir, "start")
@@ -256,12 +274,6 @@ fn the_zip_registers_appstream_links_that_open_a_stream_under_wine() {
     assert!(opened.success(), "start {url}: {opened}");
     let path = dir.join("wine-link-opened.png");
     let shown = wait_for_pattern(&xvfb, &path, (width, height), Duration::from_secs(60));
-    // The viewer was started by Wine's shell, not by this test: end every
-    // process of the prefix.
-    let _ = Command::new("/usr/lib/wine/wineserver")
-        .arg("-k")
-        .env("WINEPREFIX", dir.join("wineprefix"))
-        .status();
     eprintln!("the link opened under Wine: {}", path.display());
     let shot = shown.unwrap_or_else(|e| panic!("the link never showed the stream: {e}"));
     // Nothing else on the screen: a console-subsystem viewer.exe opened a
