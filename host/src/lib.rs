@@ -25,6 +25,7 @@ pub mod discovery;
 pub mod doctor;
 pub mod media;
 pub mod platform;
+pub mod rate_control;
 pub mod service;
 pub mod standalone;
 pub mod stream;

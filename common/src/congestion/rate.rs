@@ -35,7 +35,8 @@ const ESTIMATE_SMOOTHING: f64 = 0.95;
 /// must not multiply the target).
 const MAX_STEP_S: f64 = 0.5;
 /// Growth stops at this multiple of what got through (encoders fill
-/// their target only roughly: x264 on a simple picture makes ~70 % of it).
+/// their target only roughly: a simple picture at the host's quality
+/// floor makes far less than it).
 const APPLICATION_LIMIT: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

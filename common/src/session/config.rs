@@ -84,7 +84,8 @@ pub struct SessionConfig {
     pub standing_queue_window_us: u64,
     pub standing_queue_us: u64,
     /// The encoder is told a new bitrate only when it changes by more than
-    /// this share (x264 restarts its rate control on every change).
+    /// this share (FFmpeg's HEVC and AV1 encoders restart their rate
+    /// control on every change).
     pub encoder_retune_share: f64,
 }
 

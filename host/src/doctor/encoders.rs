@@ -12,9 +12,7 @@ use super::report::Check;
 use crate::media::pipeline::AUDIO_SAMPLE_RATE_HZ;
 use crate::media::planner::video_params;
 use crate::platform::ffmpeg_audio::OpusEncoder;
-use crate::platform::ffmpeg_video::{
-    EncoderSettings, FfmpegVideoEncoder, can_encode, encoder_name,
-};
+use crate::platform::ffmpeg_video::{EncoderSettings, can_encode, encoder_name};
 
 /// A session's audio frames (the planner's Opus encoder uses 10 ms).
 const OPUS_FRAME_MS: u32 = 10;
@@ -156,7 +154,7 @@ fn host_encoder(codec: VideoCodec) -> Result<(), String> {
         return Ok(());
     }
     let settings = EncoderSettings::from_params(&video_params(1280, 720, 60, None));
-    FfmpegVideoEncoder::new(&settings)
+    crate::platform::open_video_encoder(&settings)
         .map(drop)
         .map_err(|e| format!("{} does not open: {e:#}", encoder_name(codec)))
 }
@@ -190,7 +188,7 @@ fn codec_check(codec: VideoCodec, opened: Result<(), String>, others: &[&str]) -
         (Err(e), VideoCodec::H264) => Check::fail(
             name,
             format!("{e}{also}"),
-            "install an FFmpeg built with libx264 (Debian/Ubuntu: libavcodec-extra)",
+            "install libx264 (Debian/Ubuntu: libx264-164)",
         ),
         (Err(e), _) => Check::warn(
             name,

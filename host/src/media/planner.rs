@@ -13,8 +13,8 @@ use crate::apps::instance::{AppInstance, DisplayChoice, InstanceSpec, LaunchErro
 use crate::media::pipeline::{AUDIO_SAMPLE_RATE_HZ, PipelineParts};
 use crate::platform::cpal_audio::CpalCapture;
 use crate::platform::ffmpeg_audio::OpusEncoder;
+use crate::platform::ffmpeg_video::EncoderSettings;
 pub use crate::platform::ffmpeg_video::can_encode;
-use crate::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
 use crate::platform::sandbox::{Grants, Sandbox};
 use crate::platform::synthetic::{LoggedInput, Silence, TONE_HZ, TestPattern, Tone};
 use crate::platform::x11::Rect;
@@ -220,11 +220,7 @@ impl MediaPlanner {
 
 fn encoder(video: &VideoParams) -> Factory<Box<dyn crate::platform::VideoEncoder>> {
     let video = video.clone();
-    Box::new(move || {
-        Ok(Box::new(FfmpegVideoEncoder::new(
-            &EncoderSettings::from_params(&video),
-        )?))
-    })
+    Box::new(move || crate::platform::open_video_encoder(&EncoderSettings::from_params(&video)))
 }
 
 fn opus() -> Factory<Box<dyn crate::platform::AudioEncoder>> {

@@ -1,7 +1,8 @@
-//! H.264 (and, where FFmpeg has them, HEVC/AV1) encoding with FFmpeg of
-//! the I420 frames the capture thread made: libx264 `ultrafast`/
-//! `zerolatency`, no B-frames, no lookahead, sliced threads, a VBV of two
-//! frames (`VBV_FRAMES`), SPS/PPS in-band on keyframes, BT.601 limited range signalled.
+//! HEVC and AV1 encoding with FFmpeg (where it has libx265, libsvtav1) of
+//! the I420 frames the capture thread made: fastest presets, no B-frames,
+//! no lookahead, slice threads, a VBV of two frames (`VBV_FRAMES`), headers
+//! in-band on keyframes, BT.601 limited range signalled. H.264 goes through
+//! libx264 itself (`super::x264_video`); the settings are shared.
 
 use std::time::Instant;
 
@@ -16,18 +17,20 @@ use super::{EncodedVideo, I420Frame, VideoEncoder};
 
 #[derive(Debug, Clone)]
 pub struct EncoderSettings {
+    pub codec: VideoCodec,
+    /// The library that encodes `codec` (FFmpeg's name for it).
     pub codec_name: String,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
-    /// Encoder threads; libx264 stays single-threaded unless told.
+    /// Encoder threads (slices); libx264 stays single-threaded unless told.
     pub threads: usize,
     /// Frames between forced keyframes (viewers also ask for them on loss).
     pub keyframe_interval: u32,
 }
 
-/// The FFmpeg encoder used for each codec (software; low-latency tuned).
+/// The encoder used for each codec (software; low-latency tuned).
 pub fn encoder_name(codec: VideoCodec) -> &'static str {
     match codec {
         VideoCodec::H264 => "libx264",
@@ -36,15 +39,19 @@ pub fn encoder_name(codec: VideoCodec) -> &'static str {
     }
 }
 
-/// Whether this FFmpeg can encode `codec`.
+/// Whether the host can encode `codec`: libx264 is linked in; the others
+/// are there when this FFmpeg has them.
 pub fn can_encode(codec: VideoCodec) -> bool {
-    ffmpeg_next::init().is_ok() && ffmpeg_next::encoder::find_by_name(encoder_name(codec)).is_some()
+    codec == VideoCodec::H264
+        || (ffmpeg_next::init().is_ok()
+            && ffmpeg_next::encoder::find_by_name(encoder_name(codec)).is_some())
 }
 
 impl EncoderSettings {
     pub fn from_params(params: &VideoParams) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EncoderSettings {
+            codec: params.codec,
             codec_name: encoder_name(params.codec).into(),
             width: params.width,
             height: params.height,
@@ -65,8 +72,9 @@ pub struct FfmpegVideoEncoder {
     next_pts: i64,
 }
 
-/// Frames of the stream's rate the VBV holds. Two, not one: with one,
-/// x264 (CBR, no lookahead) keeps every frame near a third of the buffer,
+/// Frames of the stream's rate the VBV holds (HEVC, AV1; H.264's rate
+/// control gives keyframes the same two). Two, not one: with one, x264 (CBR,
+/// no lookahead; the H.264 encoder before its own rate control) kept every frame near a third of the buffer,
 /// so the stream carries about a third of its rate (3.5 of 10 Mbit/s on
 /// the 720p test pattern, QP 30 where two frames give 5.5 Mbit/s at QP 29)
 /// and a forced keyframe shrinks to 3.8 KB; the congestion test on a
@@ -108,14 +116,6 @@ impl FfmpegVideoEncoder {
         video.set_color_range(color::Range::MPEG);
         let mut options = Dictionary::new();
         match settings.codec_name.as_str() {
-            "libx264" => {
-                options.set("preset", "ultrafast");
-                options.set("tune", "zerolatency");
-                options.set(
-                    "x264-params",
-                    "repeat-headers=1:rc-lookahead=0:sync-lookahead=0",
-                );
-            }
             "libx265" => {
                 options.set("preset", "ultrafast");
                 options.set("tune", "zerolatency");
@@ -132,9 +132,8 @@ impl FfmpegVideoEncoder {
             _ => {}
         }
         // A VBV of `VBV_FRAMES` keeps keyframes from bursting past a few
-        // frames' time on the wire. Set on the codec context (not x264-params):
-        // FFmpeg's libx264 wrapper re-applies the context's VBV and bitrate
-        // on every frame.
+        // frames' time on the wire. Set on the codec context, which FFmpeg's
+        // wrappers read again when the bitrate changes.
         let vbv = vbv_bits(settings.bitrate_kbps, settings.fps);
         options.set("bufsize", &vbv.to_string());
         let encoder = video
@@ -149,8 +148,8 @@ impl FfmpegVideoEncoder {
         })
     }
 
-    /// The VBV follows the bitrate, staying `VBV_FRAMES` frames: FFmpeg's libx264
-    /// wrapper hands the context's buffer size to x264 on the next frame
+    /// The VBV follows the bitrate, staying `VBV_FRAMES` frames: FFmpeg hands
+    /// the context's buffer size to the encoder on the next frame
     /// (ffmpeg-next has no setter for it).
     #[allow(unsafe_code)]
     fn set_vbv_bits(&mut self, bits: u64) {
@@ -193,14 +192,14 @@ impl VideoEncoder for FfmpegVideoEncoder {
         } else {
             picture::Type::None
         });
-        // libx264 copies the picture in before send_frame returns: the
+        // The encoders copy the picture in before send_frame returns: the
         // frame is free for the next capture once this call is done.
         self.encoder.send_frame(yuv)?;
         let mut out: Option<EncodedVideo> = None;
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
             let data = self.packet.data().unwrap_or_default();
             match &mut out {
-                // Zero-latency x264 gives one packet per frame; join any extra.
+                // Zero-latency encoders give one packet per frame; join any extra.
                 Some(unit) => unit.data.extend_from_slice(data),
                 None => {
                     out = Some(EncodedVideo {

@@ -18,6 +18,7 @@ pub mod synthetic;
 pub mod uinput_pads;
 #[cfg(target_os = "linux")]
 pub mod x11;
+pub mod x264_video;
 #[cfg(target_os = "linux")]
 pub mod xvfb;
 
@@ -112,7 +113,19 @@ pub struct EncodedVideo {
     pub encode_us: u64,
 }
 
-/// Made and used on one thread (FFmpeg contexts are not `Send`).
+/// The host's encoder for `settings`' codec: H.264 through libx264 itself
+/// (each picture's quantizer from the host's rate control), HEVC and AV1
+/// through FFmpeg.
+pub fn open_video_encoder(
+    settings: &ffmpeg_video::EncoderSettings,
+) -> anyhow::Result<Box<dyn VideoEncoder>> {
+    Ok(match settings.codec {
+        common::control::VideoCodec::H264 => Box::new(x264_video::X264Encoder::new(settings)?),
+        _ => Box::new(ffmpeg_video::FfmpegVideoEncoder::new(settings)?),
+    })
+}
+
+/// Made and used on one thread (FFmpeg and x264 handles are not `Send`).
 pub trait VideoEncoder {
     /// Encodes one picture of the stream's size; with low-latency settings
     /// one picture gives at most one access unit, and it comes out right

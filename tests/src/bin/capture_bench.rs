@@ -35,11 +35,12 @@ use e2e::{HostProcess, Xvfb, binary, run_headless_viewer, runtime_dir, scratch_d
 use host::clock::unix_now_us;
 use host::media::pipeline::{AUDIO_SAMPLE_RATE_HZ, MEDIA_QUEUE_UNITS, Pipeline, PipelineParts};
 use host::platform::ffmpeg_audio::OpusEncoder;
-use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
+use host::platform::ffmpeg_video::EncoderSettings;
+use host::platform::open_video_encoder;
 use host::platform::synthetic::Silence;
 use host::platform::x11::Rect;
 use host::platform::x11::capture::{Target, X11Capture};
-use host::platform::{AudioEncoder, AudioSource, VideoEncoder, VideoSource};
+use host::platform::{AudioEncoder, AudioSource, VideoSource};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -82,9 +83,7 @@ fn parts(display: &str, width: u32, height: u32) -> PipelineParts {
             anyhow::ensure!(capture.uses_shm(), "MIT-SHM is not in use");
             Ok(Box::new(capture) as Box<dyn VideoSource>)
         }),
-        video_encoder: Box::new(move || {
-            Ok(Box::new(FfmpegVideoEncoder::new(&settings)?) as Box<dyn VideoEncoder>)
-        }),
+        video_encoder: Box::new(move || open_video_encoder(&settings)),
         audio_source: Box::new(|| Ok(Box::new(Silence) as Box<dyn AudioSource>)),
         audio_encoder: Box::new(|| {
             Ok(Box::new(OpusEncoder::new(AUDIO_SAMPLE_RATE_HZ, 10)?) as Box<dyn AudioEncoder>)

@@ -16,9 +16,10 @@ use common::seal::{MediaKey, Opener, Sealer};
 use common::stats::Percentiles;
 use e2e::bench::{median, micros};
 use host::platform::convert::Converter;
-use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
+use host::platform::ffmpeg_video::EncoderSettings;
+use host::platform::open_video_encoder;
 use host::platform::synthetic::TestPattern;
-use host::platform::{BgraFrame, I420Frame, VideoEncoder};
+use host::platform::{BgraFrame, I420Frame};
 use viewer::platform::present::Letterbox;
 use viewer::platform::video::{PlaneCopier, VideoDecoder, YuvPicture};
 
@@ -46,7 +47,7 @@ const WARM_UP: usize = 30;
 fn run_once(width: u32, height: u32, frames: usize) -> anyhow::Result<(Vec<Vec<f64>>, f64)> {
     let params = host::media::planner::video_params(width, height, 60, None);
     let mut source = TestPattern::new(width, height, 60);
-    let mut encoder = FfmpegVideoEncoder::new(&EncoderSettings::from_params(&params))?;
+    let mut encoder = open_video_encoder(&EncoderSettings::from_params(&params))?;
     let key = MediaKey::from_bytes([7; 32]);
     let (mut sealer, mut opener) = (Sealer::new(&key), Opener::new(&key));
     let mut packetizer = Packetizer::new(StreamKind::Video, DEFAULT_MAX_PAYLOAD);

@@ -112,8 +112,8 @@ pub(super) fn encode_loop(ctx: &ThreadCtx, slot: &FrameSlot, mut encoder: Box<dy
         } = picture;
         let waited_us =
             (capture_started.elapsed().as_micros() as u64).saturating_sub(capture_took_us);
-        // The session decides when a change is worth it (x264 restarts
-        // its rate control on each).
+        // The session decides when a change is worth it (FFmpeg's HEVC
+        // and AV1 encoders restart their rate control on each).
         let wanted_kbps = controls.bitrate_kbps.load(Ordering::Relaxed);
         if wanted_kbps != current_kbps {
             encoder.set_bitrate_kbps(wanted_kbps);

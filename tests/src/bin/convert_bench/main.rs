@@ -25,9 +25,10 @@ use std::time::Instant;
 use clap::Parser;
 use e2e::bench::{median, micros};
 use host::platform::convert::bgra_to_i420;
-use host::platform::ffmpeg_video::{EncoderSettings, FfmpegVideoEncoder};
+use host::platform::ffmpeg_video::EncoderSettings;
+use host::platform::open_video_encoder;
 use host::platform::synthetic::TestPattern;
-use host::platform::{BgraFrame, I420Frame, VideoEncoder};
+use host::platform::{BgraFrame, I420Frame};
 
 use converters::{EXACT, METHODS, max_difference};
 
@@ -102,7 +103,7 @@ fn encode_ms(
     }
     let (mut wall_medians, mut cpu_means) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let mut encoder = FfmpegVideoEncoder::new(&EncoderSettings::from_params(&params))?;
+        let mut encoder = open_video_encoder(&EncoderSettings::from_params(&params))?;
         let mut times = Vec::new();
         let mut cpu_us = 0.0;
         for (index, frame) in frames.iter_mut().enumerate() {
