@@ -13,6 +13,13 @@
 //! and predicted pictures from the sizes they came out at. Bits spent over
 //! the budget are a debt the next pictures pay back; bits under it are not
 //! saved up, so an easy picture never buys a burst later.
+//!
+//! x264 cannot take a picture back, so a sudden change (a scene cut) comes
+//! out at the quantizer planned for the calm before it. The control keeps
+//! the busiest recent picture in mind (for `PEAK_HOLD_FRAMES`, then
+//! fading) and plans no quantizer at which that picture
+//! would take more than `PEAK_BUDGET_FRAMES` pictures' budget: the bound a
+//! VBV of two pictures gave, learnt from what the stream has shown.
 
 /// The lowest quantizer: below it x264 spends bits on detail no one sees,
 /// so an easy picture (a still desktop, a slow scroll) costs less than the
@@ -20,8 +27,12 @@
 pub const MIN_QP: u8 = 18;
 /// H.264's highest quantizer.
 pub const MAX_QP: u8 = 51;
-/// The first picture's quantizer, before any size is known.
-pub const START_QP: u8 = 32;
+/// The first keyframe, before any size is known, is planned as a busy
+/// one: this many bits a pixel at `START_MODEL_QP` (the g2g bench's noise
+/// texture measured 1.3 at QP 32). An easier first picture comes out
+/// small, and the next ones climb to the quality the bitrate allows.
+const START_BITS_PER_PIXEL: f64 = 1.3;
+const START_MODEL_QP: f64 = 32.0;
 /// A keyframe may take this many pictures' budget (the VBV the host had
 /// with x264's own rate control): never much longer than that on the wire.
 pub const KEYFRAME_BUDGET_FRAMES: f64 = 2.0;
@@ -34,14 +45,27 @@ const LEAST_BUDGET_SHARE: f64 = 0.25;
 const KEYFRAME_OVER_PREDICTED: f64 = 6.0;
 /// Quality improves by at most this many steps a picture (no see-saw).
 const MAX_QP_FALL: u8 = 2;
+/// No predicted picture is planned so that the busiest recent one would
+/// take more than this many pictures' budget.
+pub const PEAK_BUDGET_FRAMES: f64 = 2.0;
+/// The busiest recent picture is kept in mind this long (5 s at 60 fps),
+/// then fades with a half-life of `PEAK_HALF_LIFE_FRAMES` (1 s).
+const PEAK_HOLD_FRAMES: u32 = 300;
+const PEAK_HALF_LIFE_FRAMES: f64 = 60.0;
 
 #[derive(Debug, Clone)]
 pub struct RateControl {
     budget_bits: f64,
     predicted: Option<f64>,
     keyframes: Option<f64>,
+    /// The busiest recent predicted picture's complexity, and how many
+    /// pictures ago it came.
+    peak: f64,
+    peak_age: u32,
     debt_bits: f64,
     last_qp: u8,
+    /// The first keyframe's complexity, from the picture's size.
+    start: f64,
 }
 
 /// x264's quantizer scale, less its constant (which cancels out).
@@ -49,14 +73,23 @@ fn qscale(qp: f64) -> f64 {
     ((qp - 12.0) / 6.0).exp2()
 }
 
+/// The lowest quantizer at which a picture of `complexity` fits `bits`.
+fn quantizer(complexity: f64, bits: f64) -> u8 {
+    let ideal = 12.0 + 6.0 * (complexity.max(1.0) / bits).log2();
+    ideal.ceil().clamp(f64::from(MIN_QP), f64::from(MAX_QP)) as u8
+}
+
 impl RateControl {
-    pub fn new(bitrate_kbps: u32, fps: u32) -> Self {
+    pub fn new(bitrate_kbps: u32, fps: u32, pixels: u32) -> Self {
         let mut control = RateControl {
             budget_bits: 0.0,
             predicted: None,
             keyframes: None,
+            peak: 0.0,
+            peak_age: 0,
             debt_bits: 0.0,
-            last_qp: START_QP,
+            last_qp: MAX_QP,
+            start: f64::from(pixels) * START_BITS_PER_PIXEL * qscale(START_MODEL_QP),
         };
         control.set_bitrate(bitrate_kbps, fps);
         control
@@ -81,19 +114,19 @@ impl RateControl {
             self.predicted
                 .or(self.keyframes.map(|c| c / KEYFRAME_OVER_PREDICTED))
         };
-        let Some(complexity) = complexity else {
-            return START_QP;
-        };
+        let complexity = complexity.unwrap_or(self.start);
         let budget = if keyframe {
             self.budget_bits * KEYFRAME_BUDGET_FRAMES
         } else {
             (self.budget_bits - self.debt_bits / PAYBACK_FRAMES)
                 .max(self.budget_bits * LEAST_BUDGET_SHARE)
         };
-        let ideal = 12.0 + 6.0 * (complexity / budget).log2();
-        let mut qp = ideal.ceil().clamp(f64::from(MIN_QP), f64::from(MAX_QP)) as u8;
+        let mut qp = quantizer(complexity, budget);
         if !keyframe {
-            qp = qp.max(self.last_qp.saturating_sub(MAX_QP_FALL));
+            let peak_fits = quantizer(self.peak, self.budget_bits * PEAK_BUDGET_FRAMES);
+            qp = qp
+                .max(peak_fits)
+                .max(self.last_qp.saturating_sub(MAX_QP_FALL));
         }
         qp
     }
@@ -113,8 +146,19 @@ impl RateControl {
             None => complexity,
         });
         self.debt_bits = (self.debt_bits + bits as f64 - self.budget_bits).max(0.0);
-        if !keyframe {
+        if !keyframe || self.predicted.is_none() {
+            // The stream's first predicted pictures climb from its first keyframe.
             self.last_qp = qp;
+        }
+        if !keyframe {
+            self.peak_age += 1;
+            if self.peak_age > PEAK_HOLD_FRAMES {
+                self.peak *= 0.5f64.powf(1.0 / PEAK_HALF_LIFE_FRAMES);
+            }
+            // One nearly as busy renews it.
+            if complexity >= 0.8 * self.peak {
+                (self.peak, self.peak_age) = (complexity.max(self.peak), 0);
+            }
         }
     }
 }

@@ -89,7 +89,11 @@ impl X264Encoder {
             size: (settings.width, settings.height),
             fps: settings.fps,
             keyframe_interval: u64::from(settings.keyframe_interval.max(1)),
-            rate: RateControl::new(settings.bitrate_kbps, settings.fps),
+            rate: RateControl::new(
+                settings.bitrate_kbps,
+                settings.fps,
+                settings.width * settings.height,
+            ),
             next_pts: 0,
         })
     }

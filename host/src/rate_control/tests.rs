@@ -34,6 +34,9 @@ fn run(control: &mut RateControl, model: &Model, frames: usize, first_key: bool)
         .collect()
 }
 
+/// 1280×720.
+const PIXELS: u32 = 921_600;
+
 fn mean(bits: &[u64]) -> f64 {
     bits.iter().sum::<u64>() as f64 / bits.len() as f64
 }
@@ -50,7 +53,7 @@ fn busy() -> Model {
 
 #[test]
 fn the_average_settles_on_the_bitrate() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let bits = run(&mut control, &busy(), 120, true);
     let settled = mean(&bits[60..]);
     let budget = control.budget_bits();
@@ -62,7 +65,7 @@ fn the_average_settles_on_the_bitrate() {
 
 #[test]
 fn the_first_keyframe_is_a_guess_and_later_ones_keep_to_two_pictures() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let model = busy();
     run(&mut control, &model, 60, true);
     let budget = control.budget_bits();
@@ -78,7 +81,7 @@ fn the_first_keyframe_is_a_guess_and_later_ones_keep_to_two_pictures() {
 
 #[test]
 fn a_lower_bitrate_is_followed_within_a_few_pictures() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let model = busy();
     run(&mut control, &model, 60, true);
     control.set_bitrate(4_000, 60);
@@ -93,7 +96,7 @@ fn a_lower_bitrate_is_followed_within_a_few_pictures() {
 
 #[test]
 fn a_busier_scene_raises_the_quantizer_and_its_debt_is_paid_back() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let mut model = busy();
     run(&mut control, &model, 60, true);
     model.predicted *= 4.0;
@@ -111,7 +114,7 @@ fn a_busier_scene_raises_the_quantizer_and_its_debt_is_paid_back() {
 
 #[test]
 fn an_easy_picture_stays_at_the_floor_and_saves_nothing_for_later() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let easy = Model {
         predicted: 0.2 * 166_667.0 * qscale(f64::from(MIN_QP)),
         ratio: 4.0,
@@ -127,7 +130,7 @@ fn an_easy_picture_stays_at_the_floor_and_saves_nothing_for_later() {
 
 #[test]
 fn quality_rises_by_small_steps() {
-    let mut control = RateControl::new(10_000, 60);
+    let mut control = RateControl::new(10_000, 60, PIXELS);
     let mut model = busy();
     run(&mut control, &model, 60, true);
     let before = control.plan(false);
@@ -140,4 +143,39 @@ fn quality_rises_by_small_steps() {
         last = qp;
     }
     assert!(last < before);
+}
+
+#[test]
+fn after_a_sudden_change_the_next_ones_would_fit_two_pictures() {
+    let mut control = RateControl::new(10_000, 60, PIXELS);
+    // Calm pictures at the floor, and every 90th one 40 times busier (a
+    // scene cut, or the bench's texture wrapping its tint).
+    let calm = 0.1 * 166_667.0 * qscale(f64::from(MIN_QP));
+    let mut model = Model {
+        predicted: calm,
+        ratio: 4.0,
+        error: 1.0,
+    };
+    run(&mut control, &model, 60, true);
+    let budget = control.budget_bits();
+    let mut cuts = Vec::new();
+    for index in 0..450 {
+        let cut = index % 90 == 0;
+        model.predicted = if cut { 40.0 * calm } else { calm };
+        let qp = control.plan(false);
+        let bits = model.bits(qp, false);
+        control.record(qp, bits, false);
+        if cut {
+            cuts.push(bits as f64 / budget);
+        }
+    }
+    // The first one is a surprise; after it the calm ones are planned so
+    // that a cut like it fits two pictures' budget.
+    assert!(cuts[0] > 3.0, "{cuts:?}");
+    assert!(
+        cuts[1..]
+            .iter()
+            .all(|&share| share <= PEAK_BUDGET_FRAMES * 1.05),
+        "{cuts:?}"
+    );
 }
