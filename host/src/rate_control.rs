@@ -17,9 +17,9 @@
 //! x264 cannot take a picture back, so a sudden change (a scene cut) comes
 //! out at the quantizer planned for the calm before it. The control keeps
 //! the busiest recent picture in mind (for `PEAK_HOLD_FRAMES`, then
-//! fading) and plans no quantizer at which that picture
-//! would take more than `PEAK_BUDGET_FRAMES` pictures' budget: the bound a
-//! VBV of two pictures gave, learnt from what the stream has shown.
+//! fading) and plans no quantizer at which that picture would take more
+//! than `PEAK_BUDGET_FRAMES` pictures' budget: the bound a VBV of two
+//! pictures gave, learnt from what the stream has shown.
 
 /// The lowest quantizer: below it x264 spends bits on detail no one sees,
 /// so an easy picture (a still desktop, a slow scroll) costs less than the

@@ -175,14 +175,7 @@ impl VideoEncoder for FfmpegVideoEncoder {
         frame: &mut I420Frame,
         force_keyframe: bool,
     ) -> anyhow::Result<Option<EncodedVideo>> {
-        anyhow::ensure!(
-            frame.size() == self.size,
-            "a {}x{} picture for a {}x{} stream",
-            frame.width(),
-            frame.height(),
-            self.size.0,
-            self.size.1
-        );
+        frame.ensure_size(self.size)?;
         let started = Instant::now();
         let yuv = frame.as_ffmpeg_mut();
         yuv.set_pts(Some(self.next_pts));

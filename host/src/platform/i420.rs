@@ -55,6 +55,19 @@ impl I420Frame {
         (self.width(), self.height())
     }
 
+    /// An encoder's check that this picture is its stream's size.
+    pub fn ensure_size(&self, stream: (u32, u32)) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.size() == stream,
+            "a {}x{} picture for a {}x{} stream",
+            self.width(),
+            self.height(),
+            stream.0,
+            stream.1
+        );
+        Ok(())
+    }
+
     /// Width and height of plane `index` (0 Y, 1 U, 2 V).
     pub fn plane_size(&self, index: usize) -> (usize, usize) {
         (

@@ -110,14 +110,7 @@ impl VideoEncoder for X264Encoder {
         frame: &mut I420Frame,
         force_keyframe: bool,
     ) -> anyhow::Result<Option<EncodedVideo>> {
-        ensure!(
-            frame.size() == self.size,
-            "a {}x{} picture for a {}x{} stream",
-            frame.width(),
-            frame.height(),
-            self.size.0,
-            self.size.1
-        );
+        frame.ensure_size(self.size)?;
         let started = Instant::now();
         let keyframe =
             force_keyframe || (self.next_pts as u64).is_multiple_of(self.keyframe_interval);
