@@ -18,8 +18,8 @@
 //! out at the quantizer planned for the calm before it. The control keeps
 //! the busiest recent picture in mind (for `PEAK_HOLD_FRAMES`, then
 //! fading) and plans no quantizer at which that picture would take more
-//! than `PEAK_BUDGET_FRAMES` pictures' budget: the bound a VBV of two
-//! pictures gave, learnt from what the stream has shown.
+//! than `MAX_PICTURE_BUDGETS`: the bound a VBV of two pictures gave,
+//! learnt from what the stream has shown.
 
 /// The lowest quantizer: below it x264 spends bits on detail no one sees,
 /// so an easy picture (a still desktop, a slow scroll) costs less than the
@@ -33,9 +33,11 @@ pub const MAX_QP: u8 = 51;
 /// small, and the next ones climb to the quality the bitrate allows.
 const START_BITS_PER_PIXEL: f64 = 1.3;
 const START_MODEL_QP: f64 = 32.0;
-/// A keyframe may take this many pictures' budget (the VBV the host had
-/// with x264's own rate control): never much longer than that on the wire.
-pub const KEYFRAME_BUDGET_FRAMES: f64 = 2.0;
+/// No picture is planned to take more than this many pictures' budget: a
+/// keyframe, nor the busiest recent picture were it to come again (the
+/// VBV the host had with x264's own rate control), so none takes much
+/// longer than that on the wire.
+pub const MAX_PICTURE_BUDGETS: f64 = 2.0;
 /// A debt is paid back over this many pictures.
 const PAYBACK_FRAMES: f64 = 6.0;
 /// However deep the debt, a picture keeps this share of its budget.
@@ -45,9 +47,6 @@ const LEAST_BUDGET_SHARE: f64 = 0.25;
 const KEYFRAME_OVER_PREDICTED: f64 = 6.0;
 /// Quality improves by at most this many steps a picture (no see-saw).
 const MAX_QP_FALL: u8 = 2;
-/// No predicted picture is planned so that the busiest recent one would
-/// take more than this many pictures' budget.
-pub const PEAK_BUDGET_FRAMES: f64 = 2.0;
 /// The busiest recent picture is kept in mind this long (5 s at 60 fps),
 /// then fades with a half-life of `PEAK_HALF_LIFE_FRAMES` (1 s).
 const PEAK_HOLD_FRAMES: u32 = 300;
@@ -116,14 +115,14 @@ impl RateControl {
         };
         let complexity = complexity.unwrap_or(self.start);
         let budget = if keyframe {
-            self.budget_bits * KEYFRAME_BUDGET_FRAMES
+            self.budget_bits * MAX_PICTURE_BUDGETS
         } else {
             (self.budget_bits - self.debt_bits / PAYBACK_FRAMES)
                 .max(self.budget_bits * LEAST_BUDGET_SHARE)
         };
         let mut qp = quantizer(complexity, budget);
         if !keyframe {
-            let peak_fits = quantizer(self.peak, self.budget_bits * PEAK_BUDGET_FRAMES);
+            let peak_fits = quantizer(self.peak, self.budget_bits * MAX_PICTURE_BUDGETS);
             qp = qp
                 .max(peak_fits)
                 .max(self.last_qp.saturating_sub(MAX_QP_FALL));

@@ -72,9 +72,10 @@ pub struct FfmpegVideoEncoder {
     next_pts: i64,
 }
 
-/// Frames of the stream's rate the VBV holds (HEVC, AV1; H.264's rate
-/// control gives keyframes the same two). Two, not one: with one, x264 (CBR,
-/// no lookahead; the H.264 encoder before its own rate control) kept every frame near a third of the buffer,
+/// Frames of the stream's rate the VBV holds (H.264's rate control keeps
+/// the same bound, `rate_control::MAX_PICTURE_BUDGETS`). Two, not one:
+/// with one, x264 (CBR, no lookahead; H.264 before the host's own rate
+/// control) kept every frame near a third of the buffer,
 /// so the stream carries about a third of its rate (3.5 of 10 Mbit/s on
 /// the 720p test pattern, QP 30 where two frames give 5.5 Mbit/s at QP 29)
 /// and a forced keyframe shrinks to 3.8 KB; the congestion test on a

@@ -71,7 +71,7 @@ fn the_first_keyframe_is_a_guess_and_later_ones_keep_to_two_pictures() {
     let budget = control.budget_bits();
     let keyframe = run(&mut control, &model, 1, true)[0] as f64;
     assert!(
-        keyframe <= KEYFRAME_BUDGET_FRAMES * budget * 1.15,
+        keyframe <= MAX_PICTURE_BUDGETS * budget * 1.15,
         "a keyframe of {keyframe:.0} bits for a budget of {budget:.0} a picture"
     );
     // Its debt is paid back within a few pictures; then the average holds.
@@ -175,7 +175,7 @@ fn after_a_sudden_change_the_next_ones_would_fit_two_pictures() {
     assert!(
         cuts[1..]
             .iter()
-            .all(|&share| share <= PEAK_BUDGET_FRAMES * 1.05),
+            .all(|&share| share <= MAX_PICTURE_BUDGETS * 1.05),
         "{cuts:?}"
     );
 }

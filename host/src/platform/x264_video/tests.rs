@@ -10,7 +10,7 @@ use common::control::{VideoCodec, VideoParams};
 use super::*;
 use crate::platform::synthetic::TestPattern;
 use crate::platform::{Grab, VideoSource};
-use crate::rate_control::KEYFRAME_BUDGET_FRAMES;
+use crate::rate_control::MAX_PICTURE_BUDGETS;
 
 /// The host's real settings for a stream at `bitrate_kbps`.
 fn settings(width: u32, height: u32, bitrate_kbps: u32) -> EncoderSettings {
@@ -213,10 +213,10 @@ fn a_requested_keyframe_keeps_to_two_pictures_budget() {
         let unit = &units[index];
         assert!(unit.keyframe, "picture {index} was asked to be a keyframe");
         assert!(
-            (unit.data.len() as f64) < KEYFRAME_BUDGET_FRAMES * budget * 1.25,
+            (unit.data.len() as f64) < MAX_PICTURE_BUDGETS * budget * 1.25,
             "keyframe {index}: {} bytes for {:.0}",
             unit.data.len(),
-            KEYFRAME_BUDGET_FRAMES * budget
+            MAX_PICTURE_BUDGETS * budget
         );
     }
     // The host places the periodic ones too.
